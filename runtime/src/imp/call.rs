@@ -1,0 +1,635 @@
+//! What an observed call does at run time. The macro generates the calls into
+//! this module; everything here is reached through `__private`.
+
+use std::fmt::{Debug, Display};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime};
+
+use super::correlation::{current, swap};
+use super::events;
+use super::series::{self, Series};
+use crate::types::correlation::{CorrelationId, IntoCorrelation};
+use crate::types::error::{ErrorContext, ErrorKind};
+use crate::types::events::{Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted};
+use crate::types::label::{AsLabel, Label};
+use crate::types::{Kind, Outcome};
+
+const TIMING: bool = cfg!(feature = "timing");
+const CORRELATION: bool = cfg!(feature = "correlation");
+const ERRORS: bool = cfg!(feature = "errors");
+
+/// The pool label of a call that names none.
+pub const DEFAULT_POOL: &str = "default";
+
+/// The static part of one `#[observe]` call site.
+pub struct Site {
+    name: &'static str,
+    kind: Kind,
+    pool: Option<&'static str>,
+    command: &'static str,
+    // Static labels: the series, resolved once.
+    fixed: OnceLock<&'static Series>,
+    // Dynamic labels: the series of the previous call, which is the next
+    // call's series in the common case of one pool per call site.
+    last: AtomicPtr<Series>,
+}
+
+impl Site {
+    /// A call site. `command` is the command label for requests (the literal
+    /// given, or the function's name).
+    pub const fn new(name: &'static str, kind: Kind, pool: Option<&'static str>, command: &'static str) -> Site {
+        Site { name, kind, pool, command, fixed: OnceLock::new(), last: AtomicPtr::new(std::ptr::null_mut()) }
+    }
+
+    fn labels(&self, pool: Option<Label>, command: Option<Label>) -> (Label, Label) {
+        let pool = pool.unwrap_or(Label::from_static(match self.pool {
+            Some(p) => p,
+            None => DEFAULT_POOL,
+        }));
+        let command = match self.kind {
+            Kind::Request => command.unwrap_or(Label::from_static(self.command)),
+            _ => Label::from_static(""),
+        };
+        (pool, command)
+    }
+
+    #[inline]
+    fn series(&'static self, pool: Option<Label>, command: Option<Label>) -> &'static Series {
+        if pool.is_none() && command.is_none() {
+            return self.fixed.get_or_init(|| {
+                let (pool, command) = self.labels(None, None);
+                series::series(self.kind, pool, command)
+            });
+        }
+        let (pool, command) = self.labels(pool, command);
+        let last = self.last.load(Ordering::Acquire);
+        // SAFETY: `last` is null or was stored from a `&'static Series`
+        // (series are leaked by the registry and never freed).
+        if let Some(last) = unsafe { last.as_ref() } {
+            if last.pool == pool && last.command == command {
+                return last;
+            }
+        }
+        let found = series::series(self.kind, pool, command);
+        self.last.store(found as *const Series as *mut Series, Ordering::Release);
+        found
+    }
+}
+
+/// Collects the per-call values of an observed call: labels, correlation id,
+/// arguments. Filled by a closure the macro generates, which only runs when
+/// recording is on.
+pub struct Start {
+    pool: Option<Label>,
+    command: Option<Label>,
+    worker: Option<String>,
+    correlation: Option<CorrelationId>,
+    size: Option<u64>,
+    ttl: Option<Duration>,
+    args: Vec<Field>,
+    wants_args: bool,
+}
+
+impl Start {
+    /// Sets the pool label.
+    #[inline]
+    pub fn pool<L: AsLabel + ?Sized>(&mut self, pool: &L) {
+        self.pool = Some(pool.as_label());
+    }
+
+    /// Sets the command label.
+    #[inline]
+    pub fn command<L: AsLabel + ?Sized>(&mut self, command: &L) {
+        self.command = Some(command.as_label());
+    }
+
+    /// Sets the worker id, kept only when an event will carry it.
+    #[inline]
+    pub fn worker<W: Display + ?Sized>(&mut self, worker: &W) {
+        if self.wants_args {
+            self.worker = Some(worker.to_string());
+        }
+    }
+
+    /// Adopts a correlation id from the caller.
+    #[inline]
+    pub fn correlation<C: IntoCorrelation>(&mut self, id: C) {
+        self.correlation = id.into_correlation();
+    }
+
+    /// The pool size, for `pool.started`.
+    #[inline]
+    pub fn size<N: TryInto<u64>>(&mut self, size: N) {
+        self.size = size.try_into().ok();
+    }
+
+    /// The session's time to live, for `session.created`.
+    #[inline]
+    pub fn ttl(&mut self, ttl: Duration) {
+        self.ttl = Some(ttl);
+    }
+
+    /// Whether an event will carry the arguments (someone subscribed).
+    #[inline]
+    pub fn wants_args(&self) -> bool {
+        self.wants_args
+    }
+
+    /// Records one formatted argument.
+    pub fn arg(&mut self, name: &'static str, value: String) {
+        self.args.push((name.into(), value));
+    }
+}
+
+struct Active {
+    site: &'static Site,
+    series: Option<&'static Series>,
+    pool: Label,
+    command: Label,
+    started: u64,
+    correlation: Option<CorrelationId>,
+    // For a sync call: the id to put back on exit.
+    restore: Option<Option<CorrelationId>>,
+    // True while the body runs: a drop with this set is a panic, a drop
+    // without it (an async call between polls) a cancellation.
+    in_body: bool,
+    worker: Option<String>,
+    size: Option<u64>,
+    ttl: Option<Duration>,
+    args: Vec<Field>,
+}
+
+/// One observed call in progress. Dropping it without [`Call::finish`]
+/// records a panic or a cancellation.
+pub struct Call {
+    active: Option<Active>,
+}
+
+fn clock() -> &'static quanta_shim::Clock {
+    static CLOCK: OnceLock<quanta_shim::Clock> = OnceLock::new();
+    CLOCK.get_or_init(quanta_shim::Clock::new)
+}
+
+/// Without `timing` there is nothing to time: the clock is a stub that the
+/// optimizer removes.
+#[cfg(feature = "timing")]
+mod quanta_shim {
+    pub(super) use quanta::Clock;
+}
+#[cfg(not(feature = "timing"))]
+mod quanta_shim {
+    pub(crate) struct Clock;
+    impl Clock {
+        pub(crate) fn new() -> Clock {
+            Clock
+        }
+        pub(crate) fn raw(&self) -> u64 {
+            0
+        }
+        pub(crate) fn delta_as_nanos(&self, _: u64, _: u64) -> u64 {
+            0
+        }
+    }
+}
+
+impl Call {
+    /// Starts a sync call: opens its correlation scope on this thread.
+    #[inline(always)]
+    pub fn enter<F: FnOnce(&mut Start)>(site: &'static Site, init: F) -> Call {
+        if !super::is_enabled() {
+            return Call { active: None };
+        }
+        Call::begin(site, true, init)
+    }
+
+    /// Starts an async call: the correlation scope is set on each poll by
+    /// [`Observed`] instead.
+    #[inline(always)]
+    pub fn enter_async<F: FnOnce(&mut Start)>(site: &'static Site, init: F) -> Call {
+        if !super::is_enabled() {
+            return Call { active: None };
+        }
+        Call::begin(site, false, init)
+    }
+
+    #[inline]
+    fn begin<F: FnOnce(&mut Start)>(site: &'static Site, sync: bool, init: F) -> Call {
+        let mut start = Start {
+            pool: None,
+            command: None,
+            worker: None,
+            correlation: None,
+            size: None,
+            ttl: None,
+            args: Vec::new(),
+            wants_args: events::active(),
+        };
+        init(&mut start);
+        let (pool, command) = site.labels(start.pool, start.command);
+        let series = if TIMING {
+            let series = site.series(start.pool, start.command);
+            series.start();
+            Some(series)
+        } else {
+            None
+        };
+        let correlation = if CORRELATION {
+            Some(start.correlation.or_else(current).unwrap_or_else(CorrelationId::generate))
+        } else {
+            None
+        };
+        let restore = if CORRELATION && sync { Some(swap(correlation)) } else { None };
+        if ERRORS {
+            super::panic::install_hook();
+        }
+        let mut args = start.args;
+        if start.wants_args && site.kind == Kind::Request {
+            events::emit(Event::RequestStarted(RequestStarted {
+                at: SystemTime::now(),
+                name: site.name,
+                pool,
+                command,
+                worker: start.worker.clone(),
+                correlation_id: correlation,
+                args: std::mem::take(&mut args),
+            }));
+        }
+        Call {
+            active: Some(Active {
+                site,
+                series,
+                pool,
+                command,
+                started: if TIMING { clock().raw() } else { 0 },
+                correlation,
+                restore,
+                in_body: sync,
+                worker: start.worker,
+                size: start.size,
+                ttl: start.ttl,
+                args,
+            }),
+        }
+    }
+
+    /// Whether this call records anything (recording was on when it began).
+    #[inline(always)]
+    pub fn is_active(&self) -> bool {
+        self.active.is_some()
+    }
+
+    /// Completes the call with the outcome read off its return value.
+    #[inline]
+    pub fn finish(mut self, result: Classified<'_>) {
+        let ended = if TIMING { clock().raw() } else { 0 };
+        if let Some(active) = self.active.take() {
+            let (outcome, error) = match result {
+                Classified::Ok => (Outcome::Ok, None),
+                Classified::Err(type_name, view) => (Outcome::Error, Some((type_name, view))),
+            };
+            active.complete(outcome, ended, || error.map(|(type_name, view)| view.context(type_name)));
+        }
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let Some(active) = self.active.take() {
+            let ended = if TIMING { clock().raw() } else { 0 };
+            if active.in_body || std::thread::panicking() {
+                active.complete(Outcome::Panic, ended, || {
+                    let (message, location) =
+                        super::panic::take().unwrap_or_else(|| ("panic message not captured".to_owned(), None));
+                    let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", message);
+                    ctx.location = location;
+                    Some(ctx)
+                });
+            } else {
+                active.complete(Outcome::Cancelled, ended, || None);
+            }
+        }
+    }
+}
+
+impl Active {
+    #[inline]
+    fn complete(self, outcome: Outcome, ended: u64, error: impl FnOnce() -> Option<ErrorContext>) {
+        let duration = if TIMING {
+            let nanos = clock().delta_as_nanos(self.started, ended);
+            if let Some(series) = self.series {
+                series.record(outcome, nanos);
+            }
+            Some(Duration::from_nanos(nanos))
+        } else {
+            None
+        };
+        if let Some(previous) = self.restore {
+            swap(previous);
+        }
+        if events::active() {
+            self.emit_completion(outcome, duration, if ERRORS { error() } else { None });
+        }
+    }
+
+    #[cold]
+    fn emit_completion(self, outcome: Outcome, duration: Option<Duration>, error: Option<ErrorContext>) {
+        let at = SystemTime::now();
+        let correlation_id = self.correlation;
+        let event = match self.site.kind {
+            Kind::Request => Event::RequestCompleted(RequestCompleted {
+                at,
+                name: self.site.name,
+                pool: self.pool,
+                command: self.command,
+                worker: self.worker,
+                correlation_id,
+                duration,
+                outcome,
+                error,
+            }),
+            Kind::PoolStart => Event::PoolStarted(PoolStarted {
+                at,
+                pool: self.pool,
+                startup: duration,
+                size: self.size,
+                config: self.args,
+                outcome,
+                error,
+                correlation_id,
+            }),
+            Kind::WorkerStart => Event::WorkerStarted(WorkerStarted {
+                at,
+                pool: self.pool,
+                worker: self.worker,
+                pid: None,
+                startup: duration,
+                outcome,
+                error,
+                correlation_id,
+            }),
+            Kind::SessionCreate => Event::SessionCreated(SessionCreated {
+                at,
+                pool: self.pool,
+                session_id: None,
+                ttl: self.ttl,
+                metadata: self.args,
+                outcome,
+                error,
+                correlation_id,
+            }),
+        };
+        events::emit(event);
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Drives an observed async call: sets its correlation id around every
+    /// poll and marks the body as running, so that a drop between polls reads
+    /// as a cancellation and a drop while unwinding out of a poll as a panic.
+    pub struct Observed<F> {
+        call: Option<Call>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F> Observed<F> {
+    /// Wraps the body of an async call.
+    #[inline(always)]
+    pub fn new(call: Call, future: F) -> Observed<F> {
+        Observed { call: Some(call), future }
+    }
+}
+
+impl<F: Future> Future for Observed<F> {
+    type Output = (F::Output, Call);
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Some(call) = this.call.as_mut() else {
+            panic!("an observed future was polled after it completed");
+        };
+        let poll = match call.active.as_mut() {
+            None => this.future.poll(cx),
+            Some(active) => {
+                let _restore = CORRELATION.then(|| super::correlation::Restore(swap(active.correlation)));
+                active.in_body = true;
+                let poll = this.future.poll(cx);
+                active.in_body = false;
+                poll
+            }
+        };
+        match poll {
+            Poll::Ready(output) => match this.call.take() {
+                Some(call) => Poll::Ready((output, call)),
+                None => unreachable!("checked above"),
+            },
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Calls `f` once. Passing the body through an `FnOnce` bound makes the
+/// closure `FnOnce`, so a body that returns a reborrow of a `&mut` argument
+/// still compiles.
+#[inline(always)]
+pub fn call_once<R, F: FnOnce() -> R>(f: F) -> R {
+    f()
+}
+
+/// How a return value reads: a success, or an error seen through the richest
+/// trait its type implements.
+pub enum Classified<'a> {
+    /// Not an `Err`.
+    Ok,
+    /// An `Err`, with its type's name.
+    Err(&'static str, ErrView<'a>),
+}
+
+/// An error value through the richest view available.
+pub enum ErrView<'a> {
+    /// `std::error::Error`: message and source chain.
+    Error(&'a (dyn std::error::Error + 'a)),
+    /// `Display` only.
+    Display(&'a (dyn Display + 'a)),
+    /// `Debug` only.
+    Debug(&'a (dyn Debug + 'a)),
+    /// Neither: only the type name is known.
+    Opaque,
+}
+
+impl ErrView<'_> {
+    fn context(self, type_name: &'static str) -> ErrorContext {
+        match self {
+            ErrView::Error(e) => ErrorContext::from_dyn(type_name, e),
+            ErrView::Display(e) => ErrorContext::message(ErrorKind::Error, type_name, e.to_string()),
+            ErrView::Debug(e) => ErrorContext::message(ErrorKind::Error, type_name, format!("{e:?}")),
+            ErrView::Opaque => ErrorContext::message(ErrorKind::Error, type_name, format!("an error of type `{type_name}`")),
+        }
+    }
+}
+
+/// The autoref-specialization traits that classify a return value. The macro
+/// calls `(&&&&&Ret(&value)).__poolscope_classify()`; method lookup picks the
+/// first impl whose bounds hold, from `Error` down to "not a `Result`".
+pub mod classify {
+    use super::{Classified, ErrView};
+    use std::fmt::{Debug, Display};
+
+    /// A borrowed return value, the receiver of the classification.
+    pub struct Ret<'a, T: ?Sized>(pub &'a T);
+
+    /// `Result<_, E: Error>`.
+    pub trait ClassifyError<'a> {
+        /// Classifies.
+        fn __poolscope_classify(&self) -> Classified<'a>;
+    }
+    impl<'a, T, E: std::error::Error> ClassifyError<'a> for &&&&Ret<'a, Result<T, E>> {
+        #[inline(always)]
+        fn __poolscope_classify(&self) -> Classified<'a> {
+            match self.0 {
+                Ok(_) => Classified::Ok,
+                Err(e) => Classified::Err(std::any::type_name::<E>(), ErrView::Error(e)),
+            }
+        }
+    }
+
+    /// `Result<_, E: Display>`.
+    pub trait ClassifyDisplay<'a> {
+        /// Classifies.
+        fn __poolscope_classify(&self) -> Classified<'a>;
+    }
+    impl<'a, T, E: Display> ClassifyDisplay<'a> for &&&Ret<'a, Result<T, E>> {
+        #[inline(always)]
+        fn __poolscope_classify(&self) -> Classified<'a> {
+            match self.0 {
+                Ok(_) => Classified::Ok,
+                Err(e) => Classified::Err(std::any::type_name::<E>(), ErrView::Display(e)),
+            }
+        }
+    }
+
+    /// `Result<_, E: Debug>`.
+    pub trait ClassifyDebug<'a> {
+        /// Classifies.
+        fn __poolscope_classify(&self) -> Classified<'a>;
+    }
+    impl<'a, T, E: Debug> ClassifyDebug<'a> for &&Ret<'a, Result<T, E>> {
+        #[inline(always)]
+        fn __poolscope_classify(&self) -> Classified<'a> {
+            match self.0 {
+                Ok(_) => Classified::Ok,
+                Err(e) => Classified::Err(std::any::type_name::<E>(), ErrView::Debug(e)),
+            }
+        }
+    }
+
+    /// Any other `Result`.
+    pub trait ClassifyOpaque<'a> {
+        /// Classifies.
+        fn __poolscope_classify(&self) -> Classified<'a>;
+    }
+    impl<'a, T, E> ClassifyOpaque<'a> for &Ret<'a, Result<T, E>> {
+        #[inline(always)]
+        fn __poolscope_classify(&self) -> Classified<'a> {
+            match self.0 {
+                Ok(_) => Classified::Ok,
+                Err(_) => Classified::Err(std::any::type_name::<E>(), ErrView::Opaque),
+            }
+        }
+    }
+
+    /// Anything that is not a `Result` is a success.
+    pub trait ClassifyOk<'a> {
+        /// Classifies.
+        fn __poolscope_classify(&self) -> Classified<'a>;
+    }
+    impl<'a, T: ?Sized> ClassifyOk<'a> for Ret<'a, T> {
+        #[inline(always)]
+        fn __poolscope_classify(&self) -> Classified<'a> {
+            Classified::Ok
+        }
+    }
+
+    /// A borrowed argument, the receiver of argument formatting.
+    pub struct Arg<'a, T: ?Sized>(pub &'a T);
+
+    /// Arguments that implement `Debug` are formatted with it.
+    pub trait ArgDebug {
+        /// Formats.
+        fn __poolscope_arg(&self) -> String;
+    }
+    impl<T: Debug + ?Sized> ArgDebug for &Arg<'_, T> {
+        fn __poolscope_arg(&self) -> String {
+            format!("{:?}", self.0)
+        }
+    }
+
+    /// Other arguments show their type, so that turning an aspect on never
+    /// demands a `Debug` impl the build without it did not.
+    pub trait ArgOpaque {
+        /// Formats.
+        fn __poolscope_arg(&self) -> String;
+    }
+    impl<T: ?Sized> ArgOpaque for Arg<'_, T> {
+        fn __poolscope_arg(&self) -> String {
+            format!("<{}>", std::any::type_name::<T>())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::classify::*;
+    use super::*;
+
+    #[derive(Debug)]
+    struct OnlyDebug;
+    struct Nothing;
+
+    fn kind(c: Classified<'_>) -> String {
+        match c {
+            Classified::Ok => "ok".into(),
+            Classified::Err(_, ErrView::Error(e)) => format!("error:{e}"),
+            Classified::Err(_, ErrView::Display(e)) => format!("display:{e}"),
+            Classified::Err(_, ErrView::Debug(e)) => format!("debug:{e:?}"),
+            Classified::Err(t, ErrView::Opaque) => format!("opaque:{}", t.rsplit("::").next().unwrap_or(t)),
+        }
+    }
+
+    #[test]
+    fn classification_picks_the_richest_view() {
+        let io: Result<(), std::io::Error> = Err(std::io::Error::other("io"));
+        assert_eq!(kind((&&&&&Ret(&io)).__poolscope_classify()), "error:io");
+        let s: Result<u8, String> = Err("text".into());
+        assert_eq!(kind((&&&&&Ret(&s)).__poolscope_classify()), "display:text");
+        let d: Result<u8, OnlyDebug> = Err(OnlyDebug);
+        assert_eq!(kind((&&&&&Ret(&d)).__poolscope_classify()), "debug:OnlyDebug");
+        let n: Result<u8, Nothing> = Err(Nothing);
+        assert_eq!(kind((&&&&&Ret(&n)).__poolscope_classify()), "opaque:Nothing");
+        let ok: Result<u8, Nothing> = Ok(1);
+        assert_eq!(kind((&&&&&Ret(&ok)).__poolscope_classify()), "ok");
+        assert_eq!(kind((&&&&&Ret(&5_u8)).__poolscope_classify()), "ok");
+        assert_eq!(kind((&&&&&Ret(&Nothing)).__poolscope_classify()), "ok");
+    }
+
+    fn generic<E>(r: &Result<(), E>) -> String {
+        kind((&&&&&Ret(r)).__poolscope_classify())
+    }
+
+    #[test]
+    fn classification_in_generic_code_falls_back_to_the_bounds_in_scope() {
+        assert_eq!(generic::<std::io::Error>(&Err(std::io::Error::other("x"))), "opaque:Error");
+    }
+
+    #[test]
+    fn arguments_without_debug_show_their_type() {
+        assert_eq!((&&Arg(&"a")).__poolscope_arg(), "\"a\"");
+        assert!((&&Arg(&Nothing)).__poolscope_arg().ends_with("Nothing>"));
+    }
+}

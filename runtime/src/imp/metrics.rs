@@ -1,0 +1,80 @@
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+/// What can go wrong installing the Prometheus sink.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    /// Another `metrics` recorder is installed already.
+    #[error("a `metrics` recorder is already installed: install poolscope's once, before any other, or wrap your own handle with `MetricsHandle::from_prometheus`")]
+    AlreadyInstalled,
+    /// The exporter rejected its configuration.
+    #[error("the Prometheus exporter rejected its configuration: {0}")]
+    Build(#[from] metrics_exporter_prometheus::BuildError),
+    /// The upkeep thread could not be started.
+    #[error("could not start the metrics upkeep thread: {0}")]
+    Upkeep(#[from] std::io::Error),
+}
+
+/// Renders the whole Prometheus exposition: the exporter's registry (pool
+/// gauges, counters, and any application metric registered through the
+/// `metrics` facade) followed by poolscope's per-call-site histograms.
+#[derive(Clone, Debug)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+}
+
+/// How often the exporter's upkeep drains histogram buffers.
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Installs the `metrics-exporter-prometheus` recorder as the global
+/// `metrics` recorder, with poolscope's duration buckets for every
+/// `poolscope_` histogram (real histograms, not the exporter's default
+/// summaries), and starts a thread that runs the exporter's upkeep every 5 s.
+///
+/// # Errors
+///
+/// [`MetricsError::AlreadyInstalled`] if a recorder is installed already;
+/// [`MetricsError::Build`] if the exporter rejects the buckets.
+///
+/// ```
+/// let handle = poolscope_runtime::metrics::install().unwrap();
+/// metrics::counter!("app_jobs_total").increment(1);
+/// assert!(handle.render().contains("app_jobs_total 1"));
+/// ```
+pub fn install() -> Result<MetricsHandle, MetricsError> {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Prefix("poolscope_".into()), &super::buckets::current())?
+        .build_recorder();
+    let prometheus = recorder.handle();
+    metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
+    let upkeep = prometheus.clone();
+    std::thread::Builder::new().name("poolscope-upkeep".into()).spawn(move || loop {
+        std::thread::sleep(UPKEEP_INTERVAL);
+        upkeep.run_upkeep();
+    })?;
+    Ok(MetricsHandle { prometheus })
+}
+
+impl MetricsHandle {
+    /// Wraps an exporter handle built elsewhere (your own `PrometheusBuilder`,
+    /// or a local recorder in a test).
+    pub fn from_prometheus(prometheus: PrometheusHandle) -> MetricsHandle {
+        MetricsHandle { prometheus }
+    }
+
+    /// The Prometheus text exposition (format 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = self.prometheus.render();
+        super::series::render(&mut out);
+        out
+    }
+}
+
+/// Renders only poolscope's per-call-site series, for use beside an exporter
+/// of your own.
+pub fn render() -> String {
+    let mut out = String::new();
+    super::series::render(&mut out);
+    out
+}

@@ -1,0 +1,297 @@
+//! The imperative pool API: the events and gauges that are not function-shaped.
+
+use std::fmt::Display;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use metrics::{Counter, Gauge, Histogram};
+
+use super::correlation::current;
+use super::events::{self, active as events_active};
+use super::series::{self, Series};
+use crate::types::error::{CrashContext, ErrorContext, ErrorKind};
+use crate::types::events::{Event, Field, PoolSaturated, PoolStarted, SessionCleanup, SessionCreated, WorkerCrashed, WorkerStarted};
+use crate::types::label::{AsLabel, Label};
+use crate::types::{Kind, Outcome, WorkerState};
+
+struct Inner {
+    label: Label,
+    size: Gauge,
+    workers: [Gauge; 5],
+    queue_depth: Gauge,
+    saturated: Counter,
+    crashes_exit: Counter,
+    crashes_signal: Counter,
+    crashes_lost: Counter,
+    sessions_active: Gauge,
+    sessions_expired: Counter,
+    cleanup_duration: Histogram,
+    pool_starts: &'static Series,
+    worker_starts: &'static Series,
+}
+
+/// A handle on one pool, for what `#[observe]` cannot see: worker states,
+/// queue depth, saturation, crashes and sessions.
+///
+/// Metric handles are registered with the `metrics` recorder in force when
+/// the pool is created, so create pools after installing the recorder
+/// (`poolscope::metrics::install()`). Cloning is cheap.
+///
+/// ```
+/// use poolscope_runtime::{Pool, WorkerState};
+/// let pool = Pool::new("doc-pool");
+/// let worker = pool.worker(1);
+/// worker.set_state(WorkerState::Available);
+/// pool.queue_depth(3);
+/// pool.saturated(3, 0);
+/// ```
+#[derive(Clone)]
+pub struct Pool {
+    inner: Arc<Inner>,
+}
+
+/// Builds a [`Pool`]; see [`Pool::builder`].
+#[must_use]
+pub struct PoolBuilder {
+    label: Label,
+}
+
+impl PoolBuilder {
+    /// Registers the pool's metric handles.
+    pub fn build(self) -> Pool {
+        let label = self.label;
+        let l = label.as_str();
+        let crashes = |kind: &'static str| metrics::counter!("poolscope_worker_crashes_total", "pool" => l, "kind" => kind);
+        let empty = Label::from_static("");
+        Pool {
+            inner: Arc::new(Inner {
+                label,
+                size: metrics::gauge!("poolscope_pool_size", "pool" => l),
+                workers: WorkerState::ALL.map(|s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str())),
+                queue_depth: metrics::gauge!("poolscope_queue_depth", "pool" => l),
+                saturated: metrics::counter!("poolscope_pool_saturated_total", "pool" => l),
+                crashes_exit: crashes("exit"),
+                crashes_signal: crashes("signal"),
+                crashes_lost: crashes("lost"),
+                sessions_active: metrics::gauge!("poolscope_sessions_active", "pool" => l),
+                sessions_expired: metrics::counter!("poolscope_sessions_expired_total", "pool" => l),
+                cleanup_duration: metrics::histogram!("poolscope_session_cleanup_duration_seconds", "pool" => l),
+                pool_starts: series::series(Kind::PoolStart, label, empty),
+                worker_starts: series::series(Kind::WorkerStart, label, empty),
+            }),
+        }
+    }
+}
+
+impl Pool {
+    /// A pool handle with default settings.
+    pub fn new<L: AsLabel + ?Sized>(name: &L) -> Pool {
+        Pool::builder(name).build()
+    }
+
+    /// A builder for a pool handle.
+    pub fn builder<L: AsLabel + ?Sized>(name: &L) -> PoolBuilder {
+        PoolBuilder { label: name.as_label() }
+    }
+
+    /// The pool's label.
+    pub fn label(&self) -> Label {
+        self.inner.label
+    }
+
+    /// Reports that the pool started: `pool.started`, the pool-size gauge and
+    /// the startup histogram.
+    pub fn started(&self, size: usize, startup: Duration, config: Vec<Field>) {
+        self.inner.size.set(size as f64);
+        if !super::is_enabled() {
+            return;
+        }
+        self.inner.pool_starts.record_completed(Outcome::Ok, nanos(startup));
+        if events_active() {
+            events::emit(Event::PoolStarted(PoolStarted {
+                at: SystemTime::now(),
+                pool: self.inner.label,
+                startup: Some(startup),
+                size: Some(size as u64),
+                config,
+                outcome: Outcome::Ok,
+                error: None,
+                correlation_id: current(),
+            }));
+        }
+    }
+
+    /// Sets the queue-depth gauge.
+    #[inline]
+    pub fn queue_depth(&self, depth: usize) {
+        self.inner.queue_depth.set(depth as f64);
+    }
+
+    /// Reports saturation: requests wait and no worker is free, or the queue
+    /// is full. Emits `pool.saturated` and counts it.
+    pub fn saturated(&self, queue_size: usize, available_workers: usize) {
+        if !super::is_enabled() {
+            return;
+        }
+        self.inner.saturated.increment(1);
+        if events_active() {
+            events::emit(Event::PoolSaturated(PoolSaturated {
+                at: SystemTime::now(),
+                pool: self.inner.label,
+                queue_size: queue_size as u64,
+                available_workers: available_workers as u64,
+            }));
+        }
+    }
+
+    /// A handle on one worker, counted as [`WorkerState::Starting`] until told
+    /// otherwise. Dropping the handle removes the worker from the gauges.
+    pub fn worker<I: Display>(&self, id: I) -> Worker {
+        self.inner.workers[WorkerState::Starting.index()].increment(1.0);
+        Worker {
+            pool: self.inner.clone(),
+            id: id.to_string(),
+            state: AtomicU8::new(WorkerState::Starting.index() as u8),
+            since: Instant::now(),
+        }
+    }
+
+    /// Reports a new session: `session.created` and the active-sessions gauge.
+    /// (Creations are counted, with their duration, by an observed
+    /// `#[observe(kind = session_create)]` function.)
+    pub fn session_created(&self, session_id: &str, ttl: Duration, metadata: Vec<Field>) {
+        self.inner.sessions_active.increment(1.0);
+        if !super::is_enabled() {
+            return;
+        }
+        if events_active() {
+            events::emit(Event::SessionCreated(SessionCreated {
+                at: SystemTime::now(),
+                pool: self.inner.label,
+                session_id: Some(session_id.to_owned()),
+                ttl: Some(ttl),
+                metadata,
+                outcome: Outcome::Ok,
+                error: None,
+                correlation_id: current(),
+            }));
+        }
+    }
+
+    /// Reports that `count` expired sessions were removed in `duration`:
+    /// `session.cleanup`, the gauges and the cleanup histogram.
+    pub fn sessions_cleaned(&self, count: usize, duration: Duration) {
+        self.inner.sessions_active.decrement(count as f64);
+        if !super::is_enabled() {
+            return;
+        }
+        self.inner.sessions_expired.increment(count as u64);
+        self.inner.cleanup_duration.record(duration.as_secs_f64());
+        if events_active() {
+            events::emit(Event::SessionCleanup(SessionCleanup {
+                at: SystemTime::now(),
+                pool: self.inner.label,
+                count: count as u64,
+                duration,
+            }));
+        }
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A handle on one worker of a [`Pool`]; see [`Pool::worker`].
+pub struct Worker {
+    pool: Arc<Inner>,
+    id: String,
+    state: AtomicU8,
+    since: Instant,
+}
+
+impl Worker {
+    /// The worker's id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The state last set.
+    pub fn state(&self) -> WorkerState {
+        WorkerState::from_index(self.state.load(Ordering::Relaxed) as usize)
+    }
+
+    /// Moves the worker to `state`, updating the per-state gauges. Gauges
+    /// follow state even while recording is off, so they are right when it
+    /// comes back on.
+    #[inline]
+    pub fn set_state(&self, state: WorkerState) {
+        let old = self.state.swap(state.index() as u8, Ordering::Relaxed) as usize;
+        if old != state.index() {
+            self.pool.workers[old].decrement(1.0);
+            self.pool.workers[state.index()].increment(1.0);
+        }
+    }
+
+    /// Reports that the worker is ready: `worker.started`, the startup
+    /// histogram, and the state [`WorkerState::Available`].
+    pub fn started(&self, pid: Option<u32>, startup: Duration) {
+        self.set_state(WorkerState::Available);
+        if !super::is_enabled() {
+            return;
+        }
+        self.pool.worker_starts.record_completed(Outcome::Ok, nanos(startup));
+        if events_active() {
+            events::emit(Event::WorkerStarted(WorkerStarted {
+                at: SystemTime::now(),
+                pool: self.pool.label,
+                worker: Some(self.id.clone()),
+                pid,
+                startup: Some(startup),
+                outcome: Outcome::Ok,
+                error: None,
+                correlation_id: current(),
+            }));
+        }
+    }
+
+    /// Reports that the worker died: `worker.crashed` with the crash context,
+    /// the crash counter (by `kind`: `exit`, `signal` or `lost`), and the
+    /// state [`WorkerState::Crashed`]. `uptime` defaults to the time since the
+    /// handle was created.
+    pub fn crashed(&self, reason: &str, mut crash: CrashContext) {
+        self.set_state(WorkerState::Crashed);
+        if !super::is_enabled() {
+            return;
+        }
+        let counter = if crash.signal.is_some() {
+            &self.pool.crashes_signal
+        } else if crash.exit_code.is_some() {
+            &self.pool.crashes_exit
+        } else {
+            &self.pool.crashes_lost
+        };
+        counter.increment(1);
+        if events_active() {
+            let uptime = *crash.uptime.get_or_insert_with(|| self.since.elapsed());
+            let mut error = ErrorContext::message(ErrorKind::Crash, "crash", reason);
+            error.crash = Some(crash);
+            events::emit(Event::WorkerCrashed(WorkerCrashed {
+                at: SystemTime::now(),
+                pool: self.pool.label,
+                worker: self.id.clone(),
+                uptime: Some(uptime),
+                reason: reason.to_owned(),
+                error,
+                correlation_id: current(),
+            }));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.pool.workers[self.state.load(Ordering::Relaxed) as usize].decrement(1.0);
+    }
+}

@@ -1,0 +1,73 @@
+//! The runtime half of poolscope: events, correlation ids, call-site
+//! statistics, the imperative pool API and the Prometheus sink.
+//!
+//! Users depend on the `poolscope` facade, which re-exports this crate and the
+//! `#[observe]` attribute and forwards the aspect features. With no aspect
+//! feature (`timing`, `correlation`, `errors`) on, every handle here is a
+//! zero-sized type whose methods are empty `#[inline(always)]` bodies, so code
+//! written against poolscope compiles unchanged and costs nothing.
+#![warn(missing_docs)]
+#![cfg_attr(not(any(feature = "timing", feature = "correlation", feature = "errors")), allow(unused_variables))]
+
+mod types;
+
+#[cfg(any(feature = "timing", feature = "correlation", feature = "errors"))]
+mod imp;
+#[cfg(not(any(feature = "timing", feature = "correlation", feature = "errors")))]
+#[path = "noop.rs"]
+mod imp;
+
+pub use imp::{is_enabled, set_enabled, Pool, PoolBuilder, Worker};
+pub use types::{Kind, Outcome, WorkerState, COMPILED_IN};
+
+/// Correlation ids: which request a piece of work belongs to.
+///
+/// An observed call opens a correlation scope: it adopts the id given with
+/// `#[observe(correlation = ..)]`, or the enclosing observed call's id, or a
+/// fresh one. [`current`] reads it anywhere inside the call, across `.await`s
+/// and nested observed calls.
+pub mod correlation {
+    pub use crate::imp::correlation::{bind, current, with_id, Bound};
+    pub use crate::types::correlation::{CorrelationId, IntoCorrelation, ParseCorrelationError};
+}
+
+/// Typed telemetry events and the subscriber API.
+pub mod events {
+    pub use crate::imp::events::{subscribe, Subscription};
+    pub use crate::types::events::*;
+}
+
+/// Structured error context carried by events.
+pub mod error {
+    pub use crate::types::error::*;
+}
+
+/// Interned metric labels.
+pub mod label {
+    pub use crate::types::label::{AsLabel, Label, MAX_LABEL_VALUES, OVERFLOW_LABEL};
+}
+pub use label::Label;
+
+/// The Prometheus sink: installs the `metrics-exporter-prometheus` recorder and
+/// renders it together with poolscope's per-call-site histograms.
+#[cfg(feature = "metrics")]
+pub mod metrics {
+    pub use crate::imp::metrics::{install, render, MetricsError, MetricsHandle};
+}
+
+/// Read access to the statistics of observed calls.
+pub mod stats {
+    pub use crate::imp::stats::snapshot as series;
+    pub use crate::types::stats::{HistogramSnapshot, SeriesSnapshot};
+}
+
+/// Histogram bucket configuration for durations.
+pub mod buckets {
+    pub use crate::imp::buckets::{set_duration_buckets, BucketsError, DEFAULT_DURATION_BUCKETS};
+}
+
+#[doc(hidden)]
+pub mod __private {
+    #[allow(unused_imports)] // empty when no aspect is compiled in
+    pub use crate::imp::private::*;
+}

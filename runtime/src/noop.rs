@@ -1,0 +1,224 @@
+//! The runtime with no aspect compiled in: the same API on zero-sized types
+//! with empty bodies, so code written against poolscope compiles unchanged and
+//! the optimizer removes every call.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use crate::types::error::CrashContext;
+use crate::types::events::Field;
+use crate::types::label::{AsLabel, Label};
+use crate::types::WorkerState;
+
+#[path = "imp/buckets.rs"]
+pub(crate) mod buckets;
+
+/// Does nothing: no aspect is compiled in.
+#[inline(always)]
+pub fn set_enabled(_on: bool) {}
+
+/// Always `false`: no aspect is compiled in.
+#[inline(always)]
+pub fn is_enabled() -> bool {
+    false
+}
+
+/// A pool handle; with no aspect compiled in, every method is empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Pool;
+
+/// Builds a [`Pool`].
+#[must_use]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PoolBuilder;
+
+impl PoolBuilder {
+    /// The pool.
+    #[inline(always)]
+    pub fn build(self) -> Pool {
+        Pool
+    }
+}
+
+impl Pool {
+    /// A pool handle.
+    #[inline(always)]
+    pub fn new<L: AsLabel + ?Sized>(_name: &L) -> Pool {
+        Pool
+    }
+
+    /// A builder.
+    #[inline(always)]
+    pub fn builder<L: AsLabel + ?Sized>(_name: &L) -> PoolBuilder {
+        PoolBuilder
+    }
+
+    /// An empty label.
+    #[inline(always)]
+    pub fn label(&self) -> Label {
+        Label::from_static("")
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn started(&self, _size: usize, _startup: Duration, _config: Vec<Field>) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn queue_depth(&self, _depth: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn saturated(&self, _queue_size: usize, _available_workers: usize) {}
+
+    /// A worker handle that does nothing.
+    #[inline(always)]
+    pub fn worker<I: Display>(&self, _id: I) -> Worker {
+        Worker
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn session_created(&self, _session_id: &str, _ttl: Duration, _metadata: Vec<Field>) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn sessions_cleaned(&self, _count: usize, _duration: Duration) {}
+}
+
+/// A worker handle; with no aspect compiled in, every method is empty.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Worker;
+
+impl Worker {
+    /// An empty id.
+    #[inline(always)]
+    pub fn id(&self) -> &str {
+        ""
+    }
+
+    /// Always [`WorkerState::Stopped`]: nothing is tracked.
+    #[inline(always)]
+    pub fn state(&self) -> WorkerState {
+        WorkerState::Stopped
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn set_state(&self, _state: WorkerState) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn started(&self, _pid: Option<u32>, _startup: Duration) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn crashed(&self, _reason: &str, _crash: CrashContext) {}
+}
+
+pub(crate) mod correlation {
+    use crate::types::correlation::CorrelationId;
+    use std::future::Future;
+
+    /// Always `None`: no aspect is compiled in.
+    #[inline(always)]
+    pub fn current() -> Option<CorrelationId> {
+        None
+    }
+
+    /// Runs `f`.
+    #[inline(always)]
+    pub fn with_id<R>(_id: CorrelationId, f: impl FnOnce() -> R) -> R {
+        f()
+    }
+
+    /// The future itself.
+    pub type Bound<F> = F;
+
+    /// Returns `future` unchanged.
+    #[inline(always)]
+    pub fn bind<F: Future>(_id: Option<CorrelationId>, future: F) -> Bound<F> {
+        future
+    }
+}
+
+pub(crate) mod events {
+    use crate::types::events::Event;
+
+    /// Drops `handler`: with no aspect compiled in there are no events.
+    #[inline(always)]
+    pub fn subscribe(handler: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
+        drop(handler);
+        Subscription
+    }
+
+    /// A subscription that holds nothing.
+    #[derive(Debug)]
+    pub struct Subscription;
+
+    impl Subscription {
+        /// Does nothing.
+        #[inline(always)]
+        pub fn forever(self) {}
+    }
+}
+
+pub(crate) mod stats {
+    use crate::types::stats::SeriesSnapshot;
+    use crate::types::Kind;
+
+    /// Always `None`: nothing is recorded.
+    #[inline(always)]
+    pub fn snapshot(_kind: Kind, _pool: &str, _command: &str) -> Option<SeriesSnapshot> {
+        None
+    }
+}
+
+#[cfg(feature = "metrics")]
+pub(crate) mod metrics {
+    use metrics_exporter_prometheus::PrometheusHandle;
+
+    /// What can go wrong installing the Prometheus sink.
+    #[derive(Debug, thiserror::Error)]
+    pub enum MetricsError {
+        /// Another `metrics` recorder is installed already.
+        #[error("a `metrics` recorder is already installed")]
+        AlreadyInstalled,
+    }
+
+    /// Renders a wrapped exporter handle, and nothing of poolscope's.
+    #[derive(Clone, Debug)]
+    pub struct MetricsHandle {
+        prometheus: Option<PrometheusHandle>,
+    }
+
+    /// Installs nothing: no aspect is compiled in.
+    ///
+    /// # Errors
+    ///
+    /// Never.
+    #[inline(always)]
+    pub fn install() -> Result<MetricsHandle, MetricsError> {
+        Ok(MetricsHandle { prometheus: None })
+    }
+
+    impl MetricsHandle {
+        /// Wraps an exporter handle built elsewhere.
+        pub fn from_prometheus(prometheus: PrometheusHandle) -> MetricsHandle {
+            MetricsHandle { prometheus: Some(prometheus) }
+        }
+
+        /// The wrapped exporter's text, or nothing.
+        pub fn render(&self) -> String {
+            self.prometheus.as_ref().map(PrometheusHandle::render).unwrap_or_default()
+        }
+    }
+
+    /// Empty: nothing is recorded.
+    #[inline(always)]
+    pub fn render() -> String {
+        String::new()
+    }
+}
+
+pub(crate) mod private {}

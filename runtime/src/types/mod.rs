@@ -1,0 +1,141 @@
+//! Plain data shared by the real and the no-op runtime: the types a user
+//! constructs or matches on must exist, with the same shape, in every build.
+
+pub(crate) mod correlation;
+pub(crate) mod error;
+pub(crate) mod events;
+pub(crate) mod label;
+pub(crate) mod stats;
+
+/// `true` when at least one aspect feature is compiled in.
+///
+/// ```
+/// if !poolscope_runtime::COMPILED_IN {
+///     println!("poolscope is compiled out: nothing is recorded");
+/// }
+/// ```
+pub const COMPILED_IN: bool = cfg!(any(feature = "timing", feature = "correlation", feature = "errors"));
+
+/// Which catalogue event an observed call produces.
+///
+/// ```
+/// assert_eq!(poolscope_runtime::Kind::Request.as_str(), "request");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A request handled by the pool: `request.started` and `request.completed`.
+    Request,
+    /// Starting a pool: `pool.started`.
+    PoolStart,
+    /// Starting a worker: `worker.started`.
+    WorkerStart,
+    /// Creating a session: `session.created`.
+    SessionCreate,
+}
+
+impl Kind {
+    /// The name used in `#[observe(kind = ..)]`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Kind::Request => "request",
+            Kind::PoolStart => "pool_start",
+            Kind::WorkerStart => "worker_start",
+            Kind::SessionCreate => "session_create",
+        }
+    }
+}
+
+/// How an observed call ended.
+///
+/// ```
+/// use poolscope_runtime::Outcome;
+/// assert_eq!(Outcome::ALL.map(Outcome::as_str), ["ok", "error", "panic", "cancelled"]);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Returned normally (for a `Result`, an `Ok`).
+    Ok,
+    /// Returned an `Err`.
+    Error,
+    /// Unwound with a panic; the panic itself was left to continue.
+    Panic,
+    /// An async call whose future was dropped before it completed.
+    Cancelled,
+}
+
+impl Outcome {
+    /// Every outcome, in label order.
+    pub const ALL: [Outcome; 4] = [Outcome::Ok, Outcome::Error, Outcome::Panic, Outcome::Cancelled];
+
+    /// The value of the `outcome` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Panic => "panic",
+            Outcome::Cancelled => "cancelled",
+        }
+    }
+
+    /// Position in [`Outcome::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The state of one worker, as the pool reports it.
+///
+/// ```
+/// assert_eq!(poolscope_runtime::WorkerState::Busy.as_str(), "busy");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WorkerState {
+    /// Spawned, not yet ready.
+    Starting,
+    /// Ready and waiting for work.
+    Available,
+    /// Running a request.
+    Busy,
+    /// Exited unexpectedly and not yet restarted.
+    Crashed,
+    /// Shut down on purpose.
+    Stopped,
+}
+
+impl WorkerState {
+    /// Every state, in label order.
+    pub const ALL: [WorkerState; 5] = [
+        WorkerState::Starting,
+        WorkerState::Available,
+        WorkerState::Busy,
+        WorkerState::Crashed,
+        WorkerState::Stopped,
+    ];
+
+    /// The value of the `state` label.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Available => "available",
+            WorkerState::Busy => "busy",
+            WorkerState::Crashed => "crashed",
+            WorkerState::Stopped => "stopped",
+        }
+    }
+
+    /// Position in [`WorkerState::ALL`].
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Inverse of [`WorkerState::index`]; out-of-range values read as `Stopped`.
+    pub const fn from_index(i: usize) -> WorkerState {
+        match i {
+            0 => WorkerState::Starting,
+            1 => WorkerState::Available,
+            2 => WorkerState::Busy,
+            3 => WorkerState::Crashed,
+            _ => WorkerState::Stopped,
+        }
+    }
+}
