@@ -1,1 +1,74 @@
+//! # poolscope
+//!
+//! Production observability for Rust worker pools that costs nothing when it
+//! is off.
+//!
+//! Annotate pool and worker functions with [`observe`], turn instrumentation
+//! on with a Cargo feature, and get telemetry [`events`], Prometheus
+//! [`metrics`](crate::metrics) and [`correlation`] ids. With no aspect
+//! feature on, `#[observe]` hands the function back untouched and every
+//! runtime type is zero-sized: the binary is the one you would have built
+//! without poolscope.
+//!
+//! ## Features
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `timing` | duration, outcome counters, fixed-bucket histograms per call site |
+//! | `correlation` | correlation-id scopes, inherited by nested calls and across `.await` |
+//! | `errors` | structured error capture: `Display`, source chain, type name, panics |
+//! | `observe` | all three aspects |
+//! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
+//!
+//! Libraries depend on poolscope with no aspect feature; applications turn
+//! them on.
+//!
+//! ## `#[observe]` arguments
+//!
+//! | argument | meaning |
+//! |---|---|
+//! | `name = "..."` | the name in events (default: the function's path) |
+//! | `kind = request \| pool_start \| worker_start \| session_create` | which catalogue event the call produces (default `request`) |
+//! | `pool = <expr>` | pool label: a literal costs nothing per call; an expression implementing [`label::AsLabel`] is evaluated per call (pass a [`Label`] to avoid the interner) |
+//! | `command = <expr>` | command label (requests; default: the function's name) |
+//! | `worker = <expr>` | worker id (`Display`), for events |
+//! | `correlation = <expr>` | adopt a correlation id ([`correlation::IntoCorrelation`]), e.g. from a request header |
+//! | `size = <expr>` | pool size, for `pool.started` |
+//! | `ttl = <expr>` | session time to live (`Duration`), for `session.created` |
+//! | `skip(a, b)` / `skip_all` | arguments never formatted into events |
+//!
+//! ```
+//! use poolscope::observe;
+//!
+//! #[derive(Debug)]
+//! struct Failed;
+//! impl std::fmt::Display for Failed {
+//!     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("failed") }
+//! }
+//! impl std::error::Error for Failed {}
+//!
+//! #[observe(pool = "python", command = "echo", skip(token))]
+//! fn execute(payload: &str, token: &str) -> Result<String, Failed> {
+//!     if payload.is_empty() { Err(Failed) } else { Ok(payload.to_owned()) }
+//! }
+//!
+//! assert_eq!(execute("hi", "secret").unwrap(), "hi");
+//! ```
+#![warn(missing_docs)]
 
+extern crate self as poolscope;
+
+pub use poolscope_macros::observe;
+pub use poolscope_runtime::{
+    buckets, correlation, error, events, is_enabled, label, set_enabled, stats, Kind, Label, Outcome, Pool, PoolBuilder,
+    Worker, WorkerState, COMPILED_IN,
+};
+
+#[cfg(feature = "metrics")]
+pub use poolscope_runtime::metrics;
+
+#[doc(hidden)]
+pub mod __private {
+    #[allow(unused_imports)] // empty when no aspect is compiled in
+    pub use poolscope_runtime::__private::*;
+}

@@ -65,6 +65,10 @@ impl Pool {
 
     /// Does nothing.
     #[inline(always)]
+    pub fn set_size(&self, _size: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
     pub fn queue_depth(&self, _depth: usize) {}
 
     /// Does nothing.

@@ -60,6 +60,7 @@ pub struct PoolBuilder {
 impl PoolBuilder {
     /// Registers the pool's metric handles.
     pub fn build(self) -> Pool {
+        describe();
         let label = self.label;
         let l = label.as_str();
         let crashes = |kind: &'static str| metrics::counter!("poolscope_worker_crashes_total", "pool" => l, "kind" => kind);
@@ -82,6 +83,27 @@ impl PoolBuilder {
             }),
         }
     }
+}
+
+/// HELP texts for the exporter (`promtool check metrics` requires them).
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_gauge!("poolscope_pool_size", Unit::Count, "Workers the pool is configured to run.");
+    describe_gauge!("poolscope_workers", Unit::Count, "Workers by state.");
+    describe_gauge!("poolscope_queue_depth", Unit::Count, "Requests waiting for a worker.");
+    describe_counter!("poolscope_pool_saturated_total", Unit::Count, "Times the pool was saturated.");
+    describe_counter!(
+        "poolscope_worker_crashes_total",
+        Unit::Count,
+        "Worker crashes, by kind: exit (non-zero exit code), signal, lost (channel broke)."
+    );
+    describe_gauge!("poolscope_sessions_active", Unit::Count, "Sessions alive.");
+    describe_counter!("poolscope_sessions_expired_total", Unit::Count, "Sessions removed by cleanup.");
+    describe_histogram!(
+        "poolscope_session_cleanup_duration_seconds",
+        Unit::Seconds,
+        "Time taken by one session cleanup pass."
+    );
 }
 
 impl Pool {
@@ -120,6 +142,12 @@ impl Pool {
                 correlation_id: current(),
             }));
         }
+    }
+
+    /// Sets the pool-size gauge (workers the pool is configured to run).
+    #[inline]
+    pub fn set_size(&self, size: usize) {
+        self.inner.size.set(size as f64);
     }
 
     /// Sets the queue-depth gauge.
