@@ -49,7 +49,14 @@ pub(crate) fn expand(spec: Spec, aspects: Aspects) -> TokenStream {
             }
         }
     } else {
-        let annotation = ret.filter(|ty| !contains_impl_trait(ty)).map(|ty| quote_spanned!(ty.span()=> : #ty));
+        // The annotation pins the return type before the classification's
+        // method lookup sees it; a body that only panics would otherwise
+        // leave it to inference.
+        let annotation = match ret {
+            None => Some(quote!(: ())),
+            Some(ty) if !contains_impl_trait(ty) => Some(quote_spanned!(ty.span()=> : #ty)),
+            Some(_) => None,
+        };
         let observe = finish();
         quote! {
             let __poolscope_call = ::poolscope::__private::Call::enter(&__POOLSCOPE_SITE, #init);

@@ -1,0 +1,57 @@
+//! Shared helpers: capture the events of one pool. Tests in a binary run in
+//! parallel and events are process-wide, so each test uses its own pool name.
+#![allow(dead_code)]
+
+use std::sync::{Arc, Mutex};
+
+use poolscope::events::{Event, Subscription};
+
+pub const TIMING: bool = cfg!(feature = "timing");
+pub const CORRELATION: bool = cfg!(feature = "correlation");
+pub const ERRORS: bool = cfg!(feature = "errors");
+pub const ANY: bool = TIMING || CORRELATION || ERRORS;
+
+pub struct Captured {
+    events: Arc<Mutex<Vec<Event>>>,
+    _subscription: Subscription,
+}
+
+pub fn capture(pool: &'static str) -> Captured {
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let subscription = poolscope::events::subscribe(move |event| {
+        if event.pool().is_some_and(|p| p.as_str() == pool) {
+            sink.lock().unwrap().push(event.clone());
+        }
+    });
+    Captured { events, _subscription: subscription }
+}
+
+impl Captured {
+    pub fn take(&self) -> Vec<Event> {
+        std::mem::take(&mut *self.events.lock().unwrap())
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        self.events.lock().unwrap().iter().map(Event::name).collect()
+    }
+}
+
+/// Completed requests' (outcome, error message) in order.
+pub fn completions(events: &[Event]) -> Vec<&poolscope::events::RequestCompleted> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RequestCompleted(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Counts of (ok, error, panic, cancelled) in the request series, or zeros.
+pub fn outcome_counts(pool: &str, command: &str) -> [u64; 4] {
+    match poolscope::stats::series(poolscope::Kind::Request, pool, command) {
+        Some(s) => s.by_outcome.map(|h| h.count()),
+        None => [0; 4],
+    }
+}
