@@ -10,7 +10,35 @@ use syn::{Error, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, ReturnTy
 use crate::args::{Arg, Args, Value};
 
 const KEYS: &str = "`name`, `kind`, `pool`, `command`, `worker`, `correlation`, `size`, `ttl`, `skip`, `skip_all`";
+const KEY_NAMES: [&str; 10] = ["name", "kind", "pool", "command", "worker", "correlation", "size", "ttl", "skip", "skip_all"];
 const KINDS: &str = "`request`, `pool_start`, `worker_start`, `session_create`";
+const KIND_NAMES: [&str; 4] = ["request", "pool_start", "worker_start", "session_create"];
+
+/// ` (did you mean `x`?)` for the closest candidate within two edits.
+fn suggestion(given: &str, candidates: &[&str]) -> String {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cost = usize::from(ca != *cb);
+                let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
+                prev = row[j + 1];
+                row[j + 1] = next;
+            }
+        }
+        row[b.len()]
+    }
+    candidates
+        .iter()
+        .map(|c| (distance(given, c), c))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Kind {
@@ -123,7 +151,10 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
                     let ident = path.path.get_ident().map(Ident::to_string).unwrap_or_default();
                     match Kind::parse(&ident) {
                         Some(k) => kind = Some((k, key.clone())),
-                        None => errors.push(Error::new_spanned(path, format!("`kind` must be one of {KINDS}"))),
+                        None => errors.push(Error::new_spanned(
+                            path,
+                            format!("`kind` must be one of {KINDS}{}", suggestion(&ident, &KIND_NAMES)),
+                        )),
                     }
                 }
                 Ok(Expr::Lit(ExprLit { lit: Lit::Str(lit), .. })) => errors.push(Error::new_spanned(
@@ -198,7 +229,10 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
                     errors.push(Error::new(paren.span.join(), "`skip_all` takes no list: write `skip_all`"))
                 }
             },
-            _ => errors.push(Error::new_spanned(&key, format!("unknown argument `{key_str}`: expected one of {KEYS}"))),
+            _ => errors.push(Error::new_spanned(
+                &key,
+                format!("unknown argument `{key_str}`{}: expected one of {KEYS}", suggestion(&key_str, &KEY_NAMES)),
+            )),
         }
     }
 
@@ -213,21 +247,15 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
     let only = |key: &Ident, allowed: &[Kind], what: &str| -> Option<Error> {
         (!allowed.contains(&kind_value)).then(|| Error::new_spanned(key, format!("`{key}` only applies to {what}")))
     };
-    if let Some((_, key)) = &command {
-        errors.0 = merge(errors.0.take(), only(key, &[Kind::Request], "`kind = request`"));
-    }
-    if let Some((_, key)) = &worker {
-        errors.0 = merge(
-            errors.0.take(),
-            only(key, &[Kind::Request, Kind::WorkerStart], "`kind = request` and `kind = worker_start`"),
-        );
-    }
-    if let Some((_, key)) = &size {
-        errors.0 = merge(errors.0.take(), only(key, &[Kind::PoolStart], "`kind = pool_start`"));
-    }
-    if let Some((_, key)) = &ttl {
-        errors.0 = merge(errors.0.take(), only(key, &[Kind::SessionCreate], "`kind = session_create`"));
-    }
+    let misplaced = [
+        command.as_ref().and_then(|(_, key)| only(key, &[Kind::Request], "`kind = request`")),
+        worker.as_ref().and_then(|(_, key)| {
+            only(key, &[Kind::Request, Kind::WorkerStart], "`kind = request` and `kind = worker_start`")
+        }),
+        size.as_ref().and_then(|(_, key)| only(key, &[Kind::PoolStart], "`kind = pool_start`")),
+        ttl.as_ref().and_then(|(_, key)| only(key, &[Kind::SessionCreate], "`kind = session_create`")),
+    ];
+    misplaced.into_iter().flatten().for_each(|err| errors.push(err));
 
     if let Some(err) = errors.0 {
         return Err(err);
@@ -244,16 +272,6 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
         skip,
         func,
     })
-}
-
-fn merge(all: Option<Error>, next: Option<Error>) -> Option<Error> {
-    match (all, next) {
-        (Some(mut all), Some(next)) => {
-            all.combine(next);
-            Some(all)
-        }
-        (all, next) => all.or(next),
-    }
 }
 
 fn assign(key: &Ident, value: Value) -> syn::Result<Expr> {
@@ -357,10 +375,11 @@ mod tests {
     #[test]
     fn reports_each_problem() {
         let cases = [
-            (quote!(nmae = "x"), "unknown argument `nmae`"),
+            (quote!(nmae = "x"), "unknown argument `nmae` (did you mean `name`?)"),
+            (quote!(zzzzzz = "x"), "unknown argument `zzzzzz`: expected"),
             (quote!(name = 42), "`name` must be a string literal"),
             (quote!(name = ""), "`name` must not be empty"),
-            (quote!(kind = requst), "`kind` must be one of `request`"),
+            (quote!(kind = requst), "(did you mean `request`?)"),
             (quote!(kind = "request"), "write `kind = request`"),
             (quote!(pool), "`pool` needs a value"),
             (quote!(skip(nope)), "`skip` names `nope`, which is not an argument of `f`"),

@@ -1,0 +1,8 @@
+use poolscope::observe;
+
+#[observe(pool = "a", pool = "b")]
+fn execute() {}
+
+fn main() {
+    execute();
+}

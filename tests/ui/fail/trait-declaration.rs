@@ -1,0 +1,8 @@
+use poolscope::observe;
+
+trait Worker {
+    #[observe]
+    fn run(&self);
+}
+
+fn main() {}

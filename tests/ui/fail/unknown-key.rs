@@ -1,0 +1,8 @@
+use poolscope::observe;
+
+#[observe(nmae = "execute")]
+fn execute() {}
+
+fn main() {
+    execute();
+}

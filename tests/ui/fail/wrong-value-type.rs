@@ -1,0 +1,8 @@
+use poolscope::observe;
+
+#[observe(name = 42)]
+fn execute() {}
+
+fn main() {
+    execute();
+}
