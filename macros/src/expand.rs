@@ -119,16 +119,16 @@ fn init(spec: &Spec, aspects: Aspects) -> TokenStream {
             always.extend(quote_spanned!(expr.span()=> __poolscope_start.correlation(#expr);));
         }
     }
+
+    let mut details = TokenStream::new();
     if let Some(expr) = &spec.size {
-        always.extend(quote_spanned!(expr.span()=> __poolscope_start.size(#expr);));
+        details.extend(quote_spanned!(expr.span()=> __poolscope_details.size(#expr);));
     }
     if let Some(expr) = &spec.ttl {
-        always.extend(quote_spanned!(expr.span()=> __poolscope_start.ttl(#expr);));
+        details.extend(quote_spanned!(expr.span()=> __poolscope_details.ttl(#expr);));
     }
-
-    let mut for_events = TokenStream::new();
     if let Some(expr) = &spec.worker {
-        for_events.extend(quote_spanned!(expr.span()=> __poolscope_start.worker(&(#expr));));
+        details.extend(quote_spanned!(expr.span()=> __poolscope_details.worker(&(#expr));));
     }
     let mut args = Vec::new();
     if !matches!(spec.skip, Skip::All) {
@@ -144,25 +144,20 @@ fn init(spec: &Spec, aspects: Aspects) -> TokenStream {
     }
     if !args.is_empty() {
         let names = args.iter().map(|a| a.to_string());
-        for_events.extend(quote! {
+        details.extend(quote! {
             #[allow(unused_imports)]
             use ::poolscope::__private::classify::{ArgDebug as _, ArgOpaque as _};
             #(
-                __poolscope_start.arg(#names, (&&::poolscope::__private::classify::Arg(&#args)).__poolscope_arg());
+                __poolscope_details.arg(#names, (&&::poolscope::__private::classify::Arg(&#args)).__poolscope_arg());
             )*
         });
     }
-    let for_events = (!for_events.is_empty()).then(|| {
-        quote! {
-            if __poolscope_start.wants_args() {
-                #for_events
-            }
-        }
-    });
     quote! {
         |__poolscope_start: &mut ::poolscope::__private::Start| {
             #always
-            #for_events
+        },
+        |__poolscope_details: &mut ::poolscope::__private::Details| {
+            #details
         }
     }
 }

@@ -9,9 +9,9 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 use std::time::{Duration, SystemTime};
 
-use super::correlation::{current, swap};
+use super::correlation::swap;
 use super::events;
-use super::series::{self, Series};
+use super::series::{self, Block, Series};
 use crate::types::correlation::{CorrelationId, IntoCorrelation};
 use crate::types::error::{ErrorContext, ErrorKind};
 use crate::types::events::{Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted};
@@ -57,14 +57,23 @@ impl Site {
         (pool, command)
     }
 
+    fn labels_of(&self, given: Option<(Option<Label>, Option<Label>)>) -> (Label, Label) {
+        let (pool, command) = given.unwrap_or((None, None));
+        self.labels(pool, command)
+    }
+
+    /// The series of a site whose labels are all literals: resolved once.
+    #[inline(always)]
+    fn fixed_series(&'static self) -> &'static Series {
+        self.fixed.get_or_init(|| {
+            let (pool, command) = self.labels(None, None);
+            series::series(self.kind, pool, command)
+        })
+    }
+
+    /// The series for labels given per call.
     #[inline]
     fn series(&'static self, pool: Option<Label>, command: Option<Label>) -> &'static Series {
-        if pool.is_none() && command.is_none() {
-            return self.fixed.get_or_init(|| {
-                let (pool, command) = self.labels(None, None);
-                series::series(self.kind, pool, command)
-            });
-        }
         let (pool, command) = self.labels(pool, command);
         let last = self.last.load(Ordering::Acquire);
         // SAFETY: `last` is null or was stored from a `&'static Series`
@@ -80,63 +89,61 @@ impl Site {
     }
 }
 
-/// Collects the per-call values of an observed call: labels, correlation id,
-/// arguments. Filled by a closure the macro generates, which only runs when
-/// recording is on.
+/// The per-call labels and correlation id of an observed call, set by a
+/// closure the macro generates, which only runs when recording is on.
+/// Everything here is set inline, so literal labels stay known at compile
+/// time and the series is resolved through the call site's cache.
 pub struct Start {
     pool: Option<Label>,
     command: Option<Label>,
-    worker: Option<String>,
     correlation: Option<CorrelationId>,
-    size: Option<u64>,
-    ttl: Option<Duration>,
-    args: Vec<Field>,
-    wants_args: bool,
 }
 
 impl Start {
     /// Sets the pool label.
-    #[inline]
+    #[inline(always)]
     pub fn pool<L: AsLabel + ?Sized>(&mut self, pool: &L) {
         self.pool = Some(pool.as_label());
     }
 
     /// Sets the command label.
-    #[inline]
+    #[inline(always)]
     pub fn command<L: AsLabel + ?Sized>(&mut self, command: &L) {
         self.command = Some(command.as_label());
     }
 
-    /// Sets the worker id, kept only when an event will carry it.
-    #[inline]
-    pub fn worker<W: Display + ?Sized>(&mut self, worker: &W) {
-        if self.wants_args {
-            self.worker = Some(worker.to_string());
-        }
-    }
-
     /// Adopts a correlation id from the caller.
-    #[inline]
+    #[inline(always)]
     pub fn correlation<C: IntoCorrelation>(&mut self, id: C) {
         self.correlation = id.into_correlation();
     }
+}
+
+/// What only events carry: arguments, worker id, pool size, session ttl.
+/// Filled by a second generated closure that runs only when an event will be
+/// emitted (someone subscribed).
+#[derive(Default)]
+pub struct Details {
+    worker: Option<String>,
+    size: Option<u64>,
+    ttl: Option<Duration>,
+    args: Vec<Field>,
+}
+
+impl Details {
+    /// Sets the worker id.
+    pub fn worker<W: Display + ?Sized>(&mut self, worker: &W) {
+        self.worker = Some(worker.to_string());
+    }
 
     /// The pool size, for `pool.started`.
-    #[inline]
     pub fn size<N: TryInto<u64>>(&mut self, size: N) {
         self.size = size.try_into().ok();
     }
 
     /// The session's time to live, for `session.created`.
-    #[inline]
     pub fn ttl(&mut self, ttl: Duration) {
         self.ttl = Some(ttl);
-    }
-
-    /// Whether an event will carry the arguments (someone subscribed).
-    #[inline]
-    pub fn wants_args(&self) -> bool {
-        self.wants_args
     }
 
     /// Records one formatted argument.
@@ -147,9 +154,10 @@ impl Start {
 
 struct Active {
     site: &'static Site,
-    series: Option<&'static Series>,
-    pool: Label,
-    command: Label,
+    // The series, and for a sync call the block its start was counted in.
+    series: Option<(&'static Series, Option<Block>)>,
+    // Labels when they were given per call (static ones are in `site`).
+    labels: Option<(Option<Label>, Option<Label>)>,
     started: u64,
     correlation: Option<CorrelationId>,
     // For a sync call: the id to put back on exit.
@@ -157,10 +165,7 @@ struct Active {
     // True while the body runs: a drop with this set is a panic, a drop
     // without it (an async call between polls) a cancellation.
     in_body: bool,
-    worker: Option<String>,
-    size: Option<u64>,
-    ttl: Option<Duration>,
-    args: Vec<Field>,
+    details: Option<Box<Details>>,
 }
 
 /// One observed call in progress. Dropping it without [`Call::finish`]
@@ -169,109 +174,83 @@ pub struct Call {
     active: Option<Active>,
 }
 
-fn clock() -> &'static quanta_shim::Clock {
-    static CLOCK: OnceLock<quanta_shim::Clock> = OnceLock::new();
-    CLOCK.get_or_init(quanta_shim::Clock::new)
-}
-
-/// Without `timing` there is nothing to time: the clock is a stub that the
-/// optimizer removes.
-#[cfg(feature = "timing")]
-mod quanta_shim {
-    pub(super) use quanta::Clock;
-}
+/// Without `timing` nothing is timed: these stubs fold away.
 #[cfg(not(feature = "timing"))]
-mod quanta_shim {
-    pub(crate) struct Clock;
-    impl Clock {
-        pub(crate) fn new() -> Clock {
-            Clock
-        }
-        pub(crate) fn raw(&self) -> u64 {
-            0
-        }
-        pub(crate) fn delta_as_nanos(&self, _: u64, _: u64) -> u64 {
-            0
-        }
+mod clock {
+    #[inline(always)]
+    pub(crate) fn now() -> u64 {
+        0
+    }
+    #[inline(always)]
+    pub(crate) fn nanos_between(_: u64, _: u64) -> u64 {
+        0
     }
 }
+#[cfg(feature = "timing")]
+use super::clock;
 
 impl Call {
     /// Starts a sync call: opens its correlation scope on this thread.
     #[inline(always)]
-    pub fn enter<F: FnOnce(&mut Start)>(site: &'static Site, init: F) -> Call {
+    pub fn enter<F: FnOnce(&mut Start), D: FnOnce(&mut Details)>(site: &'static Site, init: F, details: D) -> Call {
         if !super::is_enabled() {
             return Call { active: None };
         }
-        Call::begin(site, true, init)
+        Call::begin(site, true, init, details)
     }
 
     /// Starts an async call: the correlation scope is set on each poll by
     /// [`Observed`] instead.
     #[inline(always)]
-    pub fn enter_async<F: FnOnce(&mut Start)>(site: &'static Site, init: F) -> Call {
+    pub fn enter_async<F: FnOnce(&mut Start), D: FnOnce(&mut Details)>(
+        site: &'static Site,
+        init: F,
+        details: D,
+    ) -> Call {
         if !super::is_enabled() {
             return Call { active: None };
         }
-        Call::begin(site, false, init)
+        Call::begin(site, false, init, details)
     }
 
-    #[inline]
-    fn begin<F: FnOnce(&mut Start)>(site: &'static Site, sync: bool, init: F) -> Call {
-        let mut start = Start {
-            pool: None,
-            command: None,
-            worker: None,
-            correlation: None,
-            size: None,
-            ttl: None,
-            args: Vec::new(),
-            wants_args: events::active(),
-        };
+    #[inline(always)]
+    fn begin<F: FnOnce(&mut Start), D: FnOnce(&mut Details)>(
+        site: &'static Site,
+        sync: bool,
+        init: F,
+        details: D,
+    ) -> Call {
+        let mut start = Start { pool: None, command: None, correlation: None };
         init(&mut start);
-        let (pool, command) = site.labels(start.pool, start.command);
+        let dynamic = start.pool.is_some() || start.command.is_some();
         let series = if TIMING {
-            let series = site.series(start.pool, start.command);
-            series.start();
-            Some(series)
+            let series = if dynamic { site.series(start.pool, start.command) } else { site.fixed_series() };
+            let block = series.start();
+            Some((series, if sync { block } else { None }))
         } else {
             None
         };
-        let correlation = if CORRELATION {
-            Some(start.correlation.or_else(current).unwrap_or_else(CorrelationId::generate))
+        let (correlation, restore) = if CORRELATION {
+            let (id, restore) = super::correlation::enter(start.correlation, sync);
+            (Some(id), restore)
         } else {
-            None
+            (None, None)
         };
-        let restore = if CORRELATION && sync { Some(swap(correlation)) } else { None };
         if ERRORS {
             super::panic::install_hook();
         }
-        let mut args = start.args;
-        if start.wants_args && site.kind == Kind::Request {
-            events::emit(Event::RequestStarted(RequestStarted {
-                at: SystemTime::now(),
-                name: site.name,
-                pool,
-                command,
-                worker: start.worker.clone(),
-                correlation_id: correlation,
-                args: std::mem::take(&mut args),
-            }));
-        }
+        let labels = dynamic.then_some((start.pool, start.command));
+        let details = if events::active() { Some(describe(site, labels, correlation, details)) } else { None };
         Call {
             active: Some(Active {
                 site,
                 series,
-                pool,
-                command,
-                started: if TIMING { clock().raw() } else { 0 },
+                labels,
+                started: if TIMING { clock::now() } else { 0 },
                 correlation,
                 restore,
                 in_body: sync,
-                worker: start.worker,
-                size: start.size,
-                ttl: start.ttl,
-                args,
+                details,
             }),
         }
     }
@@ -283,47 +262,65 @@ impl Call {
     }
 
     /// Completes the call with the outcome read off its return value.
-    #[inline]
+    #[inline(always)]
     pub fn finish(mut self, result: Classified<'_>) {
-        let ended = if TIMING { clock().raw() } else { 0 };
+        let ended = if TIMING { clock::now() } else { 0 };
         if let Some(active) = self.active.take() {
-            let (outcome, error) = match result {
-                Classified::Ok => (Outcome::Ok, None),
-                Classified::Err(type_name, view) => (Outcome::Error, Some((type_name, view))),
-            };
-            active.complete(outcome, ended, || error.map(|(type_name, view)| view.context(type_name)));
+            match result {
+                Classified::Ok => active.complete(Outcome::Ok, ended, || None),
+                Classified::Err(type_name, view) => {
+                    active.complete(Outcome::Error, ended, move || Some(view.context(type_name)))
+                }
+            }
         }
     }
 }
 
+/// Collects the details for events and emits `request.started`; kept out of
+/// line so the hot path stays small.
+#[cold]
+#[inline(never)]
+fn describe<D: FnOnce(&mut Details)>(
+    site: &'static Site,
+    labels: Option<(Option<Label>, Option<Label>)>,
+    correlation: Option<CorrelationId>,
+    fill: D,
+) -> Box<Details> {
+    let mut details = Box::<Details>::default();
+    fill(&mut details);
+    if site.kind == Kind::Request {
+        let (pool, command) = site.labels_of(labels);
+        events::emit(Event::RequestStarted(RequestStarted {
+            at: SystemTime::now(),
+            name: site.name,
+            pool,
+            command,
+            worker: details.worker.clone(),
+            correlation_id: correlation,
+            args: std::mem::take(&mut details.args),
+        }));
+    }
+    details
+}
+
 impl Drop for Call {
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(active) = self.active.take() {
-            let ended = if TIMING { clock().raw() } else { 0 };
-            if active.in_body || std::thread::panicking() {
-                active.complete(Outcome::Panic, ended, || {
-                    let (message, location) =
-                        super::panic::take().unwrap_or_else(|| ("panic message not captured".to_owned(), None));
-                    let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", message);
-                    ctx.location = location;
-                    Some(ctx)
-                });
-            } else {
-                active.complete(Outcome::Cancelled, ended, || None);
-            }
+            active.abandoned();
         }
     }
 }
 
 impl Active {
-    #[inline]
+    #[inline(always)]
     fn complete(self, outcome: Outcome, ended: u64, error: impl FnOnce() -> Option<ErrorContext>) {
         let duration = if TIMING {
-            let nanos = clock().delta_as_nanos(self.started, ended);
-            if let Some(series) = self.series {
-                series.record(outcome, nanos);
+            let nanos = clock::nanos_between(self.started, ended);
+            if let Some((series, block)) = self.series {
+                series.record(block, outcome, nanos);
             }
-            Some(Duration::from_nanos(nanos))
+            Some(nanos)
         } else {
             None
         };
@@ -331,21 +328,44 @@ impl Active {
             swap(previous);
         }
         if events::active() {
-            self.emit_completion(outcome, duration, if ERRORS { error() } else { None });
+            let error = if ERRORS { error() } else { None };
+            self.emit_completion(outcome, duration.map(Duration::from_nanos), error);
+        }
+    }
+
+    /// Dropped without `finish`: a panic unwinding through the body, or an
+    /// async call dropped between polls.
+    #[cold]
+    #[inline(never)]
+    fn abandoned(self) {
+        let ended = if TIMING { clock::now() } else { 0 };
+        if self.in_body || std::thread::panicking() {
+            self.complete(Outcome::Panic, ended, || {
+                let (message, location) =
+                    super::panic::take().unwrap_or_else(|| ("panic message not captured".to_owned(), None));
+                let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", message);
+                ctx.location = location;
+                Some(ctx)
+            });
+        } else {
+            self.complete(Outcome::Cancelled, ended, || None);
         }
     }
 
     #[cold]
+    #[inline(never)]
     fn emit_completion(self, outcome: Outcome, duration: Option<Duration>, error: Option<ErrorContext>) {
         let at = SystemTime::now();
         let correlation_id = self.correlation;
+        let (pool, command) = self.site.labels_of(self.labels);
+        let extra = self.details.map(|d| *d).unwrap_or_default();
         let event = match self.site.kind {
             Kind::Request => Event::RequestCompleted(RequestCompleted {
                 at,
                 name: self.site.name,
-                pool: self.pool,
-                command: self.command,
-                worker: self.worker,
+                pool,
+                command,
+                worker: extra.worker,
                 correlation_id,
                 duration,
                 outcome,
@@ -353,18 +373,18 @@ impl Active {
             }),
             Kind::PoolStart => Event::PoolStarted(PoolStarted {
                 at,
-                pool: self.pool,
+                pool,
                 startup: duration,
-                size: self.size,
-                config: self.args,
+                size: extra.size,
+                config: extra.args,
                 outcome,
                 error,
                 correlation_id,
             }),
             Kind::WorkerStart => Event::WorkerStarted(WorkerStarted {
                 at,
-                pool: self.pool,
-                worker: self.worker,
+                pool,
+                worker: extra.worker,
                 pid: None,
                 startup: duration,
                 outcome,
@@ -373,10 +393,10 @@ impl Active {
             }),
             Kind::SessionCreate => Event::SessionCreated(SessionCreated {
                 at,
-                pool: self.pool,
+                pool,
                 session_id: None,
-                ttl: self.ttl,
-                metadata: self.args,
+                ttl: extra.ttl,
+                metadata: extra.args,
                 outcome,
                 error,
                 correlation_id,
@@ -464,6 +484,7 @@ pub enum ErrView<'a> {
 }
 
 impl ErrView<'_> {
+    #[cold]
     fn context(self, type_name: &'static str) -> ErrorContext {
         match self {
             ErrView::Error(e) => ErrorContext::from_dyn(type_name, e),

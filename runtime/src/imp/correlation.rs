@@ -7,6 +7,42 @@ use crate::types::correlation::CorrelationId;
 
 thread_local! {
     static CURRENT: Cell<Option<CorrelationId>> = const { Cell::new(None) };
+    // The generator for fresh ids: random high half (0 until first use),
+    // counting low half. Beside `CURRENT` so that entering a scope that needs
+    // a fresh id is one thread-local access.
+    static NEXT: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Enters an observed call: picks its id (the given one, else the enclosing
+/// call's, else a fresh one) and, for a sync call, makes it current.
+/// Returns the id and, when it was made current, the id to restore.
+#[inline(always)]
+pub(crate) fn enter(given: Option<CorrelationId>, scope: bool) -> (CorrelationId, Option<Option<CorrelationId>>) {
+    CURRENT.with(|current| {
+        let previous = current.get();
+        let id = match given.or(previous) {
+            Some(id) => id,
+            None => fresh(),
+        };
+        if scope {
+            current.set(Some(id));
+            (id, Some(previous))
+        } else {
+            (id, None)
+        }
+    })
+}
+
+#[inline]
+fn fresh() -> CorrelationId {
+    NEXT.with(|next| {
+        let (mut high, count) = next.get();
+        if high == 0 {
+            high = (CorrelationId::generate().as_u128() >> 64) as u64 | 1;
+        }
+        next.set((high, count.wrapping_add(1)));
+        CorrelationId::from_u128(((high as u128) << 64) | count as u128)
+    })
 }
 
 /// The correlation id of the observed call this code runs in, if any.

@@ -4,6 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) mod buckets;
 mod call;
+#[cfg(feature = "timing")]
+mod clock;
 pub(crate) mod correlation;
 pub(crate) mod events;
 #[cfg(feature = "metrics")]

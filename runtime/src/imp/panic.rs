@@ -12,8 +12,18 @@ thread_local! {
     static LAST: RefCell<Option<(String, Option<String>)>> = const { RefCell::new(None) };
 }
 
+static ONCE: Once = Once::new();
+
+#[inline(always)]
 pub(crate) fn install_hook() {
-    static ONCE: Once = Once::new();
+    if !ONCE.is_completed() {
+        install_slow();
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn install_slow() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {

@@ -1,10 +1,18 @@
-//! Per-series statistics of observed calls: fixed-bucket atomic histograms.
+//! Per-series statistics of observed calls: fixed-bucket histograms.
 //!
 //! The exporter's own histogram handles keep every sample until upkeep drains
-//! them, so memory grows with the call rate; here a sample is two relaxed
-//! atomic adds into buckets fixed when the series is created, and memory is
-//! constant. The registry is only locked to create a series or to render.
+//! them, so memory grows with the call rate; here a sample lands in buckets
+//! fixed when the series is created, and memory is constant.
+//!
+//! Each thread that records into a series gets its own block of counters,
+//! which only that thread writes: a sample is a few plain adds, with no
+//! locked instruction and no cache line shared between threads. Readers sum
+//! the blocks under the series' lock; a thread that exits folds its block
+//! into the series' shared block under the same lock, so nothing is lost or
+//! counted twice. Where thread-local storage is gone (a thread being torn
+//! down), samples go to the shared block with atomic adds.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 #[cfg(feature = "metrics")]
 use std::fmt::Write;
@@ -15,11 +23,56 @@ use crate::types::label::Label;
 use crate::types::stats::{HistogramSnapshot, SeriesSnapshot};
 use crate::types::{Kind, Outcome};
 
-/// One fixed-bucket histogram: `counts[i]` holds samples `<= bounds[i]`, the
-/// last slot those above every bound (`+Inf`).
-pub(crate) struct Histogram {
+/// One block of counters: calls started, then per outcome the bucket counts
+/// (`<= bounds[i]`, the last one `+Inf`) and the sum in nanoseconds.
+pub(crate) struct Stats {
+    started: AtomicU64,
     counts: Box<[AtomicU64]>,
-    sum_ns: AtomicU64,
+    sums: [AtomicU64; 4],
+}
+
+impl Stats {
+    fn new(buckets: usize) -> Stats {
+        Stats {
+            started: AtomicU64::new(0),
+            counts: (0..buckets * 4).map(|_| AtomicU64::new(0)).collect(),
+            sums: Default::default(),
+        }
+    }
+
+    /// Adds to a counter that only this thread writes: a plain load and
+    /// store, which compile to one unlocked add.
+    #[inline(always)]
+    fn bump(counter: &AtomicU64, by: u64) {
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+    }
+
+    fn fold_into(&self, into: &Stats) {
+        into.started.fetch_add(self.started.load(Ordering::Relaxed), Ordering::Relaxed);
+        for (from, to) in self.counts.iter().zip(into.counts.iter()) {
+            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        for (from, to) in self.sums.iter().zip(into.sums.iter()) {
+            to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+    }
+}
+
+/// Summed counters of a series at one moment.
+struct Totals {
+    started: u64,
+    counts: Vec<u64>,
+    sums: [u64; 4],
+}
+
+impl Totals {
+    fn outcome_counts(&self, outcome: Outcome, buckets: usize) -> &[u64] {
+        &self.counts[outcome.index() * buckets..(outcome.index() + 1) * buckets]
+    }
+
+    fn completed(&self) -> u64 {
+        self.counts.iter().sum()
+    }
 }
 
 /// The statistics of one (kind, pool, command).
@@ -27,71 +80,192 @@ pub(crate) struct Series {
     pub(crate) kind: Kind,
     pub(crate) pool: Label,
     pub(crate) command: Label,
+    id: usize,
     bounds: Arc<[f64]>,
     bounds_ns: Box<[u64]>,
-    started: AtomicU64,
-    by_outcome: [Histogram; 4],
+    // For each power of two `2^e`, the first bucket whose bound is at least
+    // `2^e`: a sample's bucket is then one table load and a step or two,
+    // instead of a binary search whose dependent loads dominated the cost
+    // of an observed call.
+    first_at_least: [u8; 65],
+    shared: Stats,
+    locals: Mutex<Vec<Arc<Stats>>>,
 }
 
-impl Histogram {
-    fn new(len: usize) -> Histogram {
-        Histogram { counts: (0..len).map(|_| AtomicU64::new(0)).collect(), sum_ns: AtomicU64::new(0) }
-    }
+/// A pointer to the calling thread's block of one series.
+///
+/// Valid on that thread until it exits: the thread's `Slots` holds the block,
+/// and only the thread's exit drops `Slots`. It is only used on the thread
+/// that obtained it (a sync call records where it started), and is never
+/// sent elsewhere (`*const` makes it neither `Send` nor `Sync`).
+#[derive(Clone, Copy)]
+pub(crate) struct Block(*const Stats);
 
-    fn count(&self) -> u64 {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+/// This thread's counter blocks, indexed by series id.
+struct Slots(Vec<Option<(&'static Series, Arc<Stats>)>>);
+
+impl Drop for Slots {
+    fn drop(&mut self) {
+        for (series, stats) in self.0.drain(..).flatten() {
+            series.retire(&stats);
+        }
     }
+}
+
+thread_local! {
+    static SLOTS: RefCell<Slots> = const { RefCell::new(Slots(Vec::new())) };
 }
 
 impl Series {
-    fn new(kind: Kind, pool: Label, command: Label, bounds: Arc<[f64]>) -> Series {
-        let bounds_ns = bounds.iter().map(|s| (s * 1e9).round() as u64).collect();
-        let len = bounds.len() + 1;
+    fn new(id: usize, kind: Kind, pool: Label, command: Label, bounds: Arc<[f64]>) -> Series {
+        let bounds_ns: Box<[u64]> = bounds.iter().map(|s| (s * 1e9).round() as u64).collect();
+        let buckets = bounds.len() + 1;
+        let first_at_least = std::array::from_fn(|e| {
+            let power = if e == 64 { u64::MAX } else { 1u64 << e };
+            // At most 64 bounds (see `buckets::MAX_BUCKETS`), so this fits.
+            bounds_ns.partition_point(|&bound| bound < power) as u8
+        });
         Series {
             kind,
             pool,
             command,
+            id,
             bounds,
             bounds_ns,
-            started: AtomicU64::new(0),
-            by_outcome: std::array::from_fn(|_| Histogram::new(len)),
+            first_at_least,
+            shared: Stats::new(buckets),
+            locals: Mutex::new(Vec::new()),
         }
     }
 
-    #[inline]
-    pub(crate) fn start(&self) {
-        self.started.fetch_add(1, Ordering::Relaxed);
+    fn buckets(&self) -> usize {
+        self.bounds.len() + 1
     }
 
-    #[inline]
-    pub(crate) fn record(&self, outcome: Outcome, nanos: u64) {
-        let hist = &self.by_outcome[outcome.index()];
-        let bucket = self.bounds_ns.partition_point(|&bound| bound < nanos);
-        hist.counts[bucket].fetch_add(1, Ordering::Relaxed);
-        hist.sum_ns.fetch_add(nanos, Ordering::Relaxed);
+    /// This thread's block, or `None` where thread-local storage is gone.
+    #[inline(always)]
+    fn local(&'static self) -> Option<Block> {
+        SLOTS
+            .try_with(|slots| {
+                let mut slots = slots.try_borrow_mut().ok()?;
+                let stats = match slots.0.get(self.id) {
+                    Some(Some((_, stats))) => stats,
+                    _ => self.adopt(&mut slots),
+                };
+                Some(Block(Arc::as_ptr(stats)))
+            })
+            .ok()
+            .flatten()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn adopt<'s>(&'static self, slots: &'s mut Slots) -> &'s Arc<Stats> {
+        let stats = Arc::new(Stats::new(self.buckets()));
+        self.locals.lock().unwrap_or_else(|e| e.into_inner()).push(stats.clone());
+        if slots.0.len() <= self.id {
+            slots.0.resize_with(self.id + 1, || None);
+        }
+        let slot = &mut slots.0[self.id];
+        &slot.insert((self, stats)).1
+    }
+
+    /// Folds an exiting thread's block into the shared one.
+    fn retire(&self, stats: &Arc<Stats>) {
+        let mut locals = self.locals.lock().unwrap_or_else(|e| e.into_inner());
+        stats.fold_into(&self.shared);
+        locals.retain(|l| !Arc::ptr_eq(l, stats));
+    }
+
+    /// The bucket of a sample: the first whose bound is not below it.
+    #[inline(always)]
+    fn bucket(&self, nanos: u64) -> usize {
+        // `2^e <= nanos < 2^(e+1)`; every bound before `first_at_least[e]` is
+        // below `2^e`, so the answer is at or after it.
+        let e = if nanos == 0 { 0 } else { 63 - nanos.leading_zeros() as usize };
+        let mut bucket = self.first_at_least[e] as usize;
+        while bucket < self.bounds_ns.len() && self.bounds_ns[bucket] < nanos {
+            bucket += 1;
+        }
+        bucket
+    }
+
+    /// Counts a call as started, in this thread's block; the block is
+    /// returned so a sync call can record its completion without a second
+    /// lookup.
+    #[inline(always)]
+    pub(crate) fn start(&'static self) -> Option<Block> {
+        let block = self.local();
+        match block {
+            // SAFETY: see `Block`.
+            Some(block) => Stats::bump(&unsafe { &*block.0 }.started, 1),
+            None => {
+                self.shared.started.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        block
+    }
+
+    /// Records a completion in `block`, which must be this thread's (a sync
+    /// call's own `start`), or looks the block up (an async call may finish
+    /// on another thread than it started).
+    #[inline(always)]
+    pub(crate) fn record(&'static self, block: Option<Block>, outcome: Outcome, nanos: u64) {
+        let index = outcome.index() * self.buckets() + self.bucket(nanos);
+        match block.or_else(|| self.local()) {
+            Some(block) => {
+                // SAFETY: see `Block`.
+                let stats = unsafe { &*block.0 };
+                Stats::bump(&stats.counts[index], 1);
+                Stats::bump(&stats.sums[outcome.index()], nanos);
+            }
+            None => {
+                self.shared.counts[index].fetch_add(1, Ordering::Relaxed);
+                self.shared.sums[outcome.index()].fetch_add(nanos, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Records a completed call that was never counted as started (the
     /// imperative API reports only completions).
-    pub(crate) fn record_completed(&self, outcome: Outcome, nanos: u64) {
-        self.start();
-        self.record(outcome, nanos);
+    pub(crate) fn record_completed(&'static self, outcome: Outcome, nanos: u64) {
+        let block = self.start();
+        self.record(block, outcome, nanos);
     }
 
-    pub(crate) fn snapshot(&self, outcome: Outcome) -> HistogramSnapshot {
-        let hist = &self.by_outcome[outcome.index()];
-        HistogramSnapshot {
-            bounds: self.bounds.to_vec(),
-            counts: hist.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect(),
-            sum_seconds: hist.sum_ns.load(Ordering::Relaxed) as f64 / 1e9,
+    fn totals(&self) -> Totals {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let locals = self.locals.lock().unwrap_or_else(|e| e.into_inner());
+        let mut totals = Totals {
+            started: load(&self.shared.started),
+            counts: self.shared.counts.iter().map(load).collect(),
+            sums: self.shared.sums.each_ref().map(load),
+        };
+        for stats in locals.iter() {
+            totals.started += load(&stats.started);
+            for (total, count) in totals.counts.iter_mut().zip(stats.counts.iter()) {
+                *total += load(count);
+            }
+            for (total, sum) in totals.sums.iter_mut().zip(stats.sums.iter()) {
+                *total += load(sum);
+            }
         }
+        totals
     }
 
-    pub(crate) fn in_flight(&self) -> u64 {
-        // Completions first: a call counted complete was counted started
-        // before, so this order can only over-report, never go negative.
-        let completed: u64 = self.by_outcome.iter().map(Histogram::count).sum();
-        self.started.load(Ordering::Relaxed).saturating_sub(completed)
+    pub(crate) fn snapshot(&self) -> SeriesSnapshot {
+        let totals = self.totals();
+        let buckets = self.buckets();
+        SeriesSnapshot {
+            // Blocks are read one after another while threads record, so a
+            // completion can be seen without its start: never go negative.
+            in_flight: totals.started.saturating_sub(totals.completed()),
+            by_outcome: Outcome::ALL.map(|outcome| HistogramSnapshot {
+                bounds: self.bounds.to_vec(),
+                counts: totals.outcome_counts(outcome, buckets).to_vec(),
+                sum_seconds: totals.sums[outcome.index()] as f64 / 1e9,
+            }),
+        }
     }
 }
 
@@ -111,6 +285,10 @@ pub(crate) const MAX_SERIES: usize = 10_000;
 /// The series for `(kind, pool, command)`, created on first use and kept for
 /// the life of the process.
 pub(crate) fn series(kind: Kind, pool: Label, command: Label) -> &'static Series {
+    series_with(kind, pool, command, super::buckets::current)
+}
+
+fn series_with(kind: Kind, pool: Label, command: Label, bounds: impl FnOnce() -> Arc<[f64]>) -> &'static Series {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     let registry = guard.get_or_insert_with(|| Registry { by_key: HashMap::new(), ordered: Vec::new() });
     let key = if registry.by_key.len() >= MAX_SERIES && !registry.by_key.contains_key(&(kind, pool, command)) {
@@ -124,7 +302,8 @@ pub(crate) fn series(kind: Kind, pool: Label, command: Label) -> &'static Series
     }
     // Leaked on purpose: call sites cache the reference without a lock or a
     // reference count, and a series lives as long as the process.
-    let series: &'static Series = Box::leak(Box::new(Series::new(key.0, key.1, key.2, super::buckets::current())));
+    let id = registry.ordered.len();
+    let series: &'static Series = Box::leak(Box::new(Series::new(id, key.0, key.1, key.2, bounds())));
     registry.by_key.insert(key, series);
     registry.ordered.push(series);
     series
@@ -143,7 +322,7 @@ pub fn snapshot(kind: Kind, pool: &str, command: &str) -> Option<SeriesSnapshot>
         let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
         guard.as_ref()?.ordered.iter().copied().find(|s| s.kind == kind && s.pool.as_str() == pool && s.command.as_str() == command)?
     };
-    Some(SeriesSnapshot { in_flight: series.in_flight(), by_outcome: Outcome::ALL.map(|o| series.snapshot(o)) })
+    Some(series.snapshot())
 }
 
 #[cfg(feature = "metrics")]
@@ -223,6 +402,7 @@ fn labels(out: &mut String, series: &Series, has_command: bool, outcome: Option<
 
 #[cfg(feature = "metrics")]
 /// Appends the Prometheus text exposition of every series.
+#[cfg(feature = "metrics")]
 pub(crate) fn render(out: &mut String) {
     let ordered: Vec<&'static Series> = {
         let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,34 +412,33 @@ pub(crate) fn render(out: &mut String) {
         }
     };
     for kind in [Kind::Request, Kind::PoolStart, Kind::WorkerStart, Kind::SessionCreate] {
-        let of_kind: Vec<&Series> = ordered.iter().copied().filter(|s| s.kind == kind).collect();
+        let of_kind: Vec<(&Series, SeriesSnapshot)> =
+            ordered.iter().filter(|s| s.kind == kind).map(|s| (*s, s.snapshot())).collect();
         if of_kind.is_empty() {
             continue;
         }
         let fam = family(kind);
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", fam.total, fam.total_help, fam.total);
-        for series in &of_kind {
+        for (series, snapshot) in &of_kind {
             for outcome in Outcome::ALL {
                 out.push_str(fam.total);
                 labels(out, series, fam.has_command, Some(outcome), None);
-                let _ = writeln!(out, " {}", series.by_outcome[outcome.index()].count());
+                let _ = writeln!(out, " {}", snapshot.outcome(outcome).count());
             }
         }
         let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", fam.duration, fam.duration_help, fam.duration);
-        for series in &of_kind {
+        for (series, snapshot) in &of_kind {
             for outcome in Outcome::ALL {
-                let hist = &series.by_outcome[outcome.index()];
-                let counts: Vec<u64> = hist.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
-                let total: u64 = counts.iter().sum();
+                let hist = snapshot.outcome(outcome);
                 // Outcomes that never happened would add a full set of zero
                 // buckets per series; the counter above already reports zero.
-                if total == 0 && outcome != Outcome::Ok {
+                if hist.count() == 0 && outcome != Outcome::Ok {
                     continue;
                 }
                 let mut cumulative = 0;
-                for (i, count) in counts.iter().enumerate() {
+                for (i, count) in hist.counts.iter().enumerate() {
                     cumulative += count;
-                    let le = match series.bounds.get(i) {
+                    let le = match hist.bounds.get(i) {
                         Some(bound) => bound.to_string(),
                         None => "+Inf".to_owned(),
                     };
@@ -269,7 +448,7 @@ pub(crate) fn render(out: &mut String) {
                 }
                 let _ = write!(out, "{}_sum", fam.duration);
                 labels(out, series, fam.has_command, Some(outcome), None);
-                let _ = writeln!(out, " {}", hist.sum_ns.load(Ordering::Relaxed) as f64 / 1e9);
+                let _ = writeln!(out, " {}", hist.sum_seconds);
                 let _ = write!(out, "{}_count", fam.duration);
                 labels(out, series, fam.has_command, Some(outcome), None);
                 let _ = writeln!(out, " {cumulative}");
@@ -280,10 +459,10 @@ pub(crate) fn render(out: &mut String) {
                 "# HELP poolscope_requests_in_flight Requests started and not yet completed.\n\
                  # TYPE poolscope_requests_in_flight gauge\n",
             );
-            for series in &of_kind {
+            for (series, snapshot) in &of_kind {
                 out.push_str("poolscope_requests_in_flight");
                 labels(out, series, true, None, None);
-                let _ = writeln!(out, " {}", series.in_flight());
+                let _ = writeln!(out, " {}", snapshot.in_flight);
             }
         }
     }
@@ -295,24 +474,89 @@ mod tests {
 
     #[test]
     fn records_into_the_bucket_whose_bound_is_not_below_the_sample() {
-        let s = Series::new(Kind::Request, Label::new("t"), Label::new("c"), Arc::from(&[0.001, 0.01][..]));
-        s.record(Outcome::Ok, 1_000_000); // exactly 1 ms: `le` is inclusive
-        s.record(Outcome::Ok, 1_000_001);
-        s.record(Outcome::Ok, 20_000_000);
-        s.record(Outcome::Error, 5);
-        let ok = s.snapshot(Outcome::Ok);
+        let s = series_with(Kind::Request, Label::new("bucket-test"), Label::new("c"), || Arc::from(&[0.001, 0.01][..]));
+        s.record(None, Outcome::Ok, 1_000_000); // exactly 1 ms: `le` is inclusive
+        s.record(None, Outcome::Ok, 1_000_001);
+        s.record(None, Outcome::Ok, 20_000_000);
+        s.record(None, Outcome::Error, 5);
+        let snapshot = s.snapshot();
+        let ok = snapshot.outcome(Outcome::Ok);
         assert_eq!(ok.counts, vec![1, 1, 1]);
         assert!((ok.sum_seconds - 0.022_000_001).abs() < 1e-12);
-        assert_eq!(s.snapshot(Outcome::Error).counts, vec![1, 0, 0]);
+        assert_eq!(snapshot.outcome(Outcome::Error).counts, vec![1, 0, 0]);
+    }
+
+    #[test]
+    fn the_bucket_table_agrees_with_a_binary_search() {
+        let bounds: Arc<[f64]> = crate::imp::buckets::DEFAULT_DURATION_BUCKETS.into();
+        let s = series_with(Kind::Request, Label::new("table-test"), Label::new("c"), || bounds);
+        let mut samples: Vec<u64> = vec![0, 1, 2, 3, u64::MAX, u64::MAX - 1, 1 << 63];
+        for &bound in s.bounds_ns.iter() {
+            samples.extend([bound - 1, bound, bound + 1]);
+        }
+        let mut x = 0x9E37_79B9_7F4A_7C15_u64;
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            samples.push(x >> (x % 64));
+        }
+        for nanos in samples {
+            assert_eq!(s.bucket(nanos), s.bounds_ns.partition_point(|&b| b < nanos), "{nanos}");
+        }
     }
 
     #[test]
     fn in_flight_is_started_minus_completed() {
-        let s = Series::new(Kind::Request, Label::new("t"), Label::new("c"), Arc::from(&[1.0][..]));
+        let s = series(Kind::Request, Label::new("in-flight-test"), Label::new("c"));
         s.start();
+        let block = s.start();
+        s.record(block, Outcome::Panic, 1);
+        assert_eq!(s.snapshot().in_flight, 1);
+    }
+
+    #[test]
+    fn blocks_of_exited_threads_are_folded_in_and_nothing_is_lost() {
+        let s = series(Kind::Request, Label::new("threads-test"), Label::new("c"));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for i in 0..1000 {
+                        let block = s.start();
+                        s.record(block, Outcome::Ok, i);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let snapshot = s.snapshot();
+        assert_eq!(snapshot.outcome(Outcome::Ok).count(), 8000);
+        assert_eq!(snapshot.in_flight, 0);
+        assert!(s.locals.lock().unwrap().is_empty(), "exited threads retired their blocks");
+        assert!((snapshot.outcome(Outcome::Ok).sum_seconds - 8.0 * 499_500.0 / 1e9).abs() < 1e-12);
+    }
+
+    #[test]
+    fn readers_see_live_threads_blocks() {
+        let s = series(Kind::Request, Label::new("live-test"), Label::new("c"));
         s.start();
-        s.record(Outcome::Panic, 1);
-        assert_eq!(s.in_flight(), 1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            s.start();
+            s.record(None, Outcome::Error, 10);
+            tx.send(()).unwrap();
+            done_rx.recv().unwrap();
+        });
+        rx.recv().unwrap();
+        let snapshot = s.snapshot();
+        assert_eq!(snapshot.outcome(Outcome::Error).count(), 1);
+        assert_eq!(snapshot.in_flight, 1);
+        done_tx.send(()).unwrap();
+        t.join().unwrap();
+        assert_eq!(s.snapshot().outcome(Outcome::Error).count(), 1);
     }
 
     #[cfg(feature = "metrics")]
@@ -321,7 +565,7 @@ mod tests {
         let pool = Label::new("render \"test\"\\pool");
         let s = series(Kind::Request, pool, Label::new("cmd\nline"));
         s.start();
-        s.record(Outcome::Ok, 2_000_000_000);
+        s.record(None, Outcome::Ok, 2_000_000_000);
         let mut out = String::new();
         render(&mut out);
         let labels = r#"pool="render \"test\"\\pool",command="cmd\nline""#;
