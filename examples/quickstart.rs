@@ -5,6 +5,7 @@
 //! cargo run --release --example quickstart                       # same program, poolscope compiled out
 //! ```
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
 use std::sync::{Arc, Mutex};
@@ -127,16 +128,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
     pool.shutdown();
 
-    println!("# 200 requests, {ok} succeeded");
+    // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "# 200 requests, {ok} succeeded")?;
     if !poolscope::COMPILED_IN {
-        println!("# poolscope is compiled out: build with `--features observe` to see what it records");
+        writeln!(out, "# poolscope is compiled out: build with `--features observe` to see what it records")?;
         return Ok(());
     }
     if let Ok(counts) = events.lock() {
         for (name, n) in counts.iter() {
-            println!("# event {name}: {n}");
+            writeln!(out, "# event {name}: {n}")?;
         }
     }
-    print!("{}", metrics.render());
+    write!(out, "{}", metrics.render())?;
     Ok(())
 }

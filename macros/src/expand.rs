@@ -42,7 +42,7 @@ pub(crate) fn expand(spec: Spec, aspects: Aspects) -> TokenStream {
             #[allow(clippy::redundant_closure_call)]
             let __poolscope_future = ::poolscope::__private::call_once(move || #block);
             async move {
-                let (__poolscope_ret, __poolscope_call) =
+                let (__poolscope_ret, mut __poolscope_call) =
                     ::poolscope::__private::Observed::new(__poolscope_call, __poolscope_future).await;
                 #observe
                 __poolscope_ret
@@ -58,9 +58,16 @@ pub(crate) fn expand(spec: Spec, aspects: Aspects) -> TokenStream {
             Some(_) => None,
         };
         let observe = finish();
+        // The body is called on two paths: alone when recording is off, so
+        // that path is the plain function and needs no stack frame of its
+        // own, and between `enter` and `finish` otherwise.
         quote! {
-            let __poolscope_call = ::poolscope::__private::Call::enter(&__POOLSCOPE_SITE, #init);
-            let __poolscope_ret #annotation = ::poolscope::__private::call_once(move || #block);
+            let mut __poolscope_call = ::poolscope::__private::Call::enter(&__POOLSCOPE_SITE, #init);
+            let __poolscope_body = ::poolscope::__private::once(move || #block);
+            if !__poolscope_call.is_active() {
+                return __poolscope_body();
+            }
+            let __poolscope_ret #annotation = __poolscope_body();
             #observe
             __poolscope_ret
         }
@@ -183,7 +190,7 @@ fn async_body(future: TokenStream, init: &TokenStream) -> TokenStream {
     quote! {
         let __poolscope_call = ::poolscope::__private::Call::enter_async(&__POOLSCOPE_SITE, #init);
         let __poolscope_future = #future;
-        let (__poolscope_ret, __poolscope_call) =
+        let (__poolscope_ret, mut __poolscope_call) =
             ::poolscope::__private::Observed::new(__poolscope_call, __poolscope_future).await;
         #observe
         __poolscope_ret

@@ -213,7 +213,10 @@ impl Call {
         Call::begin(site, false, init, details)
     }
 
-    #[inline(always)]
+    // Out of line, like `finish`: the function the macro generates then
+    // stays small, and the path taken while recording is off (one load, the
+    // body, return) needs almost no stack frame.
+    #[inline(never)]
     fn begin<F: FnOnce(&mut Start), D: FnOnce(&mut Details)>(
         site: &'static Site,
         sync: bool,
@@ -262,8 +265,9 @@ impl Call {
     }
 
     /// Completes the call with the outcome read off its return value.
-    #[inline(always)]
-    pub fn finish(mut self, result: Classified<'_>) {
+    /// Takes the call by reference: moving it would copy it.
+    #[inline(never)]
+    pub fn finish(&mut self, result: Classified<'_>) {
         let ended = if TIMING { clock::now() } else { 0 };
         if let Some(active) = self.active.take() {
             match result {
@@ -452,6 +456,14 @@ impl<F: Future> Future for Observed<F> {
             Poll::Pending => Poll::Pending,
         }
     }
+}
+
+/// Returns `f`. Passing the body through an `FnOnce` bound makes the closure
+/// `FnOnce`, so a body that returns a reborrow of a `&mut` argument still
+/// compiles.
+#[inline(always)]
+pub fn once<R, F: FnOnce() -> R>(f: F) -> F {
+    f
 }
 
 /// Calls `f` once. Passing the body through an `FnOnce` bound makes the

@@ -1,5 +1,5 @@
 //! What generated code names. Not a public API: it changes without notice.
 
 pub use super::call::classify;
-pub use super::call::{call_once, Call, Classified, Details, ErrView, Observed, Site, Start};
+pub use super::call::{call_once, once, Call, Classified, Details, ErrView, Observed, Site, Start};
 pub use crate::types::Kind;

@@ -95,11 +95,18 @@ pub(crate) struct Series {
 /// A pointer to the calling thread's block of one series.
 ///
 /// Valid on that thread until it exits: the thread's `Slots` holds the block,
-/// and only the thread's exit drops `Slots`. It is only used on the thread
-/// that obtained it (a sync call records where it started), and is never
-/// sent elsewhere (`*const` makes it neither `Send` nor `Sync`).
+/// and only the thread's exit drops `Slots`. Only a sync call keeps one, from
+/// its start to its completion, which happen in one stack frame on one
+/// thread; async calls, which may move between threads, look their block up
+/// again when they complete.
 #[derive(Clone, Copy)]
 pub(crate) struct Block(*const Stats);
+
+// SAFETY: a `Block` is only dereferenced on the thread that obtained it (see
+// above); it travels inside `Call`, which must be `Send` for async calls,
+// but an async call never holds one.
+unsafe impl Send for Block {}
+unsafe impl Sync for Block {}
 
 /// This thread's counter blocks, indexed by series id.
 struct Slots(Vec<Option<(&'static Series, Arc<Stats>)>>);
