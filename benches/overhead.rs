@@ -30,18 +30,26 @@ fn traced(x: u64) -> u64 {
 }
 
 fn overhead(c: &mut Criterion) {
-    let subscriber = tracing_subscriber::fmt().with_writer(std::io::sink).finish();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(std::io::sink)
+        .finish();
     tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in this bench");
     let clock = quanta::Clock::new();
 
-    let aspects = if poolscope::COMPILED_IN { "aspects-on" } else { "aspects-off" };
+    let aspects = if poolscope::COMPILED_IN {
+        "aspects-on"
+    } else {
+        "aspects-off"
+    };
     let mut group = c.benchmark_group(format!("overhead/{aspects}"));
     group.bench_function("plain", |b| b.iter(|| plain(black_box(7))));
     group.bench_function("observe", |b| b.iter(|| observed(black_box(7))));
     poolscope::set_enabled(false);
     group.bench_function("observe-runtime-off", |b| b.iter(|| observed(black_box(7))));
     poolscope::set_enabled(true);
-    group.bench_function("tracing-instrument-fmt-sink", |b| b.iter(|| traced(black_box(7))));
+    group.bench_function("tracing-instrument-fmt-sink", |b| {
+        b.iter(|| traced(black_box(7)))
+    });
     group.bench_function("std-instant-pair", |b| {
         b.iter(|| {
             let start = Instant::now();

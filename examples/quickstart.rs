@@ -44,28 +44,30 @@ fn spawn_worker(
     observed: poolscope::Pool,
     queued: Arc<AtomicUsize>,
 ) -> std::io::Result<JoinHandle<()>> {
-    std::thread::Builder::new().name(format!("worker-{id}")).spawn(move || {
-        let worker = observed.worker(id);
-        worker.set_state(WorkerState::Available);
-        loop {
-            let job = match jobs.lock() {
-                Ok(rx) => rx.recv(),
-                Err(_) => break,
-            };
-            let Ok(job) = job else { break };
-            observed.queue_depth(queued.fetch_sub(1, Ordering::Relaxed) - 1);
-            worker.set_state(WorkerState::Busy);
-            let _ = job.reply.send(run(job.input));
+    std::thread::Builder::new()
+        .name(format!("worker-{id}"))
+        .spawn(move || {
+            let worker = observed.worker(id);
             worker.set_state(WorkerState::Available);
-        }
-        worker.set_state(WorkerState::Stopped);
-    })
+            loop {
+                let job = match jobs.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => break,
+                };
+                let Ok(job) = job else { break };
+                observed.queue_depth(queued.fetch_sub(1, Ordering::Relaxed) - 1);
+                worker.set_state(WorkerState::Busy);
+                let _ = job.reply.send(run(job.input));
+                worker.set_state(WorkerState::Available);
+            }
+            worker.set_state(WorkerState::Stopped);
+        })
 }
 
 /// The work itself: squares, slowly, and refuses multiples of 7.
 fn run(input: u64) -> Result<u64, JobError> {
     std::thread::sleep(Duration::from_micros(200 + input % 5 * 100));
-    if input % 7 == 0 {
+    if input.is_multiple_of(7) {
         return Err(JobError(format!("{input} is a multiple of 7")));
     }
     Ok(input * input)
@@ -81,7 +83,12 @@ fn start(workers: usize, queue_capacity: usize) -> std::io::Result<ThreadPool> {
     let threads = (0..workers)
         .map(|id| spawn_worker(id, rx.clone(), observed.clone(), queued.clone()))
         .collect::<std::io::Result<Vec<_>>>()?;
-    Ok(ThreadPool { jobs, queued, observed, threads })
+    Ok(ThreadPool {
+        jobs,
+        queued,
+        observed,
+        threads,
+    })
 }
 
 impl ThreadPool {
@@ -92,7 +99,9 @@ impl ThreadPool {
         self.observed.queue_depth(depth);
         if let Err(mpsc::TrySendError::Full(job)) = self.jobs.try_send(Job { input, reply }) {
             self.observed.saturated(depth, 0);
-            self.jobs.send(job).map_err(|_| JobError("pool stopped".into()))?;
+            self.jobs
+                .send(job)
+                .map_err(|_| JobError("pool stopped".into()))?;
         }
         answer.recv().map_err(|_| JobError("worker gone".into()))?
     }
@@ -107,7 +116,9 @@ impl ThreadPool {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let metrics = poolscope::metrics::install()?;
-    let events = Arc::new(Mutex::new(std::collections::BTreeMap::<&'static str, usize>::new()));
+    let events = Arc::new(Mutex::new(
+        std::collections::BTreeMap::<&'static str, usize>::new(),
+    ));
     let counts = events.clone();
     let _subscription = poolscope::events::subscribe(move |event| {
         if let Ok(mut counts) = counts.lock() {
@@ -119,7 +130,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let callers: Vec<_> = (0..4_u64)
         .map(|caller| {
             let pool = &pool;
-            move || (0..50).map(|i| pool.execute(caller * 50 + i).is_ok()).filter(|ok| *ok).count()
+            move || {
+                (0..50)
+                    .map(|i| pool.execute(caller * 50 + i).is_ok())
+                    .filter(|ok| *ok)
+                    .count()
+            }
         })
         .collect();
     let ok: usize = std::thread::scope(|s| {
@@ -132,7 +148,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "# 200 requests, {ok} succeeded")?;
     if !poolscope::COMPILED_IN {
-        writeln!(out, "# poolscope is compiled out: build with `--features observe` to see what it records")?;
+        writeln!(
+            out,
+            "# poolscope is compiled out: build with `--features observe` to see what it records"
+        )?;
         return Ok(());
     }
     if let Ok(counts) = events.lock() {

@@ -45,7 +45,10 @@ async fn async_outcomes_and_correlation_across_awaits() {
     assert_eq!(id.is_some(), CORRELATION);
     assert_eq!(current(), None, "the scope ends with the call");
     assert!(work(true).await.is_err());
-    assert_eq!(outcome_counts("async-outcomes", "work"), if TIMING { [1, 1, 0, 0] } else { [0; 4] });
+    assert_eq!(
+        outcome_counts("async-outcomes", "work"),
+        if TIMING { [1, 1, 0, 0] } else { [0; 4] }
+    );
     let events = captured.take();
     let done = completions(&events);
     if !ANY {
@@ -70,7 +73,10 @@ async fn a_dropped_future_is_cancelled() {
     let captured = capture("async-cancel");
     let result = tokio::time::timeout(std::time::Duration::from_millis(20), slow()).await;
     assert!(result.is_err());
-    assert_eq!(outcome_counts("async-cancel", "slow"), if TIMING { [0, 0, 0, 1] } else { [0; 4] });
+    assert_eq!(
+        outcome_counts("async-cancel", "slow"),
+        if TIMING { [0, 0, 0, 1] } else { [0; 4] }
+    );
     let events = captured.take();
     if ANY {
         assert_eq!(completions(&events)[0].outcome, Outcome::Cancelled);
@@ -89,7 +95,10 @@ async fn a_panic_in_a_task_is_a_panic_not_a_cancellation() {
     let captured = capture("async-panic");
     let joined = tokio::spawn(boom()).await;
     assert!(joined.unwrap_err().is_panic());
-    assert_eq!(outcome_counts("async-panic", "boom"), if TIMING { [0, 0, 1, 0] } else { [0; 4] });
+    assert_eq!(
+        outcome_counts("async-panic", "boom"),
+        if TIMING { [0, 0, 1, 0] } else { [0; 4] }
+    );
     let events = captured.take();
     if ANY {
         let done = completions(&events);
@@ -100,6 +109,8 @@ async fn a_panic_in_a_task_is_a_panic_not_a_cancellation() {
     }
 }
 
+// Written as `impl Future` on purpose: that shape is what this tests.
+#[allow(clippy::manual_async_fn)]
 #[observe(pool = "async-impl-future", command = "later")]
 fn later(value: u32) -> impl Future<Output = Result<u32, std::fmt::Error>> + Send {
     async move {
@@ -116,7 +127,10 @@ fn later(value: u32) -> impl Future<Output = Result<u32, std::fmt::Error>> + Sen
 async fn impl_future_returns_are_observed_when_awaited() {
     assert_eq!(later(4).await.unwrap(), 8);
     assert!(later(0).await.is_err());
-    assert_eq!(outcome_counts("async-impl-future", "later"), if TIMING { [1, 1, 0, 0] } else { [0; 4] });
+    assert_eq!(
+        outcome_counts("async-impl-future", "later"),
+        if TIMING { [1, 1, 0, 0] } else { [0; 4] }
+    );
 }
 
 #[async_trait::async_trait]
@@ -144,9 +158,16 @@ async fn async_trait_methods_are_observed_inside_their_future() {
     let handler: Box<dyn Handler + Send + Sync> = Box::new(Doubler);
     let (value, id) = handler.handle(5).await.unwrap();
     assert_eq!(value, 10);
-    assert_eq!(id.is_some(), CORRELATION, "the scope is open inside the boxed future");
+    assert_eq!(
+        id.is_some(),
+        CORRELATION,
+        "the scope is open inside the boxed future"
+    );
     assert!(handler.handle(0).await.is_err());
-    assert_eq!(outcome_counts("async-trait", "handle"), if TIMING { [1, 1, 0, 0] } else { [0; 4] });
+    assert_eq!(
+        outcome_counts("async-trait", "handle"),
+        if TIMING { [1, 1, 0, 0] } else { [0; 4] }
+    );
     if ANY {
         let events = captured.take();
         let done = completions(&events);

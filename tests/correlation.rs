@@ -18,6 +18,7 @@ fn outer() -> (Option<CorrelationId>, Option<CorrelationId>) {
 
 #[observe(pool = "corr", correlation = header)]
 fn adopt(header: &str) -> Option<CorrelationId> {
+    let _ = header; // read by the attribute only, so unused without `correlation`
     inner()
 }
 
@@ -45,7 +46,11 @@ fn an_id_given_by_the_caller_is_adopted() {
     assert_eq!(seen, CORRELATION.then(|| given.parse().unwrap()));
     let hashed = adopt("req-1234");
     assert_eq!(hashed.is_some(), CORRELATION);
-    assert_eq!(adopt("req-1234"), hashed, "a non-hex header maps to a stable id");
+    assert_eq!(
+        adopt("req-1234"),
+        hashed,
+        "a non-hex header maps to a stable id"
+    );
 }
 
 #[test]
@@ -57,7 +62,11 @@ fn an_enclosing_scope_is_inherited_and_restored_even_after_a_panic() {
         assert_eq!(current(), ANY.then_some(id));
         assert_eq!(inner(), current());
         assert!(std::panic::catch_unwind(panics_inside).is_err());
-        assert_eq!(current(), ANY.then_some(id), "the panic did not leak the inner scope");
+        assert_eq!(
+            current(),
+            ANY.then_some(id),
+            "the panic did not leak the inner scope"
+        );
     });
     assert_eq!(current(), None);
 }

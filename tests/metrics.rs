@@ -22,7 +22,12 @@ fn install_renders_pool_series_call_sites_and_application_metrics() {
     assert!(err.to_string().contains("strictly increasing"), "{err}");
 
     let handle = poolscope::metrics::install().unwrap();
-    assert!(matches!(poolscope::metrics::install(), Err(poolscope::metrics::MetricsError::AlreadyInstalled)) || !ANY);
+    assert!(
+        matches!(
+            poolscope::metrics::install(),
+            Err(poolscope::metrics::MetricsError::AlreadyInstalled)
+        ) || !ANY
+    );
 
     let pool = poolscope::Pool::new("metrics");
     pool.queue_depth(2);
@@ -36,7 +41,10 @@ fn install_renders_pool_series_call_sites_and_application_metrics() {
         assert_eq!(text, "", "compiled out: nothing is installed or rendered");
         return;
     }
-    assert!(text.contains("app_widgets_total{tier=\"gold\"} 3"), "application metrics appear:\n{text}");
+    assert!(
+        text.contains("app_widgets_total{tier=\"gold\"} 3"),
+        "application metrics appear:\n{text}"
+    );
     assert!(text.contains("poolscope_queue_depth{pool=\"metrics\"} 2"));
     if TIMING {
         for line in [
@@ -49,7 +57,10 @@ fn install_renders_pool_series_call_sites_and_application_metrics() {
         ] {
             assert!(text.contains(line), "missing `{line}` in\n{text}");
         }
-        assert!(!text.contains("le=\"0.05\""), "the custom buckets replace the defaults");
+        assert!(
+            !text.contains("le=\"0.05\""),
+            "the custom buckets replace the defaults"
+        );
     }
     let sorted = |t: &str| {
         let mut lines: Vec<String> = t.lines().map(str::to_owned).collect();
@@ -57,6 +68,10 @@ fn install_renders_pool_series_call_sites_and_application_metrics() {
         lines
     };
     // The exporter's family order varies between renders; the content does not.
-    assert_eq!(sorted(&text), sorted(&handle.clone().render()), "rendering has no side effects on values");
+    assert_eq!(
+        sorted(&text),
+        sorted(&handle.clone().render()),
+        "rendering has no side effects on values"
+    );
     assert!(poolscope::metrics::render().len() < text.len());
 }

@@ -27,11 +27,23 @@ fn switched_off_records_nothing_and_back_on_records_again() {
     call();
 
     let counts = outcome_counts("switch", "call");
-    assert_eq!(counts, if TIMING { [2, 0, 0, 0] } else { [0; 4] }, "the call made while off is not counted");
+    assert_eq!(
+        counts,
+        if TIMING { [2, 0, 0, 0] } else { [0; 4] },
+        "the call made while off is not counted"
+    );
     let names = captured.names();
     if ANY {
         assert_eq!(during, 2, "only the first call's events");
-        assert_eq!(names, ["request.started", "request.completed", "request.started", "request.completed"]);
+        assert_eq!(
+            names,
+            [
+                "request.started",
+                "request.completed",
+                "request.started",
+                "request.completed"
+            ]
+        );
     } else {
         assert!(names.is_empty());
     }

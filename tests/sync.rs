@@ -46,7 +46,8 @@ fn ok_and_error_outcomes_are_counted_and_timed() {
     let counts = outcome_counts("sync-outcomes", "run");
     assert_eq!(counts, if TIMING { [2, 1, 0, 0] } else { [0; 4] });
     if TIMING {
-        let stats = poolscope::stats::series(poolscope::Kind::Request, "sync-outcomes", "run").unwrap();
+        let stats =
+            poolscope::stats::series(poolscope::Kind::Request, "sync-outcomes", "run").unwrap();
         assert_eq!(stats.in_flight, 0);
         assert!(stats.outcome(Outcome::Ok).sum_seconds > 0.0);
     }
@@ -59,22 +60,29 @@ fn ok_and_error_outcomes_are_counted_and_timed() {
     }
     assert_eq!(
         names,
-        ["request.started", "request.completed", "request.started", "request.completed", "request.started", "request.completed"]
+        [
+            "request.started",
+            "request.completed",
+            "request.started",
+            "request.completed",
+            "request.started",
+            "request.completed"
+        ]
     );
     let done = completions(&events);
-    assert_eq!(done.iter().map(|c| c.outcome).collect::<Vec<_>>(), [Outcome::Ok, Outcome::Error, Outcome::Ok]);
+    assert_eq!(
+        done.iter().map(|c| c.outcome).collect::<Vec<_>>(),
+        [Outcome::Ok, Outcome::Error, Outcome::Ok]
+    );
     assert_eq!(done[1].command.as_str(), "run");
     assert_eq!(done[1].name, "sync::run");
     assert_eq!(done[0].duration.is_some(), TIMING);
     assert_eq!(done[0].correlation_id.is_some(), CORRELATION);
-    match &done[1].error {
-        Some(error) => {
-            assert!(ERRORS);
-            assert_eq!(error.message, "command failed");
-            assert_eq!(error.chain, ["connection reset"]);
-            assert_eq!(error.type_name, "sync::Outer");
-        }
-        None => assert!(!ERRORS),
+    assert_eq!(done[1].error.is_some(), ERRORS);
+    if let Some(error) = &done[1].error {
+        assert_eq!(error.message, "command failed");
+        assert_eq!(error.chain, ["connection reset"]);
+        assert_eq!(error.type_name, "sync::Outer");
     }
     assert!(done[0].error.is_none());
 }
@@ -93,7 +101,7 @@ struct NotDebug;
 
 #[observe(pool = "sync-args")]
 fn opaque_arg(value: NotDebug) -> u8 {
-    drop(value);
+    let NotDebug = value;
     1
 }
 
@@ -116,10 +124,27 @@ fn arguments_are_recorded_except_skipped_ones() {
         })
         .collect();
     assert_eq!(started.len(), 3);
-    let args: Vec<(String, String)> = started[0].args.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
-    assert_eq!(args, [("user".to_owned(), "\"ann\"".to_owned()), ("count".to_owned(), "1".to_owned())]);
-    assert!(!format!("{:?}", started[0]).contains("hunter2"), "a skipped argument is never formatted");
-    assert_eq!(started[0].command.as_str(), "with_args", "the command defaults to the function's name");
+    let args: Vec<(String, String)> = started[0]
+        .args
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    assert_eq!(
+        args,
+        [
+            ("user".to_owned(), "\"ann\"".to_owned()),
+            ("count".to_owned(), "1".to_owned())
+        ]
+    );
+    assert!(
+        !format!("{:?}", started[0]).contains("hunter2"),
+        "a skipped argument is never formatted"
+    );
+    assert_eq!(
+        started[0].command.as_str(),
+        "with_args",
+        "the command defaults to the function's name"
+    );
     assert!(started[1].args.is_empty());
     assert_eq!(started[2].args[0].1, "<sync::NotDebug>");
 }
@@ -149,7 +174,10 @@ impl Service {
 
 #[test]
 fn methods_with_dynamic_labels_and_borrowed_returns() {
-    let mut service = Service { pool: poolscope::Label::new("sync-methods"), calls: 0 };
+    let mut service = Service {
+        pool: poolscope::Label::new("sync-methods"),
+        calls: 0,
+    };
     assert_eq!(service.get(), "sync-methods");
     *service.bump() += 10;
     assert_eq!(service.calls, 11);
@@ -158,7 +186,11 @@ fn methods_with_dynamic_labels_and_borrowed_returns() {
     let expected = |n| if TIMING { [n, 0, 0, 0] } else { [0; 4] };
     assert_eq!(outcome_counts("sync-methods", "get"), expected(1));
     assert_eq!(outcome_counts("sync-methods", "bump"), expected(1));
-    assert_eq!(outcome_counts("sync-methods", "generic"), expected(2), "one call site across monomorphizations");
+    assert_eq!(
+        outcome_counts("sync-methods", "generic"),
+        expected(2),
+        "one call site across monomorphizations"
+    );
 }
 
 #[observe(pool = "sync-panic", command = "explode")]
@@ -174,9 +206,15 @@ fn a_panic_is_recorded_and_keeps_unwinding() {
     let captured = capture("sync-panic");
     let caught = std::panic::catch_unwind(|| explode(3));
     let payload = caught.expect_err("the panic must not be swallowed");
-    assert_eq!(payload.downcast_ref::<String>().map(String::as_str), Some("exploded with 3"));
+    assert_eq!(
+        payload.downcast_ref::<String>().map(String::as_str),
+        Some("exploded with 3")
+    );
     assert_eq!(explode(0), 0);
-    assert_eq!(outcome_counts("sync-panic", "explode"), if TIMING { [1, 0, 1, 0] } else { [0; 4] });
+    assert_eq!(
+        outcome_counts("sync-panic", "explode"),
+        if TIMING { [1, 0, 1, 0] } else { [0; 4] }
+    );
     let events = captured.take();
     let done = completions(&events);
     if !ANY {
@@ -184,13 +222,12 @@ fn a_panic_is_recorded_and_keeps_unwinding() {
         return;
     }
     assert_eq!(done[0].outcome, Outcome::Panic);
-    match &done[0].error {
-        Some(error) => {
-            assert_eq!(error.kind, poolscope::error::ErrorKind::Panic);
-            assert_eq!(error.message, "exploded with 3");
-            assert!(error.location.as_deref().is_some_and(|l| l.starts_with("tests/sync.rs:")), "{:?}", error.location);
-        }
-        None => assert!(!ERRORS),
+    assert_eq!(done[0].error.is_some(), ERRORS);
+    if let Some(error) = &done[0].error {
+        assert_eq!(error.kind, poolscope::error::ErrorKind::Panic);
+        assert_eq!(error.message, "exploded with 3");
+        let location = error.location.as_deref().unwrap_or_default();
+        assert!(location.starts_with("tests/sync.rs:"), "{location}");
     }
 }
 
@@ -202,7 +239,10 @@ fn quiet() -> u8 {
 #[test]
 fn a_panicking_subscriber_cannot_break_the_call() {
     let _bad = poolscope::events::subscribe(|event| {
-        if event.pool().is_some_and(|p| p.as_str() == "sync-handler-panic") {
+        if event
+            .pool()
+            .is_some_and(|p| p.as_str() == "sync-handler-panic")
+        {
             panic!("subscriber bug");
         }
     });
@@ -230,7 +270,10 @@ fn errors_without_std_error_keep_what_they_have() {
     assert!(display_error().is_err());
     assert!(debug_error().is_err());
     let events = captured.take();
-    let errors: Vec<_> = completions(&events).into_iter().map(|c| (c.outcome, c.error.clone())).collect();
+    let errors: Vec<_> = completions(&events)
+        .into_iter()
+        .map(|c| (c.outcome, c.error.clone()))
+        .collect();
     if !ANY {
         assert!(errors.is_empty());
         return;
@@ -239,7 +282,10 @@ fn errors_without_std_error_keep_what_they_have() {
     assert_eq!(errors[1].0, Outcome::Error);
     if ERRORS {
         let first = errors[0].1.as_ref().unwrap();
-        assert_eq!((first.message.as_str(), first.type_name), ("plain text", "alloc::string::String"));
+        assert_eq!(
+            (first.message.as_str(), first.type_name),
+            ("plain text", "alloc::string::String")
+        );
         assert_eq!(errors[1].1.as_ref().unwrap().message, "DebugOnly(4)");
     }
 }

@@ -6,7 +6,9 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned, ToTokens};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
-use syn::{Attribute, Block, Expr, FnArg, GenericArgument, PathArguments, Stmt, Type, TypeParamBound};
+use syn::{
+    Attribute, Block, Expr, FnArg, GenericArgument, PathArguments, Stmt, Type, TypeParamBound,
+};
 
 use crate::valid::{collect, LabelValue, Skip, Spec};
 use crate::Aspects;
@@ -15,8 +17,10 @@ pub(crate) fn expand(spec: Spec, aspects: Aspects) -> TokenStream {
     let site = site(&spec);
     let init = init(&spec, aspects);
     let func = &spec.func;
-    let (outer, inner): (Vec<&Attribute>, Vec<&Attribute>) =
-        func.attrs.iter().partition(|a| matches!(a.style, syn::AttrStyle::Outer));
+    let (outer, inner): (Vec<&Attribute>, Vec<&Attribute>) = func
+        .attrs
+        .iter()
+        .partition(|a| matches!(a.style, syn::AttrStyle::Outer));
     let vis = &func.vis;
     let sig = &func.sig;
     let block = &func.block;
@@ -142,7 +146,8 @@ fn init(spec: &Spec, aspects: Aspects) -> TokenStream {
         for input in &spec.func.sig.inputs {
             if let FnArg::Typed(typed) = input {
                 collect(&typed.pat, &mut |ident| {
-                    if !matches!(&spec.skip, Skip::Some(names) if names.contains(&ident.to_string())) {
+                    if !matches!(&spec.skip, Skip::Some(names) if names.contains(&ident.to_string()))
+                    {
                         args.push(ident.clone());
                     }
                 });
@@ -172,6 +177,7 @@ fn init(spec: &Spec, aspects: Aspects) -> TokenStream {
 /// Reads the outcome off `__poolscope_ret` and completes the call.
 fn finish() -> TokenStream {
     quote! {
+        #[allow(clippy::needless_borrow)]
         if __poolscope_call.is_active() {
             #[allow(unused_imports)]
             use ::poolscope::__private::classify::{
@@ -203,7 +209,7 @@ fn async_body(future: TokenStream, init: &TokenStream) -> TokenStream {
 fn fake_return(ret: Option<&Type>) -> TokenStream {
     match ret {
         Some(ty) if !contains_impl_trait(ty) => quote_spanned! {ty.span()=>
-            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::needless_return)]
+            #[allow(unreachable_code, clippy::diverging_sub_expression, clippy::empty_loop, clippy::needless_return)]
             if false {
                 let __poolscope_fake: #ty = loop {};
                 return __poolscope_fake;
@@ -246,7 +252,10 @@ fn returns_impl_future(ty: &Type) -> bool {
 /// `Box::pin(async move { .. })` in a fn returning
 /// `Pin<Box<dyn Future<Output = T> + ..>>`. Returns the statements before it,
 /// the async block's body, and `T`.
-fn async_trait_body<'a>(block: &'a Block, ret: Option<&'a Type>) -> Option<(Vec<&'a Stmt>, &'a Block, Option<&'a Type>)> {
+fn async_trait_body<'a>(
+    block: &'a Block,
+    ret: Option<&'a Type>,
+) -> Option<(Vec<&'a Stmt>, &'a Block, Option<&'a Type>)> {
     let output = pinned_future_output(ret?)?;
     let (last, prefix) = block.stmts.split_last()?;
     let Stmt::Expr(Expr::Call(call), None) = last else {
@@ -255,8 +264,16 @@ fn async_trait_body<'a>(block: &'a Block, ret: Option<&'a Type>) -> Option<(Vec<
     let Expr::Path(func) = &*call.func else {
         return None;
     };
-    let segments: Vec<String> = func.path.segments.iter().map(|s| s.ident.to_string()).collect();
-    if segments.len() < 2 || segments[segments.len() - 2..] != ["Box", "pin"] || call.args.len() != 1 {
+    let segments: Vec<String> = func
+        .path
+        .segments
+        .iter()
+        .map(|s| s.ident.to_string())
+        .collect();
+    if segments.len() < 2
+        || segments[segments.len() - 2..] != ["Box", "pin"]
+        || call.args.len() != 1
+    {
         return None;
     }
     let Some(Expr::Async(inner)) = call.args.first() else {
@@ -273,15 +290,21 @@ fn pinned_future_output(ty: &Type) -> Option<Option<&Type>> {
     let Type::Path(pin) = ty else { return None };
     let pin_seg = pin.path.segments.last().filter(|s| s.ident == "Pin")?;
     let boxed = single_type_arg(&pin_seg.arguments)?;
-    let Type::Path(boxed) = boxed else { return None };
+    let Type::Path(boxed) = boxed else {
+        return None;
+    };
     let box_seg = boxed.path.segments.last().filter(|s| s.ident == "Box")?;
     let Type::TraitObject(object) = single_type_arg(&box_seg.arguments)? else {
         return None;
     };
     object.bounds.iter().find_map(|bound| {
-        let TypeParamBound::Trait(t) = bound else { return None };
+        let TypeParamBound::Trait(t) = bound else {
+            return None;
+        };
         let seg = t.path.segments.last().filter(|s| s.ident == "Future")?;
-        let PathArguments::AngleBracketed(args) = &seg.arguments else { return None };
+        let PathArguments::AngleBracketed(args) = &seg.arguments else {
+            return None;
+        };
         args.args.iter().find_map(|arg| match arg {
             GenericArgument::AssocType(assoc) if assoc.ident == "Output" => Some(Some(&assoc.ty)),
             _ => None,
@@ -290,13 +313,14 @@ fn pinned_future_output(ty: &Type) -> Option<Option<&Type>> {
 }
 
 fn single_type_arg(args: &PathArguments) -> Option<&Type> {
-    let PathArguments::AngleBracketed(args) = args else { return None };
+    let PathArguments::AngleBracketed(args) = args else {
+        return None;
+    };
     args.args.iter().find_map(|a| match a {
         GenericArgument::Type(t) => Some(t),
         _ => None,
     })
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -306,19 +330,34 @@ mod tests {
     #[test]
     fn finds_impl_trait_anywhere_in_a_type() {
         assert!(contains_impl_trait(&parse_quote!(Vec<impl Send>)));
-        assert!(!contains_impl_trait(&parse_quote!(Result<&'static str, Box<dyn std::error::Error>>)));
+        assert!(!contains_impl_trait(&parse_quote!(
+            Result<&'static str, Box<dyn std::error::Error>>
+        )));
     }
 
     #[test]
     fn recognises_impl_future_returns() {
-        assert!(returns_impl_future(&parse_quote!(impl std::future::Future<Output = u8> + Send)));
-        assert!(!returns_impl_future(&parse_quote!(impl Iterator<Item = u8>)));
+        assert!(returns_impl_future(&parse_quote!(
+            impl std::future::Future<Output = u8> + Send
+        )));
+        assert!(!returns_impl_future(&parse_quote!(
+            impl Iterator<Item = u8>
+        )));
     }
 
     #[test]
     fn recognises_the_async_trait_shape() {
-        let block: Block = parse_quote!({ Box::pin(async move { let __ret: u8 = { 1 }; __ret }) });
-        let ret: Type = parse_quote!(::core::pin::Pin<Box<dyn ::core::future::Future<Output = u8> + ::core::marker::Send + 'async_trait>>);
+        let block: Block = parse_quote!({
+            Box::pin(async move {
+                let __ret: u8 = { 1 };
+                __ret
+            })
+        });
+        let ret: Type = parse_quote!(
+            ::core::pin::Pin<
+                Box<dyn ::core::future::Future<Output = u8> + ::core::marker::Send + 'async_trait>,
+            >
+        );
         let (prefix, _, output) = async_trait_body(&block, Some(&ret)).unwrap();
         assert!(prefix.is_empty());
         assert_eq!(output.unwrap().to_token_stream().to_string(), "u8");

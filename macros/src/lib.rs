@@ -69,18 +69,81 @@ mod tests {
     use super::*;
     use quote::quote;
 
-    const NONE: Aspects = Aspects { timing: false, correlation: false, errors: false };
-    const ALL: Aspects = Aspects { timing: true, correlation: true, errors: true };
+    const NONE: Aspects = Aspects {
+        timing: false,
+        correlation: false,
+        errors: false,
+    };
+    const ALL: Aspects = Aspects {
+        timing: true,
+        correlation: true,
+        errors: true,
+    };
 
     fn representative() -> Vec<(TokenStream2, TokenStream2)> {
         vec![
-            (quote!(), quote!(fn plain(x: u64) -> u64 { x + 1 })),
-            (quote!(name = "exec", pool = "py", command = "echo"), quote!(pub fn exec(cmd: &str) -> Result<String, std::io::Error> { Ok(cmd.to_owned()) })),
-            (quote!(skip(secret), pool = self.pool), quote!(fn method(&self, secret: String, n: u32) -> u32 { n })),
-            (quote!(kind = worker_start, worker = id), quote!(async fn spawn(id: u32) -> std::io::Result<()> { Ok(()) })),
-            (quote!(skip_all, correlation = header), quote!(fn generic<T: Clone>(header: &str, t: &T) -> T where T: Send { t.clone() })),
-            (quote!(kind = pool_start, size = n), quote!(#[inline] fn start(n: usize) -> impl std::future::Future<Output = ()> { async {} })),
-            (quote!(kind = session_create, ttl = std::time::Duration::from_secs(1)), quote!(#[doc = "d"] unsafe extern "C" fn session() {})),
+            (
+                quote!(),
+                quote!(
+                    fn plain(x: u64) -> u64 {
+                        x + 1
+                    }
+                ),
+            ),
+            (
+                quote!(name = "exec", pool = "py", command = "echo"),
+                quote!(
+                    pub fn exec(cmd: &str) -> Result<String, std::io::Error> {
+                        Ok(cmd.to_owned())
+                    }
+                ),
+            ),
+            (
+                quote!(skip(secret), pool = self.pool),
+                quote!(
+                    fn method(&self, secret: String, n: u32) -> u32 {
+                        n
+                    }
+                ),
+            ),
+            (
+                quote!(kind = worker_start, worker = id),
+                quote!(
+                    async fn spawn(id: u32) -> std::io::Result<()> {
+                        Ok(())
+                    }
+                ),
+            ),
+            (
+                quote!(skip_all, correlation = header),
+                quote!(
+                    fn generic<T: Clone>(header: &str, t: &T) -> T
+                    where
+                        T: Send,
+                    {
+                        t.clone()
+                    }
+                ),
+            ),
+            (
+                quote!(kind = pool_start, size = n),
+                quote!(
+                    #[inline]
+                    fn start(n: usize) -> impl std::future::Future<Output = ()> {
+                        async {}
+                    }
+                ),
+            ),
+            (
+                quote!(
+                    kind = session_create,
+                    ttl = std::time::Duration::from_secs(1)
+                ),
+                quote!(
+                    #[doc = "d"]
+                    unsafe extern "C" fn session() {}
+                ),
+            ),
         ]
     }
 
@@ -103,14 +166,31 @@ mod tests {
 
     #[test]
     fn the_build_without_aspects_still_validates() {
-        let out = observe_impl(quote!(kind = requets), quote!(fn f() {}), NONE).to_string();
+        let out = observe_impl(
+            quote!(kind = requets),
+            quote!(
+                fn f() {}
+            ),
+            NONE,
+        )
+        .to_string();
         assert!(out.contains("compile_error"), "{out}");
-        assert!(out.contains("fn f"), "the item is kept after the error: {out}");
+        assert!(
+            out.contains("fn f"),
+            "the item is kept after the error: {out}"
+        );
     }
 
     #[test]
     fn the_compiled_aspects_follow_the_features() {
         assert_eq!(Aspects::COMPILED.timing, cfg!(feature = "timing"));
-        assert_eq!(Aspects::COMPILED.any(), cfg!(any(feature = "timing", feature = "correlation", feature = "errors")));
+        assert_eq!(
+            Aspects::COMPILED.any(),
+            cfg!(any(
+                feature = "timing",
+                feature = "correlation",
+                feature = "errors"
+            ))
+        );
     }
 }

@@ -9,8 +9,20 @@ use syn::{Error, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, ReturnTy
 
 use crate::args::{Arg, Args, Value};
 
-const KEYS: &str = "`name`, `kind`, `pool`, `command`, `worker`, `correlation`, `size`, `ttl`, `skip`, `skip_all`";
-const KEY_NAMES: [&str; 10] = ["name", "kind", "pool", "command", "worker", "correlation", "size", "ttl", "skip", "skip_all"];
+const KEYS: &str =
+    "`name`, `kind`, `pool`, `command`, `worker`, `correlation`, `size`, `ttl`, `skip`, `skip_all`";
+const KEY_NAMES: [&str; 10] = [
+    "name",
+    "kind",
+    "pool",
+    "command",
+    "worker",
+    "correlation",
+    "size",
+    "ttl",
+    "skip",
+    "skip_all",
+];
 const KINDS: &str = "`request`, `pool_start`, `worker_start`, `session_create`";
 const KIND_NAMES: [&str; 4] = ["request", "pool_start", "worker_start", "session_create"];
 
@@ -129,7 +141,10 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
         let key_str = key.to_string();
         if let Some(first) = seen.iter().find(|k| **k == key) {
             let mut err = Error::new_spanned(&key, format!("`{key_str}` is given twice: keep one"));
-            err.combine(Error::new_spanned(first, format!("`{key_str}` first given here")));
+            err.combine(Error::new_spanned(
+                first,
+                format!("`{key_str}` first given here"),
+            ));
             errors.push(err);
             continue;
         }
@@ -237,7 +252,10 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
     }
 
     if let (Some(all), Some(_)) = (&skip_all_key, &skip_key) {
-        errors.push(Error::new_spanned(all, "`skip_all` and `skip(..)` cannot be combined: `skip_all` already skips every argument"));
+        errors.push(Error::new_spanned(
+            all,
+            "`skip_all` and `skip(..)` cannot be combined: `skip_all` already skips every argument",
+        ));
     }
     if skip_all_key.is_some() {
         skip = Skip::All;
@@ -245,17 +263,29 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
 
     let kind_value = kind.as_ref().map_or(Kind::Request, |(k, _)| *k);
     let only = |key: &Ident, allowed: &[Kind], what: &str| -> Option<Error> {
-        (!allowed.contains(&kind_value)).then(|| Error::new_spanned(key, format!("`{key}` only applies to {what}")))
+        (!allowed.contains(&kind_value))
+            .then(|| Error::new_spanned(key, format!("`{key}` only applies to {what}")))
     };
     let misplaced = [
-        command.as_ref().and_then(|(_, key)| only(key, &[Kind::Request], "`kind = request`")),
+        command
+            .as_ref()
+            .and_then(|(_, key)| only(key, &[Kind::Request], "`kind = request`")),
         worker.as_ref().and_then(|(_, key)| {
-            only(key, &[Kind::Request, Kind::WorkerStart], "`kind = request` and `kind = worker_start`")
+            only(
+                key,
+                &[Kind::Request, Kind::WorkerStart],
+                "`kind = request` and `kind = worker_start`",
+            )
         }),
-        size.as_ref().and_then(|(_, key)| only(key, &[Kind::PoolStart], "`kind = pool_start`")),
-        ttl.as_ref().and_then(|(_, key)| only(key, &[Kind::SessionCreate], "`kind = session_create`")),
+        size.as_ref()
+            .and_then(|(_, key)| only(key, &[Kind::PoolStart], "`kind = pool_start`")),
+        ttl.as_ref()
+            .and_then(|(_, key)| only(key, &[Kind::SessionCreate], "`kind = session_create`")),
     ];
-    misplaced.into_iter().flatten().for_each(|err| errors.push(err));
+    misplaced
+        .into_iter()
+        .flatten()
+        .for_each(|err| errors.push(err));
 
     if let Some(err) = errors.0 {
         return Err(err);
@@ -277,13 +307,18 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
 fn assign(key: &Ident, value: Value) -> syn::Result<Expr> {
     match value {
         Value::Assign(expr) => Ok(expr),
-        Value::Flag | Value::List(..) => Err(Error::new_spanned(key, format!("`{key}` needs a value: `{key} = ..`"))),
+        Value::Flag | Value::List(..) => Err(Error::new_spanned(
+            key,
+            format!("`{key}` needs a value: `{key} = ..`"),
+        )),
     }
 }
 
 fn label(expr: Expr) -> LabelValue {
     match expr {
-        Expr::Lit(ExprLit { lit: Lit::Str(lit), .. }) => LabelValue::Literal(lit),
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => LabelValue::Literal(lit),
         other => LabelValue::Dynamic(other),
     }
 }
@@ -304,9 +339,16 @@ fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
             "`#[observe]` needs a function body: put it on the implementation, not on the trait's declaration",
         ));
     }
-    let first = item.into_iter().find(|tt| !matches!(tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'));
-    let span = first.as_ref().map_or_else(proc_macro2::Span::call_site, Spanned::span);
-    Err(Error::new(span, "`#[observe]` can only be applied to functions and methods"))
+    let first = item
+        .into_iter()
+        .find(|tt| !matches!(tt, proc_macro2::TokenTree::Punct(p) if p.as_char() == '#'));
+    let span = first
+        .as_ref()
+        .map_or_else(proc_macro2::Span::call_site, Spanned::span);
+    Err(Error::new(
+        span,
+        "`#[observe]` can only be applied to functions and methods",
+    ))
 }
 
 /// The names bound by the function's parameters (not `self`).
@@ -356,14 +398,25 @@ mod tests {
     use quote::quote;
 
     fn check(args: TokenStream, item: TokenStream) -> Result<Spec, String> {
-        syn::parse2::<Args>(args).and_then(|a| validate(a, item)).map_err(|e| e.to_string())
+        syn::parse2::<Args>(args)
+            .and_then(|a| validate(a, item))
+            .map_err(|e| e.to_string())
     }
 
     #[test]
     fn accepts_a_full_request() {
         let spec = check(
-            quote!(name = "run", pool = "py", command = cmd, worker = w, skip(secret), correlation = id),
-            quote!(fn run(&self, cmd: &str, w: u32, secret: &str, id: &str) {}),
+            quote!(
+                name = "run",
+                pool = "py",
+                command = cmd,
+                worker = w,
+                skip(secret),
+                correlation = id
+            ),
+            quote!(
+                fn run(&self, cmd: &str, w: u32, secret: &str, id: &str) {}
+            ),
         )
         .ok()
         .unwrap();
@@ -375,35 +428,75 @@ mod tests {
     #[test]
     fn reports_each_problem() {
         let cases = [
-            (quote!(nmae = "x"), "unknown argument `nmae` (did you mean `name`?)"),
+            (
+                quote!(nmae = "x"),
+                "unknown argument `nmae` (did you mean `name`?)",
+            ),
             (quote!(zzzzzz = "x"), "unknown argument `zzzzzz`: expected"),
             (quote!(name = 42), "`name` must be a string literal"),
             (quote!(name = ""), "`name` must not be empty"),
             (quote!(kind = requst), "(did you mean `request`?)"),
             (quote!(kind = "request"), "write `kind = request`"),
             (quote!(pool), "`pool` needs a value"),
-            (quote!(skip(nope)), "`skip` names `nope`, which is not an argument of `f`"),
+            (
+                quote!(skip(nope)),
+                "`skip` names `nope`, which is not an argument of `f`",
+            ),
             (quote!(skip = a), "`skip` takes a list"),
             (quote!(skip(a.b)), "`skip` takes argument names"),
             (quote!(skip_all = true), "`skip_all` takes no value"),
             (quote!(skip_all, skip(a)), "cannot be combined"),
             (quote!(pool = "a", pool = "b"), "`pool` is given twice"),
-            (quote!(kind = pool_start, command = "x"), "`command` only applies to `kind = request`"),
-            (quote!(size = 3), "`size` only applies to `kind = pool_start`"),
-            (quote!(ttl = t), "`ttl` only applies to `kind = session_create`"),
+            (
+                quote!(kind = pool_start, command = "x"),
+                "`command` only applies to `kind = request`",
+            ),
+            (
+                quote!(size = 3),
+                "`size` only applies to `kind = pool_start`",
+            ),
+            (
+                quote!(ttl = t),
+                "`ttl` only applies to `kind = session_create`",
+            ),
         ];
         for (args, expected) in cases {
-            let err = check(args.clone(), quote!(fn f(a: u8) {})).err().unwrap_or_default();
-            assert!(err.contains(expected), "{args}: got `{err}`, expected `{expected}`");
+            let err = check(
+                args.clone(),
+                quote!(
+                    fn f(a: u8) {}
+                ),
+            )
+            .err()
+            .unwrap_or_default();
+            assert!(
+                err.contains(expected),
+                "{args}: got `{err}`, expected `{expected}`"
+            );
         }
     }
 
     #[test]
     fn rejects_what_is_not_an_observable_function() {
         let cases = [
-            (quote!(struct S;), "can only be applied to functions"),
-            (quote!(const fn f() {}), "cannot be applied to a `const fn`"),
-            (quote!(fn f(&self);), "needs a function body"),
+            (
+                quote!(
+                    struct S;
+                ),
+                "can only be applied to functions",
+            ),
+            (
+                quote!(
+                    const fn f() {}
+                ),
+                "cannot be applied to a `const fn`",
+            ),
+            (
+                quote!(
+                    fn f(&self);
+                ),
+                "needs a function body",
+            ),
         ];
         for (item, expected) in cases {
             let err = check(quote!(), item.clone()).err().unwrap_or_default();
@@ -413,7 +506,9 @@ mod tests {
 
     #[test]
     fn collects_every_bound_name() {
-        let func: ItemFn = syn::parse_quote!(fn f(&self, (a, mut b): (u8, u8), S { c, d: e }: S, [f, ..]: [u8; 2], _: u8) {});
+        let func: ItemFn = syn::parse_quote!(
+            fn f(&self, (a, mut b): (u8, u8), S { c, d: e }: S, [f, ..]: [u8; 2], _: u8) {}
+        );
         let names: Vec<String> = parameters(&func).into_iter().collect();
         assert_eq!(names, ["a", "b", "c", "e", "f"]);
     }

@@ -7,7 +7,10 @@
 //! zero-sized type whose methods are empty `#[inline(always)]` bodies, so code
 //! written against poolscope compiles unchanged and costs nothing.
 #![warn(missing_docs)]
-#![cfg_attr(not(any(feature = "timing", feature = "correlation", feature = "errors")), allow(unused_variables))]
+#![cfg_attr(
+    not(any(feature = "timing", feature = "correlation", feature = "errors")),
+    allow(unused_variables)
+)]
 
 mod types;
 

@@ -23,13 +23,16 @@ pub fn is_enabled() -> bool {
     false
 }
 
+// The derives match the real types', so code that compiles against one
+// compiles, warning-free, against the other.
+
 /// A pool handle; with no aspect compiled in, every method is empty.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Pool;
 
 /// Builds a [`Pool`].
 #[must_use]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug)]
 pub struct PoolBuilder;
 
 impl PoolBuilder {
@@ -91,7 +94,7 @@ impl Pool {
 }
 
 /// A worker handle; with no aspect compiled in, every method is empty.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Debug)]
 pub struct Worker;
 
 impl Worker {
@@ -209,12 +212,17 @@ pub(crate) mod metrics {
     impl MetricsHandle {
         /// Wraps an exporter handle built elsewhere.
         pub fn from_prometheus(prometheus: PrometheusHandle) -> MetricsHandle {
-            MetricsHandle { prometheus: Some(prometheus) }
+            MetricsHandle {
+                prometheus: Some(prometheus),
+            }
         }
 
         /// The wrapped exporter's text, or nothing.
         pub fn render(&self) -> String {
-            self.prometheus.as_ref().map(PrometheusHandle::render).unwrap_or_default()
+            self.prometheus
+                .as_ref()
+                .map(PrometheusHandle::render)
+                .unwrap_or_default()
         }
     }
 

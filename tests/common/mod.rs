@@ -24,7 +24,10 @@ pub fn capture(pool: &'static str) -> Captured {
             sink.lock().unwrap().push(event.clone());
         }
     });
-    Captured { events, _subscription: subscription }
+    Captured {
+        events,
+        _subscription: subscription,
+    }
 }
 
 impl Captured {
@@ -33,7 +36,12 @@ impl Captured {
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        self.events.lock().unwrap().iter().map(Event::name).collect()
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .map(Event::name)
+            .collect()
     }
 }
 

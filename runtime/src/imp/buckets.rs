@@ -4,8 +4,8 @@ use std::sync::{Arc, RwLock};
 /// 50 µs to 60 s, roughly 1–2.5–5 per decade, so both a fast in-process call
 /// and a slow Python command land in a bucket that says something.
 pub const DEFAULT_DURATION_BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-    30.0, 60.0,
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
 ];
 
 /// Most buckets a duration histogram may have (each costs a line per series
@@ -70,14 +70,20 @@ pub(crate) fn validate(bounds: &[f64]) -> Result<(), BucketsError> {
     }
     for pair in bounds.windows(2) {
         if pair[1] <= pair[0] {
-            return Err(BucketsError::NotIncreasing { prev: pair[0], next: pair[1] });
+            return Err(BucketsError::NotIncreasing {
+                prev: pair[0],
+                next: pair[1],
+            });
         }
     }
     Ok(())
 }
 
 /// The bounds in force.
-#[cfg_attr(not(any(feature = "timing", feature = "correlation", feature = "errors")), allow(dead_code))]
+#[cfg_attr(
+    not(any(feature = "timing", feature = "correlation", feature = "errors")),
+    allow(dead_code)
+)]
 pub(crate) fn current() -> Arc<[f64]> {
     BUCKETS
         .read()
@@ -93,10 +99,24 @@ mod tests {
     #[test]
     fn rejects_bad_bounds_with_the_reason() {
         assert_eq!(validate(&[0.0]), Err(BucketsError::NotPositive(0.0)));
-        assert!(matches!(validate(&[f64::NAN]), Err(BucketsError::NotPositive(_))));
-        assert_eq!(validate(&[1.0, 1.0]), Err(BucketsError::NotIncreasing { prev: 1.0, next: 1.0 }));
+        assert!(matches!(
+            validate(&[f64::NAN]),
+            Err(BucketsError::NotPositive(_))
+        ));
+        assert_eq!(
+            validate(&[1.0, 1.0]),
+            Err(BucketsError::NotIncreasing {
+                prev: 1.0,
+                next: 1.0
+            })
+        );
         assert_eq!(validate(&[1.0; 65]), Err(BucketsError::TooMany(65)));
-        assert!(BucketsError::NotIncreasing { prev: 1.0, next: 0.5 }.to_string().contains("1 is followed by 0.5"));
+        assert!(BucketsError::NotIncreasing {
+            prev: 1.0,
+            next: 0.5
+        }
+        .to_string()
+        .contains("1 is followed by 0.5"));
         assert_eq!(validate(DEFAULT_DURATION_BUCKETS), Ok(()));
     }
 }

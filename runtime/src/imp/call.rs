@@ -14,7 +14,9 @@ use super::events;
 use super::series::{self, Block, Series};
 use crate::types::correlation::{CorrelationId, IntoCorrelation};
 use crate::types::error::{ErrorContext, ErrorKind};
-use crate::types::events::{Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted};
+use crate::types::events::{
+    Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted,
+};
 use crate::types::label::{AsLabel, Label};
 use crate::types::{Kind, Outcome};
 
@@ -41,8 +43,20 @@ pub struct Site {
 impl Site {
     /// A call site. `command` is the command label for requests (the literal
     /// given, or the function's name).
-    pub const fn new(name: &'static str, kind: Kind, pool: Option<&'static str>, command: &'static str) -> Site {
-        Site { name, kind, pool, command, fixed: OnceLock::new(), last: AtomicPtr::new(std::ptr::null_mut()) }
+    pub const fn new(
+        name: &'static str,
+        kind: Kind,
+        pool: Option<&'static str>,
+        command: &'static str,
+    ) -> Site {
+        Site {
+            name,
+            kind,
+            pool,
+            command,
+            fixed: OnceLock::new(),
+            last: AtomicPtr::new(std::ptr::null_mut()),
+        }
     }
 
     fn labels(&self, pool: Option<Label>, command: Option<Label>) -> (Label, Label) {
@@ -84,7 +98,8 @@ impl Site {
             }
         }
         let found = series::series(self.kind, pool, command);
-        self.last.store(found as *const Series as *mut Series, Ordering::Release);
+        self.last
+            .store(found as *const Series as *mut Series, Ordering::Release);
         found
     }
 }
@@ -192,7 +207,11 @@ use super::clock;
 impl Call {
     /// Starts a sync call: opens its correlation scope on this thread.
     #[inline(always)]
-    pub fn enter<F: FnOnce(&mut Start), D: FnOnce(&mut Details)>(site: &'static Site, init: F, details: D) -> Call {
+    pub fn enter<F: FnOnce(&mut Start), D: FnOnce(&mut Details)>(
+        site: &'static Site,
+        init: F,
+        details: D,
+    ) -> Call {
         if !super::is_enabled() {
             return Call { active: None };
         }
@@ -223,11 +242,19 @@ impl Call {
         init: F,
         details: D,
     ) -> Call {
-        let mut start = Start { pool: None, command: None, correlation: None };
+        let mut start = Start {
+            pool: None,
+            command: None,
+            correlation: None,
+        };
         init(&mut start);
         let dynamic = start.pool.is_some() || start.command.is_some();
         let series = if TIMING {
-            let series = if dynamic { site.series(start.pool, start.command) } else { site.fixed_series() };
+            let series = if dynamic {
+                site.series(start.pool, start.command)
+            } else {
+                site.fixed_series()
+            };
             let block = series.start();
             Some((series, if sync { block } else { None }))
         } else {
@@ -243,7 +270,11 @@ impl Call {
             super::panic::install_hook();
         }
         let labels = dynamic.then_some((start.pool, start.command));
-        let details = if events::active() { Some(describe(site, labels, correlation, details)) } else { None };
+        let details = if events::active() {
+            Some(describe(site, labels, correlation, details))
+        } else {
+            None
+        };
         Call {
             active: Some(Active {
                 site,
@@ -345,8 +376,8 @@ impl Active {
         let ended = if TIMING { clock::now() } else { 0 };
         if self.in_body || std::thread::panicking() {
             self.complete(Outcome::Panic, ended, || {
-                let (message, location) =
-                    super::panic::take().unwrap_or_else(|| ("panic message not captured".to_owned(), None));
+                let (message, location) = super::panic::take()
+                    .unwrap_or_else(|| ("panic message not captured".to_owned(), None));
                 let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", message);
                 ctx.location = location;
                 Some(ctx)
@@ -358,7 +389,12 @@ impl Active {
 
     #[cold]
     #[inline(never)]
-    fn emit_completion(self, outcome: Outcome, duration: Option<Duration>, error: Option<ErrorContext>) {
+    fn emit_completion(
+        self,
+        outcome: Outcome,
+        duration: Option<Duration>,
+        error: Option<ErrorContext>,
+    ) {
         let at = SystemTime::now();
         let correlation_id = self.correlation;
         let (pool, command) = self.site.labels_of(self.labels);
@@ -425,7 +461,10 @@ impl<F> Observed<F> {
     /// Wraps the body of an async call.
     #[inline(always)]
     pub fn new(call: Call, future: F) -> Observed<F> {
-        Observed { call: Some(call), future }
+        Observed {
+            call: Some(call),
+            future,
+        }
     }
 }
 
@@ -441,7 +480,8 @@ impl<F: Future> Future for Observed<F> {
         let poll = match call.active.as_mut() {
             None => this.future.poll(cx),
             Some(active) => {
-                let _restore = CORRELATION.then(|| super::correlation::Restore(swap(active.correlation)));
+                let _restore =
+                    CORRELATION.then(|| super::correlation::Restore(swap(active.correlation)));
                 active.in_body = true;
                 let poll = this.future.poll(cx);
                 active.in_body = false;
@@ -500,9 +540,17 @@ impl ErrView<'_> {
     fn context(self, type_name: &'static str) -> ErrorContext {
         match self {
             ErrView::Error(e) => ErrorContext::from_dyn(type_name, e),
-            ErrView::Display(e) => ErrorContext::message(ErrorKind::Error, type_name, e.to_string()),
-            ErrView::Debug(e) => ErrorContext::message(ErrorKind::Error, type_name, format!("{e:?}")),
-            ErrView::Opaque => ErrorContext::message(ErrorKind::Error, type_name, format!("an error of type `{type_name}`")),
+            ErrView::Display(e) => {
+                ErrorContext::message(ErrorKind::Error, type_name, e.to_string())
+            }
+            ErrView::Debug(e) => {
+                ErrorContext::message(ErrorKind::Error, type_name, format!("{e:?}"))
+            }
+            ErrView::Opaque => ErrorContext::message(
+                ErrorKind::Error,
+                type_name,
+                format!("an error of type `{type_name}`"),
+            ),
         }
     }
 }
@@ -617,6 +665,8 @@ pub mod classify {
 }
 
 #[cfg(test)]
+// The extra borrows are the point: they select the impl.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::classify::*;
     use super::*;
@@ -631,7 +681,9 @@ mod tests {
             Classified::Err(_, ErrView::Error(e)) => format!("error:{e}"),
             Classified::Err(_, ErrView::Display(e)) => format!("display:{e}"),
             Classified::Err(_, ErrView::Debug(e)) => format!("debug:{e:?}"),
-            Classified::Err(t, ErrView::Opaque) => format!("opaque:{}", t.rsplit("::").next().unwrap_or(t)),
+            Classified::Err(t, ErrView::Opaque) => {
+                format!("opaque:{}", t.rsplit("::").next().unwrap_or(t))
+            }
         }
     }
 
@@ -642,9 +694,15 @@ mod tests {
         let s: Result<u8, String> = Err("text".into());
         assert_eq!(kind((&&&&&Ret(&s)).__poolscope_classify()), "display:text");
         let d: Result<u8, OnlyDebug> = Err(OnlyDebug);
-        assert_eq!(kind((&&&&&Ret(&d)).__poolscope_classify()), "debug:OnlyDebug");
+        assert_eq!(
+            kind((&&&&&Ret(&d)).__poolscope_classify()),
+            "debug:OnlyDebug"
+        );
         let n: Result<u8, Nothing> = Err(Nothing);
-        assert_eq!(kind((&&&&&Ret(&n)).__poolscope_classify()), "opaque:Nothing");
+        assert_eq!(
+            kind((&&&&&Ret(&n)).__poolscope_classify()),
+            "opaque:Nothing"
+        );
         let ok: Result<u8, Nothing> = Ok(1);
         assert_eq!(kind((&&&&&Ret(&ok)).__poolscope_classify()), "ok");
         assert_eq!(kind((&&&&&Ret(&5_u8)).__poolscope_classify()), "ok");
@@ -657,7 +715,10 @@ mod tests {
 
     #[test]
     fn classification_in_generic_code_falls_back_to_the_bounds_in_scope() {
-        assert_eq!(generic::<std::io::Error>(&Err(std::io::Error::other("x"))), "opaque:Error");
+        assert_eq!(
+            generic::<std::io::Error>(&Err(std::io::Error::other("x"))),
+            "opaque:Error"
+        );
     }
 
     #[test]

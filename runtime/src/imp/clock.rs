@@ -20,7 +20,10 @@ fn quanta() -> &'static quanta::Clock {
     static CLOCK: OnceLock<quanta::Clock> = OnceLock::new();
     CLOCK.get_or_init(|| {
         let clock = quanta::Clock::new();
-        MODE.store(if reads_the_tsc(&clock) { TSC } else { QUANTA }, Ordering::Relaxed);
+        MODE.store(
+            if reads_the_tsc(&clock) { TSC } else { QUANTA },
+            Ordering::Relaxed,
+        );
         clock
     })
 }

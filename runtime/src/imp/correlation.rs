@@ -17,7 +17,10 @@ thread_local! {
 /// call's, else a fresh one) and, for a sync call, makes it current.
 /// Returns the id and, when it was made current, the id to restore.
 #[inline(always)]
-pub(crate) fn enter(given: Option<CorrelationId>, scope: bool) -> (CorrelationId, Option<Option<CorrelationId>>) {
+pub(crate) fn enter(
+    given: Option<CorrelationId>,
+    scope: bool,
+) -> (CorrelationId, Option<Option<CorrelationId>>) {
     CURRENT.with(|current| {
         let previous = current.get();
         let id = match given.or(previous) {
@@ -97,7 +100,10 @@ pub fn with_id<R>(id: CorrelationId, f: impl FnOnce() -> R) -> R {
 /// # assert_eq!(fut.as_mut().poll(&mut cx), std::task::Poll::Ready(Some(id)));
 /// ```
 pub fn bind<F: Future>(id: Option<CorrelationId>, future: F) -> Bound<F> {
-    Bound { id: id.or_else(current), future }
+    Bound {
+        id: id.or_else(current),
+        future,
+    }
 }
 
 pin_project_lite::pin_project! {

@@ -37,7 +37,10 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 pub fn subscribe(handler: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut handlers = HANDLERS.write().unwrap_or_else(|e| e.into_inner());
-    handlers.push(Entry { id, handler: Arc::new(handler) });
+    handlers.push(Entry {
+        id,
+        handler: Arc::new(handler),
+    });
     COUNT.store(handlers.len(), Ordering::Relaxed);
     Subscription { id }
 }

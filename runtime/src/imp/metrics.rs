@@ -44,15 +44,20 @@ const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 /// ```
 pub fn install() -> Result<MetricsHandle, MetricsError> {
     let recorder = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Prefix("poolscope_".into()), &super::buckets::current())?
+        .set_buckets_for_metric(
+            Matcher::Prefix("poolscope_".into()),
+            &super::buckets::current(),
+        )?
         .build_recorder();
     let prometheus = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
     let upkeep = prometheus.clone();
-    std::thread::Builder::new().name("poolscope-upkeep".into()).spawn(move || loop {
-        std::thread::sleep(UPKEEP_INTERVAL);
-        upkeep.run_upkeep();
-    })?;
+    std::thread::Builder::new()
+        .name("poolscope-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            upkeep.run_upkeep();
+        })?;
     Ok(MetricsHandle { prometheus })
 }
 

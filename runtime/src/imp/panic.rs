@@ -33,7 +33,9 @@ fn install_slow() {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".to_owned());
-            let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
             let _ = LAST.try_with(|last| {
                 if let Ok(mut last) = last.try_borrow_mut() {
                     *last = Some((message, location));
@@ -46,5 +48,7 @@ fn install_slow() {
 
 /// The message and location of the panic now unwinding on this thread.
 pub(crate) fn take() -> Option<(String, Option<String>)> {
-    LAST.try_with(|last| last.try_borrow_mut().ok().and_then(|mut l| l.take())).ok().flatten()
+    LAST.try_with(|last| last.try_borrow_mut().ok().and_then(|mut l| l.take()))
+        .ok()
+        .flatten()
 }

@@ -11,7 +11,10 @@ use super::correlation::current;
 use super::events::{self, active as events_active};
 use super::series::{self, Series};
 use crate::types::error::{CrashContext, ErrorContext, ErrorKind};
-use crate::types::events::{Event, Field, PoolSaturated, PoolStarted, SessionCleanup, SessionCreated, WorkerCrashed, WorkerStarted};
+use crate::types::events::{
+    Event, Field, PoolSaturated, PoolStarted, SessionCleanup, SessionCreated, WorkerCrashed,
+    WorkerStarted,
+};
 use crate::types::label::{AsLabel, Label};
 use crate::types::{Kind, Outcome, WorkerState};
 
@@ -51,8 +54,17 @@ pub struct Pool {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("label", &self.inner.label)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Builds a [`Pool`]; see [`Pool::builder`].
 #[must_use]
+#[derive(Debug)]
 pub struct PoolBuilder {
     label: Label,
 }
@@ -69,7 +81,9 @@ impl PoolBuilder {
             inner: Arc::new(Inner {
                 label,
                 size: metrics::gauge!("poolscope_pool_size", "pool" => l),
-                workers: WorkerState::ALL.map(|s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str())),
+                workers: WorkerState::ALL.map(
+                    |s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str()),
+                ),
                 queue_depth: metrics::gauge!("poolscope_queue_depth", "pool" => l),
                 saturated: metrics::counter!("poolscope_pool_saturated_total", "pool" => l),
                 crashes_exit: crashes("exit"),
@@ -88,17 +102,33 @@ impl PoolBuilder {
 /// HELP texts for the exporter (`promtool check metrics` requires them).
 fn describe() {
     use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_gauge!("poolscope_pool_size", Unit::Count, "Workers the pool is configured to run.");
+    describe_gauge!(
+        "poolscope_pool_size",
+        Unit::Count,
+        "Workers the pool is configured to run."
+    );
     describe_gauge!("poolscope_workers", Unit::Count, "Workers by state.");
-    describe_gauge!("poolscope_queue_depth", Unit::Count, "Requests waiting for a worker.");
-    describe_counter!("poolscope_pool_saturated_total", Unit::Count, "Times the pool was saturated.");
+    describe_gauge!(
+        "poolscope_queue_depth",
+        Unit::Count,
+        "Requests waiting for a worker."
+    );
+    describe_counter!(
+        "poolscope_pool_saturated_total",
+        Unit::Count,
+        "Times the pool was saturated."
+    );
     describe_counter!(
         "poolscope_worker_crashes_total",
         Unit::Count,
         "Worker crashes, by kind: exit (non-zero exit code), signal, lost (channel broke)."
     );
     describe_gauge!("poolscope_sessions_active", Unit::Count, "Sessions alive.");
-    describe_counter!("poolscope_sessions_expired_total", Unit::Count, "Sessions removed by cleanup.");
+    describe_counter!(
+        "poolscope_sessions_expired_total",
+        Unit::Count,
+        "Sessions removed by cleanup."
+    );
     describe_histogram!(
         "poolscope_session_cleanup_duration_seconds",
         Unit::Seconds,
@@ -114,7 +144,9 @@ impl Pool {
 
     /// A builder for a pool handle.
     pub fn builder<L: AsLabel + ?Sized>(name: &L) -> PoolBuilder {
-        PoolBuilder { label: name.as_label() }
+        PoolBuilder {
+            label: name.as_label(),
+        }
     }
 
     /// The pool's label.
@@ -129,7 +161,9 @@ impl Pool {
         if !super::is_enabled() {
             return;
         }
-        self.inner.pool_starts.record_completed(Outcome::Ok, nanos(startup));
+        self.inner
+            .pool_starts
+            .record_completed(Outcome::Ok, nanos(startup));
         if events_active() {
             events::emit(Event::PoolStarted(PoolStarted {
                 at: SystemTime::now(),
@@ -239,6 +273,16 @@ pub struct Worker {
     since: Instant,
 }
 
+impl std::fmt::Debug for Worker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Worker")
+            .field("pool", &self.pool.label)
+            .field("id", &self.id)
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Worker {
     /// The worker's id.
     pub fn id(&self) -> &str {
@@ -269,7 +313,9 @@ impl Worker {
         if !super::is_enabled() {
             return;
         }
-        self.pool.worker_starts.record_completed(Outcome::Ok, nanos(startup));
+        self.pool
+            .worker_starts
+            .record_completed(Outcome::Ok, nanos(startup));
         if events_active() {
             events::emit(Event::WorkerStarted(WorkerStarted {
                 at: SystemTime::now(),

@@ -44,11 +44,15 @@ impl Stats {
     /// store, which compile to one unlocked add.
     #[inline(always)]
     fn bump(counter: &AtomicU64, by: u64) {
-        counter.store(counter.load(Ordering::Relaxed).wrapping_add(by), Ordering::Relaxed);
+        counter.store(
+            counter.load(Ordering::Relaxed).wrapping_add(by),
+            Ordering::Relaxed,
+        );
     }
 
     fn fold_into(&self, into: &Stats) {
-        into.started.fetch_add(self.started.load(Ordering::Relaxed), Ordering::Relaxed);
+        into.started
+            .fetch_add(self.started.load(Ordering::Relaxed), Ordering::Relaxed);
         for (from, to) in self.counts.iter().zip(into.counts.iter()) {
             to.fetch_add(from.load(Ordering::Relaxed), Ordering::Relaxed);
         }
@@ -169,7 +173,10 @@ impl Series {
     #[inline(never)]
     fn adopt<'s>(&'static self, slots: &'s mut Slots) -> &'s Arc<Stats> {
         let stats = Arc::new(Stats::new(self.buckets()));
-        self.locals.lock().unwrap_or_else(|e| e.into_inner()).push(stats.clone());
+        self.locals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stats.clone());
         if slots.0.len() <= self.id {
             slots.0.resize_with(self.id + 1, || None);
         }
@@ -189,7 +196,11 @@ impl Series {
     fn bucket(&self, nanos: u64) -> usize {
         // `2^e <= nanos < 2^(e+1)`; every bound before `first_at_least[e]` is
         // below `2^e`, so the answer is at or after it.
-        let e = if nanos == 0 { 0 } else { 63 - nanos.leading_zeros() as usize };
+        let e = if nanos == 0 {
+            0
+        } else {
+            63 - nanos.leading_zeros() as usize
+        };
         let mut bucket = self.first_at_least[e] as usize;
         while bucket < self.bounds_ns.len() && self.bounds_ns[bucket] < nanos {
             bucket += 1;
@@ -295,10 +306,20 @@ pub(crate) fn series(kind: Kind, pool: Label, command: Label) -> &'static Series
     series_with(kind, pool, command, super::buckets::current)
 }
 
-fn series_with(kind: Kind, pool: Label, command: Label, bounds: impl FnOnce() -> Arc<[f64]>) -> &'static Series {
+fn series_with(
+    kind: Kind,
+    pool: Label,
+    command: Label,
+    bounds: impl FnOnce() -> Arc<[f64]>,
+) -> &'static Series {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-    let registry = guard.get_or_insert_with(|| Registry { by_key: HashMap::new(), ordered: Vec::new() });
-    let key = if registry.by_key.len() >= MAX_SERIES && !registry.by_key.contains_key(&(kind, pool, command)) {
+    let registry = guard.get_or_insert_with(|| Registry {
+        by_key: HashMap::new(),
+        ordered: Vec::new(),
+    });
+    let key = if registry.by_key.len() >= MAX_SERIES
+        && !registry.by_key.contains_key(&(kind, pool, command))
+    {
         let overflow = Label::from_static(crate::types::label::OVERFLOW_LABEL);
         (kind, overflow, overflow)
     } else {
@@ -310,7 +331,8 @@ fn series_with(kind: Kind, pool: Label, command: Label, bounds: impl FnOnce() ->
     // Leaked on purpose: call sites cache the reference without a lock or a
     // reference count, and a series lives as long as the process.
     let id = registry.ordered.len();
-    let series: &'static Series = Box::leak(Box::new(Series::new(id, key.0, key.1, key.2, bounds())));
+    let series: &'static Series =
+        Box::leak(Box::new(Series::new(id, key.0, key.1, key.2, bounds())));
     registry.by_key.insert(key, series);
     registry.ordered.push(series);
     series
@@ -325,10 +347,13 @@ fn series_with(kind: Kind, pool: Label, command: Label, bounds: impl FnOnce() ->
 /// assert!(stats::series(Kind::Request, "no-such-pool", "x").is_none());
 /// ```
 pub fn snapshot(kind: Kind, pool: &str, command: &str) -> Option<SeriesSnapshot> {
-    let series = {
-        let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref()?.ordered.iter().copied().find(|s| s.kind == kind && s.pool.as_str() == pool && s.command.as_str() == command)?
-    };
+    let series =
+        {
+            let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+            guard.as_ref()?.ordered.iter().copied().find(|s| {
+                s.kind == kind && s.pool.as_str() == pool && s.command.as_str() == command
+            })?
+        };
     Some(series.snapshot())
 }
 
@@ -389,7 +414,13 @@ fn escape_into(out: &mut String, value: &str) {
 }
 
 #[cfg(feature = "metrics")]
-fn labels(out: &mut String, series: &Series, has_command: bool, outcome: Option<Outcome>, le: Option<&str>) {
+fn labels(
+    out: &mut String,
+    series: &Series,
+    has_command: bool,
+    outcome: Option<Outcome>,
+    le: Option<&str>,
+) {
     out.push_str("{pool=\"");
     escape_into(out, series.pool.as_str());
     out.push('"');
@@ -418,14 +449,26 @@ pub(crate) fn render(out: &mut String) {
             None => return,
         }
     };
-    for kind in [Kind::Request, Kind::PoolStart, Kind::WorkerStart, Kind::SessionCreate] {
-        let of_kind: Vec<(&Series, SeriesSnapshot)> =
-            ordered.iter().filter(|s| s.kind == kind).map(|s| (*s, s.snapshot())).collect();
+    for kind in [
+        Kind::Request,
+        Kind::PoolStart,
+        Kind::WorkerStart,
+        Kind::SessionCreate,
+    ] {
+        let of_kind: Vec<(&Series, SeriesSnapshot)> = ordered
+            .iter()
+            .filter(|s| s.kind == kind)
+            .map(|s| (*s, s.snapshot()))
+            .collect();
         if of_kind.is_empty() {
             continue;
         }
         let fam = family(kind);
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} counter", fam.total, fam.total_help, fam.total);
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} counter",
+            fam.total, fam.total_help, fam.total
+        );
         for (series, snapshot) in &of_kind {
             for outcome in Outcome::ALL {
                 out.push_str(fam.total);
@@ -433,7 +476,11 @@ pub(crate) fn render(out: &mut String) {
                 let _ = writeln!(out, " {}", snapshot.outcome(outcome).count());
             }
         }
-        let _ = writeln!(out, "# HELP {} {}\n# TYPE {} histogram", fam.duration, fam.duration_help, fam.duration);
+        let _ = writeln!(
+            out,
+            "# HELP {} {}\n# TYPE {} histogram",
+            fam.duration, fam.duration_help, fam.duration
+        );
         for (series, snapshot) in &of_kind {
             for outcome in Outcome::ALL {
                 let hist = snapshot.outcome(outcome);
@@ -481,7 +528,12 @@ mod tests {
 
     #[test]
     fn records_into_the_bucket_whose_bound_is_not_below_the_sample() {
-        let s = series_with(Kind::Request, Label::new("bucket-test"), Label::new("c"), || Arc::from(&[0.001, 0.01][..]));
+        let s = series_with(
+            Kind::Request,
+            Label::new("bucket-test"),
+            Label::new("c"),
+            || Arc::from(&[0.001, 0.01][..]),
+        );
         s.record(None, Outcome::Ok, 1_000_000); // exactly 1 ms: `le` is inclusive
         s.record(None, Outcome::Ok, 1_000_001);
         s.record(None, Outcome::Ok, 20_000_000);
@@ -496,7 +548,12 @@ mod tests {
     #[test]
     fn the_bucket_table_agrees_with_a_binary_search() {
         let bounds: Arc<[f64]> = crate::imp::buckets::DEFAULT_DURATION_BUCKETS.into();
-        let s = series_with(Kind::Request, Label::new("table-test"), Label::new("c"), || bounds);
+        let s = series_with(
+            Kind::Request,
+            Label::new("table-test"),
+            Label::new("c"),
+            || bounds,
+        );
         let mut samples: Vec<u64> = vec![0, 1, 2, 3, u64::MAX, u64::MAX - 1, 1 << 63];
         for &bound in s.bounds_ns.iter() {
             samples.extend([bound - 1, bound, bound + 1]);
@@ -509,7 +566,11 @@ mod tests {
             samples.push(x >> (x % 64));
         }
         for nanos in samples {
-            assert_eq!(s.bucket(nanos), s.bounds_ns.partition_point(|&b| b < nanos), "{nanos}");
+            assert_eq!(
+                s.bucket(nanos),
+                s.bounds_ns.partition_point(|&b| b < nanos),
+                "{nanos}"
+            );
         }
     }
 
@@ -541,7 +602,10 @@ mod tests {
         let snapshot = s.snapshot();
         assert_eq!(snapshot.outcome(Outcome::Ok).count(), 8000);
         assert_eq!(snapshot.in_flight, 0);
-        assert!(s.locals.lock().unwrap().is_empty(), "exited threads retired their blocks");
+        assert!(
+            s.locals.lock().unwrap().is_empty(),
+            "exited threads retired their blocks"
+        );
         assert!((snapshot.outcome(Outcome::Ok).sum_seconds - 8.0 * 499_500.0 / 1e9).abs() < 1e-12);
     }
 
@@ -576,12 +640,29 @@ mod tests {
         let mut out = String::new();
         render(&mut out);
         let labels = r#"pool="render \"test\"\\pool",command="cmd\nline""#;
-        assert!(out.contains(&format!("poolscope_requests_total{{{labels},outcome=\"ok\"}} 1\n")), "{out}");
-        assert!(out.contains(&format!("poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"1\"}} 0\n")));
-        assert!(out.contains(&format!("poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"2.5\"}} 1\n")));
-        assert!(out.contains(&format!("poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"+Inf\"}} 1\n")));
-        assert!(out.contains(&format!("poolscope_request_duration_seconds_sum{{{labels},outcome=\"ok\"}} 2\n")));
+        assert!(
+            out.contains(&format!(
+                "poolscope_requests_total{{{labels},outcome=\"ok\"}} 1\n"
+            )),
+            "{out}"
+        );
+        assert!(out.contains(&format!(
+            "poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"1\"}} 0\n"
+        )));
+        assert!(out.contains(&format!(
+            "poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"2.5\"}} 1\n"
+        )));
+        assert!(out.contains(&format!(
+            "poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"+Inf\"}} 1\n"
+        )));
+        assert!(out.contains(&format!(
+            "poolscope_request_duration_seconds_sum{{{labels},outcome=\"ok\"}} 2\n"
+        )));
         assert!(out.contains(&format!("poolscope_requests_in_flight{{{labels}}} 0\n")));
-        assert_eq!(out.matches("# TYPE poolscope_requests_total counter").count(), 1);
+        assert_eq!(
+            out.matches("# TYPE poolscope_requests_total counter")
+                .count(),
+            1
+        );
     }
 }

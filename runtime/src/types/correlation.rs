@@ -18,7 +18,9 @@ pub struct CorrelationId(u128);
 
 /// A string that is not a correlation id.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("`{input}` is not a correlation id: expected 32 hex digits, optionally as a hyphenated UUID")]
+#[error(
+    "`{input}` is not a correlation id: expected 32 hex digits, optionally as a hyphenated UUID"
+)]
 pub struct ParseCorrelationError {
     input: String,
 }
@@ -62,7 +64,9 @@ impl FromStr for CorrelationId {
     type Err = ParseCorrelationError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseCorrelationError { input: s.chars().take(64).collect() };
+        let err = || ParseCorrelationError {
+            input: s.chars().take(64).collect(),
+        };
         let mut value: u128 = 0;
         let mut digits = 0;
         for (i, c) in s.chars().enumerate() {
@@ -136,7 +140,11 @@ impl IntoCorrelation for &str {
         if trimmed.is_empty() {
             return None;
         }
-        Some(trimmed.parse().unwrap_or_else(|_| CorrelationId(fnv1a_128(trimmed.as_bytes()))))
+        Some(
+            trimmed
+                .parse()
+                .unwrap_or_else(|_| CorrelationId(fnv1a_128(trimmed.as_bytes()))),
+        )
     }
 }
 
@@ -161,7 +169,9 @@ impl IntoCorrelation for Option<&str> {
 fn fnv1a_128(bytes: &[u8]) -> u128 {
     const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
     const PRIME: u128 = 0x0000000001000000000000000000013B;
-    bytes.iter().fold(OFFSET, |h, b| (h ^ *b as u128).wrapping_mul(PRIME))
+    bytes
+        .iter()
+        .fold(OFFSET, |h, b| (h ^ *b as u128).wrapping_mul(PRIME))
 }
 
 #[cfg(test)]
@@ -186,7 +196,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_ids() {
-        for bad in ["", "xyz", "4bf92f3577b34da6a3ce929d0e0e47", "4bf92f3577b34da6a3ce929d0e0e47366", "4bf92f35-77b3-4da6-a3ce-929d0e0e473g"] {
+        for bad in [
+            "",
+            "xyz",
+            "4bf92f3577b34da6a3ce929d0e0e47",
+            "4bf92f3577b34da6a3ce929d0e0e47366",
+            "4bf92f35-77b3-4da6-a3ce-929d0e0e473g",
+        ] {
             let err = bad.parse::<CorrelationId>().unwrap_err();
             assert!(err.to_string().contains("32 hex digits"), "{err}");
         }

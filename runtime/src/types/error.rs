@@ -131,7 +131,11 @@ impl ErrorContext {
     }
 
     /// An error known only by its text.
-    pub fn message(kind: ErrorKind, type_name: &'static str, message: impl Into<String>) -> ErrorContext {
+    pub fn message(
+        kind: ErrorKind,
+        type_name: &'static str,
+        message: impl Into<String>,
+    ) -> ErrorContext {
         ErrorContext {
             kind,
             type_name,
@@ -179,6 +183,9 @@ mod tests {
         assert_eq!(ctx.message, "request failed");
         assert_eq!(ctx.chain, vec!["connection reset".to_owned()]);
         assert!(ctx.type_name.ends_with("Outer"));
-        assert_eq!(ctx.to_string(), format!("{}: request failed: connection reset", ctx.type_name));
+        assert_eq!(
+            ctx.to_string(),
+            format!("{}: request failed: connection reset", ctx.type_name)
+        );
     }
 }

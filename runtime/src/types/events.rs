@@ -102,7 +102,10 @@ impl Event {
             Event::RequestStarted(e) => e.correlation_id,
             Event::RequestCompleted(e) => e.correlation_id,
             Event::SessionCreated(e) => e.correlation_id,
-            Event::PoolSaturated(_) | Event::SessionCleanup(_) | Event::AlertFired(_) | Event::AlertResolved(_) => None,
+            Event::PoolSaturated(_)
+            | Event::SessionCleanup(_)
+            | Event::AlertFired(_)
+            | Event::AlertResolved(_) => None,
         }
     }
 }

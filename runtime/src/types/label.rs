@@ -143,6 +143,9 @@ mod tests {
 
     #[test]
     fn static_and_interned_labels_compare_by_text() {
-        assert_eq!(Label::from_static("label-test-c"), Label::new("label-test-c"));
+        assert_eq!(
+            Label::from_static("label-test-c"),
+            Label::new("label-test-c")
+        );
     }
 }

@@ -14,7 +14,11 @@ pub(crate) mod stats;
 ///     println!("poolscope is compiled out: nothing is recorded");
 /// }
 /// ```
-pub const COMPILED_IN: bool = cfg!(any(feature = "timing", feature = "correlation", feature = "errors"));
+pub const COMPILED_IN: bool = cfg!(any(
+    feature = "timing",
+    feature = "correlation",
+    feature = "errors"
+));
 
 /// Which catalogue event an observed call produces.
 ///
@@ -65,7 +69,12 @@ pub enum Outcome {
 
 impl Outcome {
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 4] = [Outcome::Ok, Outcome::Error, Outcome::Panic, Outcome::Cancelled];
+    pub const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::Error,
+        Outcome::Panic,
+        Outcome::Cancelled,
+    ];
 
     /// The value of the `outcome` label.
     pub const fn as_str(self) -> &'static str {

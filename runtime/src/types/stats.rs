@@ -33,4 +33,3 @@ impl SeriesSnapshot {
         &self.by_outcome[outcome.index()]
     }
 }
-

@@ -37,8 +37,15 @@ async fn handle(header: &str) -> Option<CorrelationId> {
 }
 
 fn main() {
-    assert!(!poolscope::COMPILED_IN, "built alone, no aspect is on");
-    let subscription = poolscope::events::subscribe(|event: &Event| panic!("no event expected, got {}", event.name()));
+    if poolscope::COMPILED_IN {
+        // Built together with the workspace, features are unified and an
+        // aspect may be on; this check means something only when built alone.
+        eprintln!("poolscope has an aspect compiled in: run this alone, `cargo run -p poolscope-disabled`");
+        std::process::exit(2);
+    }
+    let subscription = poolscope::events::subscribe(|event: &Event| {
+        panic!("no event expected, got {}", event.name())
+    });
 
     assert_eq!(run(1, "ab"), Ok(3));
     assert_eq!(start(2), 2);
@@ -47,13 +54,16 @@ fn main() {
     let waker = std::task::Waker::noop();
     let mut cx = std::task::Context::from_waker(waker);
     let mut fut = std::pin::pin!(bind(None, handle("4bf92f3577b34da6a3ce929d0e0e4736")));
-    assert_eq!(std::future::Future::poll(fut.as_mut(), &mut cx), std::task::Poll::Ready(None));
+    assert_eq!(
+        std::future::Future::poll(fut.as_mut(), &mut cx),
+        std::task::Poll::Ready(None)
+    );
 
     poolscope::set_enabled(true);
     assert!(!poolscope::is_enabled());
     let id = CorrelationId::generate();
     assert_eq!(with_id(id, current), None);
-    assert_eq!("x".into_correlation().is_some(), true);
+    assert!("x".into_correlation().is_some());
 
     let pool = Pool::builder("disabled").build();
     let _ = Pool::new(&Label::new("disabled"));
@@ -66,7 +76,13 @@ fn main() {
     let worker = pool.worker(1);
     worker.set_state(WorkerState::Busy);
     worker.started(Some(1), Duration::from_millis(1));
-    worker.crashed("exit code 1", CrashContext { exit_code: Some(1), ..CrashContext::default() });
+    worker.crashed(
+        "exit code 1",
+        CrashContext {
+            exit_code: Some(1),
+            ..CrashContext::default()
+        },
+    );
     assert_eq!((worker.id(), worker.state()), ("", WorkerState::Stopped));
     assert_eq!(pool.label().as_str(), "");
     assert_eq!(std::mem::size_of::<Pool>(), 0);
@@ -79,7 +95,10 @@ fn main() {
     let _ = poolscope::metrics::MetricsHandle::from_prometheus(recorder.handle()).render();
     poolscope::buckets::set_duration_buckets(&[0.1, 1.0]).unwrap_or_else(|e| panic!("{e}"));
     assert!(poolscope::buckets::DEFAULT_DURATION_BUCKETS.len() > 1);
-    assert_eq!(poolscope::stats::series(Kind::Request, "disabled", "run"), None);
+    assert_eq!(
+        poolscope::stats::series(Kind::Request, "disabled", "run"),
+        None
+    );
     assert_eq!(Outcome::ALL.len(), 4);
     let _ = ErrorContext::message(ErrorKind::Error, "t", "m");
     subscription.forever();
