@@ -1,0 +1,96 @@
+//! The exposition passes Prometheus's own linter, `promtool check metrics`,
+//! after a workload that touches every metric family. Needs `promtool`
+//! (Debian package `prometheus`); `.ci/run` installs it.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use poolscope::{observe, WorkerState};
+
+#[observe(pool = "lint", command = "run")]
+fn run(n: u32) -> Result<u32, std::fmt::Error> {
+    if n % 3 == 0 {
+        return Err(std::fmt::Error);
+    }
+    Ok(n)
+}
+
+#[observe(kind = pool_start, pool = "lint")]
+fn start() {}
+
+#[observe(kind = worker_start, pool = "lint", worker = id)]
+fn spawn(id: u32) -> u32 {
+    id
+}
+
+#[observe(kind = session_create, pool = "lint")]
+fn session() {}
+
+#[observe(pool = "lint", command = "boom")]
+fn boom() {
+    panic!("lint workload panic");
+}
+
+#[test]
+fn the_exposition_passes_promtool() {
+    let recorder = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Prefix("poolscope_".into()),
+            poolscope::buckets::DEFAULT_DURATION_BUCKETS,
+        )
+        .unwrap()
+        .build_recorder();
+    let handle = poolscope::metrics::MetricsHandle::from_prometheus(recorder.handle());
+    let pool = metrics::with_local_recorder(&recorder, || poolscope::Pool::new("lint"));
+    metrics::with_local_recorder(&recorder, || {
+        metrics::describe_counter!("app_jobs_total", "Jobs the application ran.");
+        metrics::counter!("app_jobs_total", "queue" => "default").increment(2);
+    });
+
+    start();
+    pool.set_size(2);
+    let workers: Vec<_> = (0..2).map(|i| pool.worker(i)).collect();
+    workers[0].started(Some(1), Duration::from_millis(3));
+    workers[1].set_state(WorkerState::Busy);
+    spawn(1);
+    session();
+    pool.session_created("s", Duration::from_secs(1), Vec::new());
+    pool.sessions_cleaned(1, Duration::from_millis(1));
+    pool.queue_depth(4);
+    pool.saturated(4, 0);
+    workers[1].crashed("exit code 1", poolscope::error::CrashContext { exit_code: Some(1), ..Default::default() });
+    for n in 0..50 {
+        let _ = run(n);
+    }
+    let _ = std::panic::catch_unwind(boom);
+
+    let text = handle.render();
+    if ANY {
+        assert!(text.contains("poolscope_workers{"), "{text}");
+        assert!(text.contains("app_jobs_total{queue=\"default\"} 2"));
+    }
+    if TIMING {
+        assert!(text.contains("poolscope_request_duration_seconds_bucket{"));
+        assert!(text.contains("outcome=\"panic\""));
+    }
+
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(err) => panic!("cannot run `promtool` ({err}): install it with `apt-get install prometheus`"),
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && findings.trim().is_empty(), "promtool found problems:\n{findings}\nin:\n{text}");
+}
