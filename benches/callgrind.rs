@@ -25,7 +25,10 @@ fn observed(x: u64) -> u64 {
 
 fn main() {
     // `cargo bench` passes `--bench`; only positional arguments count.
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
     let function: fn(u64) -> u64 = match args.first().map(String::as_str) {
         Some("plain") | None => plain,
         Some("observed") => observed,

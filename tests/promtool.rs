@@ -63,7 +63,13 @@ fn the_exposition_passes_promtool() {
     pool.sessions_cleaned(1, Duration::from_millis(1));
     pool.queue_depth(4);
     pool.saturated(4, 0);
-    workers[1].crashed("exit code 1", poolscope::error::CrashContext { exit_code: Some(1), ..Default::default() });
+    workers[1].crashed(
+        "exit code 1",
+        poolscope::error::CrashContext {
+            exit_code: Some(1),
+            ..Default::default()
+        },
+    );
     for n in 0..50 {
         let _ = run(n);
     }
@@ -87,10 +93,24 @@ fn the_exposition_passes_promtool() {
         .spawn()
     {
         Ok(child) => child,
-        Err(err) => panic!("cannot run `promtool` ({err}): install it with `apt-get install prometheus`"),
+        Err(err) => {
+            panic!("cannot run `promtool` ({err}): install it with `apt-get install prometheus`")
+        }
     };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    let findings = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success() && findings.trim().is_empty(), "promtool found problems:\n{findings}\nin:\n{text}");
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && findings.trim().is_empty(),
+        "promtool found problems:\n{findings}\nin:\n{text}"
+    );
 }

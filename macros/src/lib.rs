@@ -7,6 +7,8 @@
 //! compile time (`cfg!(feature = ..)`), never by a `#[cfg]` in the output,
 //! which would test the features of the user's crate.
 
+#![warn(missing_docs)]
+
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
 

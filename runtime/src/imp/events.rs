@@ -84,3 +84,64 @@ pub(crate) fn emit(event: Event) {
         let _ = catch_unwind(AssertUnwindSafe(|| handler(&event)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::events::{PoolSaturated, SessionCleanup};
+    use crate::types::label::Label;
+    use std::sync::Mutex;
+    use std::time::{Duration, SystemTime};
+
+    fn saturated(pool: &'static str) -> Event {
+        Event::PoolSaturated(PoolSaturated {
+            at: SystemTime::now(),
+            pool: Label::from_static(pool),
+            queue_size: 1,
+            available_workers: 0,
+        })
+    }
+
+    #[test]
+    fn handlers_see_events_until_unsubscribed_and_a_panicking_one_is_contained() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let keep = subscribe(move |e| {
+            if e.pool()
+                .is_some_and(|p| p.as_str().starts_with("events-unit"))
+            {
+                sink.lock().unwrap().push(e.pool().map(Label::as_str));
+            }
+        });
+        let bad = subscribe(|e| {
+            if e.pool().is_some_and(|p| p.as_str() == "events-unit-a") {
+                panic!("handler bug");
+            }
+        });
+        assert!(active());
+        emit(saturated("events-unit-a"));
+        drop(bad);
+        drop(keep);
+        emit(saturated("events-unit-b"));
+        assert_eq!(*seen.lock().unwrap(), [Some("events-unit-a")]);
+    }
+
+    #[test]
+    fn event_accessors_name_and_locate_the_event() {
+        let e = Event::SessionCleanup(SessionCleanup {
+            at: SystemTime::UNIX_EPOCH,
+            pool: Label::from_static("p"),
+            count: 3,
+            duration: Duration::from_millis(1),
+        });
+        assert_eq!(
+            (e.name(), e.at(), e.pool(), e.correlation_id()),
+            (
+                "session.cleanup",
+                SystemTime::UNIX_EPOCH,
+                Some(Label::from_static("p")),
+                None
+            )
+        );
+    }
+}
