@@ -14,7 +14,7 @@ use poolscope::{observe, WorkerState};
 
 #[observe(pool = "lint", command = "run")]
 fn run(n: u32) -> Result<u32, std::fmt::Error> {
-    if n % 3 == 0 {
+    if n.is_multiple_of(3) {
         return Err(std::fmt::Error);
     }
     Ok(n)
