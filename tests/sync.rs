@@ -289,3 +289,43 @@ fn errors_without_std_error_keep_what_they_have() {
         assert_eq!(errors[1].1.as_ref().unwrap().message, "DebugOnly(4)");
     }
 }
+
+#[observe(pool = "sync-threads", command = "hot")]
+fn hot(i: u64) -> Result<u64, std::fmt::Error> {
+    if i % 10 == 9 {
+        return Err(std::fmt::Error);
+    }
+    Ok(i)
+}
+
+#[test]
+fn concurrent_calls_are_all_counted_exactly() {
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for i in 0..10_000 {
+                    let _ = hot(i);
+                }
+            })
+        })
+        .collect();
+    // Read while they run: never more completions than calls, never negative.
+    for _ in 0..20 {
+        let [ok, error, ..] = outcome_counts("sync-threads", "hot");
+        assert!(ok + error <= 80_000);
+    }
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let expected = if TIMING {
+        [72_000, 8_000, 0, 0]
+    } else {
+        [0; 4]
+    };
+    assert_eq!(outcome_counts("sync-threads", "hot"), expected);
+    if TIMING {
+        let stats =
+            poolscope::stats::series(poolscope::Kind::Request, "sync-threads", "hot").unwrap();
+        assert_eq!(stats.in_flight, 0);
+    }
+}
