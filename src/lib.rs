@@ -4,8 +4,8 @@
 //! is off.
 //!
 //! Annotate pool and worker functions with [`observe`], turn instrumentation
-//! on with a Cargo feature, and get telemetry [`events`], Prometheus
-//! [`metrics`](crate::metrics) and [`correlation`] ids. With no aspect
+//! on with a Cargo feature, and get telemetry [`events`], Prometheus metrics
+//! (the `metrics` module) and [`correlation`] ids. With no aspect
 //! feature on, `#[observe]` hands the function back untouched and every
 //! runtime type is zero-sized: the binary is the one you would have built
 //! without poolscope.

@@ -1,8 +1,8 @@
 //! The `#[observe]` attribute of poolscope. Use it through the `poolscope`
 //! crate, which re-exports it and forwards the aspect features.
 //!
-//! Three steps in three files: [`args`] parses the attribute's arguments,
-//! [`valid`] checks them against the function, [`expand`] generates code and
+//! Three steps in three files: `args` parses the attribute's arguments,
+//! `valid` checks them against the function, `expand` generates code and
 //! cannot fail. Which aspects to generate is decided here, at this crate's
 //! compile time (`cfg!(feature = ..)`), never by a `#[cfg]` in the output,
 //! which would test the features of the user's crate.

@@ -27,7 +27,7 @@ pub use types::{Kind, Outcome, WorkerState, COMPILED_IN};
 ///
 /// An observed call opens a correlation scope: it adopts the id given with
 /// `#[observe(correlation = ..)]`, or the enclosing observed call's id, or a
-/// fresh one. [`current`] reads it anywhere inside the call, across `.await`s
+/// fresh one. `current()` reads it anywhere inside the call, across `.await`s
 /// and nested observed calls.
 pub mod correlation {
     pub use crate::imp::correlation::{bind, current, with_id, Bound};
@@ -66,7 +66,9 @@ pub mod stats {
 
 /// Histogram bucket configuration for durations.
 pub mod buckets {
-    pub use crate::imp::buckets::{set_duration_buckets, BucketsError, DEFAULT_DURATION_BUCKETS};
+    pub use crate::imp::buckets::{
+        set_duration_buckets, BucketsError, DEFAULT_DURATION_BUCKETS, MAX_BUCKETS,
+    };
 }
 
 #[doc(hidden)]
