@@ -10,18 +10,10 @@
 
 use std::hint::black_box;
 
-use poolscope::observe;
+#[path = "shared/subject.rs"]
+mod subject;
 
-#[inline(never)]
-fn plain(x: u64) -> u64 {
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
-
-#[observe(pool = "bench", command = "work")]
-#[inline(never)]
-fn observed(x: u64) -> u64 {
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
+use subject::{observed, plain};
 
 fn main() {
     // `cargo bench` passes `--bench`; only positional arguments count.

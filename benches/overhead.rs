@@ -10,18 +10,11 @@ use std::hint::black_box;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use poolscope::observe;
 
-#[inline(never)]
-fn plain(x: u64) -> u64 {
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
+#[path = "shared/subject.rs"]
+mod subject;
 
-#[observe(pool = "bench", command = "work")]
-#[inline(never)]
-fn observed(x: u64) -> u64 {
-    x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
-}
+use subject::{observed, plain};
 
 #[tracing::instrument(skip_all)]
 #[inline(never)]

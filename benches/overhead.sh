@@ -30,12 +30,12 @@ for build in off on; do
     # With no aspect the two functions must be the same machine code. The
     # compiler folds identical functions, so `observed` may have no symbol
     # left at all: its address is `plain`'s.
-    symbols=$(nm -C "$bin" | grep -E ' callgrind::(plain|observed)$' || true)
+    symbols=$(nm -C "$bin" | grep -E ' callgrind::subject::(plain|observed)$' || true)
     echo "$symbols" | sed 's/^/  nm: /'
-    if ! echo "$symbols" | grep -q 'callgrind::observed$'; then
+    if ! echo "$symbols" | grep -q 'callgrind::subject::observed$'; then
       echo "objdump aspects-off: observed was folded into plain (identical machine code)"
     else
-      dis() { objdump -d --no-show-raw-insn -C "$bin" | awk -v f="<callgrind::$1>:" '$2==f{p=1;next} /^$/{p=0} p{sub(/^ *[0-9a-f]+:\t/,""); print}'; }
+      dis() { objdump -d --no-show-raw-insn -C "$bin" | awk -v f="<callgrind::subject::$1>:" '$2==f{p=1;next} /^$/{p=0} p{sub(/^ *[0-9a-f]+:\t/,""); print}'; }
       if cmp -s <(dis plain) <(dis observed); then
         echo "objdump aspects-off: plain and observed are identical machine code"
       else

@@ -132,45 +132,38 @@ fn the_pool_api_feeds_gauges_counters_and_events() {
     let gauge = |series: &str| {
         value(&text, series).unwrap_or_else(|| panic!("{series} missing from\n{text}"))
     };
-    assert_eq!(gauge(r#"poolscope_pool_size{pool="pool-api"}"#), 3.0);
-    assert_eq!(
-        gauge(r#"poolscope_workers{pool="pool-api",state="available"}"#),
-        1.0
-    );
-    assert_eq!(
-        gauge(r#"poolscope_workers{pool="pool-api",state="busy"}"#),
-        1.0
-    );
-    assert_eq!(
-        gauge(r#"poolscope_workers{pool="pool-api",state="crashed"}"#),
-        1.0
-    );
-    assert_eq!(
-        gauge(r#"poolscope_workers{pool="pool-api",state="starting"}"#),
-        0.0
-    );
-    assert_eq!(gauge(r#"poolscope_queue_depth{pool="pool-api"}"#), 5.0);
-    assert_eq!(
-        gauge(r#"poolscope_pool_saturated_total{pool="pool-api"}"#),
-        1.0
-    );
-    assert_eq!(
-        gauge(r#"poolscope_worker_crashes_total{pool="pool-api",kind="signal"}"#),
-        1.0
-    );
-    assert_eq!(
-        gauge(r#"poolscope_worker_crashes_total{pool="pool-api",kind="exit"}"#),
-        0.0
-    );
-    assert_eq!(gauge(r#"poolscope_sessions_active{pool="pool-api"}"#), 1.0);
-    assert_eq!(
-        gauge(r#"poolscope_sessions_expired_total{pool="pool-api"}"#),
-        1.0
-    );
-    assert_eq!(
-        gauge(r#"poolscope_session_cleanup_duration_seconds_count{pool="pool-api"}"#),
-        1.0
-    );
+    let expected = [
+        (r#"poolscope_pool_size{pool="pool-api"}"#, 3.0),
+        (
+            r#"poolscope_workers{pool="pool-api",state="available"}"#,
+            1.0,
+        ),
+        (r#"poolscope_workers{pool="pool-api",state="busy"}"#, 1.0),
+        (r#"poolscope_workers{pool="pool-api",state="crashed"}"#, 1.0),
+        (
+            r#"poolscope_workers{pool="pool-api",state="starting"}"#,
+            0.0,
+        ),
+        (r#"poolscope_queue_depth{pool="pool-api"}"#, 5.0),
+        (r#"poolscope_pool_saturated_total{pool="pool-api"}"#, 1.0),
+        (
+            r#"poolscope_worker_crashes_total{pool="pool-api",kind="signal"}"#,
+            1.0,
+        ),
+        (
+            r#"poolscope_worker_crashes_total{pool="pool-api",kind="exit"}"#,
+            0.0,
+        ),
+        (r#"poolscope_sessions_active{pool="pool-api"}"#, 1.0),
+        (r#"poolscope_sessions_expired_total{pool="pool-api"}"#, 1.0),
+        (
+            r#"poolscope_session_cleanup_duration_seconds_count{pool="pool-api"}"#,
+            1.0,
+        ),
+    ];
+    for (series, value) in expected {
+        assert_eq!(gauge(series), value, "{series}");
+    }
     drop(workers);
     let text = handle.render();
     assert_eq!(
