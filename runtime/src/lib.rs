@@ -60,8 +60,10 @@ pub mod metrics {
 
 /// Read access to the statistics of observed calls.
 pub mod stats {
-    pub use crate::imp::stats::snapshot as series;
-    pub use crate::types::stats::{HistogramSnapshot, SeriesSnapshot};
+    pub use crate::imp::stats::{pools, snapshot as series};
+    pub use crate::types::stats::{
+        HistogramSnapshot, PoolSnapshot, PoolState, RequestTotals, SeriesSnapshot, WorkerCounts,
+    };
 }
 
 /// Histogram bucket configuration for durations.

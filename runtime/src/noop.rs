@@ -171,8 +171,14 @@ pub(crate) mod events {
 }
 
 pub(crate) mod stats {
-    use crate::types::stats::SeriesSnapshot;
+    use crate::types::stats::{PoolSnapshot, SeriesSnapshot};
     use crate::types::Kind;
+
+    /// Always empty: nothing is recorded.
+    #[inline(always)]
+    pub fn pools() -> Vec<PoolSnapshot> {
+        Vec::new()
+    }
 
     /// Always `None`: nothing is recorded.
     #[inline(always)]

@@ -11,11 +11,30 @@ pub(crate) mod events;
 #[cfg(feature = "metrics")]
 pub(crate) mod metrics;
 mod panic;
-mod pool;
+pub(crate) mod pool;
 pub(crate) mod private;
 mod series;
 pub(crate) mod stats {
     pub use super::series::snapshot;
+    use crate::types::stats::PoolSnapshot;
+
+    /// Every pool known to poolscope — built with `Pool`, or seen in an
+    /// observed request — with its state and its requests, in name order.
+    pub fn pools() -> Vec<PoolSnapshot> {
+        let mut states = super::pool::pool_states();
+        let mut labels: Vec<_> = states.iter().map(|s| s.pool).collect();
+        labels.extend(super::series::request_pools());
+        labels.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+        labels.dedup();
+        labels
+            .into_iter()
+            .map(|pool| PoolSnapshot {
+                pool,
+                state: states.iter().position(|s| s.pool == pool).map(|i| states.swap_remove(i)),
+                requests: super::series::request_totals(pool),
+            })
+            .collect()
+    }
 }
 
 pub use pool::{Pool, PoolBuilder, Worker};

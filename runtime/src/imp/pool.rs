@@ -1,8 +1,9 @@
 //! The imperative pool API: the events and gauges that are not function-shaped.
 
+use std::collections::HashMap;
 use std::fmt::Display;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use metrics::{Counter, Gauge, Histogram};
@@ -16,10 +17,26 @@ use crate::types::events::{
     WorkerStarted,
 };
 use crate::types::label::{AsLabel, Label};
+use crate::types::stats::{PoolState, WorkerCounts};
 use crate::types::{Kind, Outcome, WorkerState};
 
+/// The live state of a pool, read by health checks: plain atomics beside the
+/// metric handles, because a `metrics` handle cannot be read back.
+#[derive(Default)]
+struct Live {
+    size: AtomicU64,
+    workers: [AtomicI64; 5],
+    queue_depth: AtomicU64,
+    saturations: AtomicU64,
+    crashes: AtomicU64,
+    sessions_active: AtomicI64,
+    sessions_expired: AtomicU64,
+}
+
+/// One pool's shared state: every handle built for the same label shares it.
 struct Inner {
     label: Label,
+    live: Live,
     size: Gauge,
     workers: [Gauge; 5],
     queue_depth: Gauge,
@@ -69,17 +86,27 @@ pub struct PoolBuilder {
     label: Label,
 }
 
+static POOLS: Mutex<Option<HashMap<Label, Arc<Inner>>>> = Mutex::new(None);
+
 impl PoolBuilder {
-    /// Registers the pool's metric handles.
+    /// The handle on the pool: the one already registered under this name,
+    /// or a new one whose metric handles are registered with the `metrics`
+    /// recorder in force now.
     pub fn build(self) -> Pool {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        let pools = pools.get_or_insert_with(HashMap::new);
+        let inner = pools.entry(self.label).or_insert_with(|| Arc::new(PoolBuilder::register(self.label)));
+        Pool { inner: inner.clone() }
+    }
+
+    fn register(label: Label) -> Inner {
         describe();
-        let label = self.label;
         let l = label.as_str();
         let crashes = |kind: &'static str| metrics::counter!("poolscope_worker_crashes_total", "pool" => l, "kind" => kind);
         let empty = Label::from_static("");
-        Pool {
-            inner: Arc::new(Inner {
+        Inner {
                 label,
+                live: Live::default(),
                 size: metrics::gauge!("poolscope_pool_size", "pool" => l),
                 workers: WorkerState::ALL.map(
                     |s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str()),
@@ -94,7 +121,6 @@ impl PoolBuilder {
                 cleanup_duration: metrics::histogram!("poolscope_session_cleanup_duration_seconds", "pool" => l),
                 pool_starts: series::series(Kind::PoolStart, label, empty),
                 worker_starts: series::series(Kind::WorkerStart, label, empty),
-            }),
         }
     }
 }
@@ -157,7 +183,7 @@ impl Pool {
     /// Reports that the pool started: `pool.started`, the pool-size gauge and
     /// the startup histogram.
     pub fn started(&self, size: usize, startup: Duration, config: Vec<Field>) {
-        self.inner.size.set(size as f64);
+        self.set_size(size);
         if !super::is_enabled() {
             return;
         }
@@ -181,12 +207,14 @@ impl Pool {
     /// Sets the pool-size gauge (workers the pool is configured to run).
     #[inline]
     pub fn set_size(&self, size: usize) {
+        self.inner.live.size.store(size as u64, Ordering::Relaxed);
         self.inner.size.set(size as f64);
     }
 
     /// Sets the queue-depth gauge.
     #[inline]
     pub fn queue_depth(&self, depth: usize) {
+        self.inner.live.queue_depth.store(depth as u64, Ordering::Relaxed);
         self.inner.queue_depth.set(depth as f64);
     }
 
@@ -196,6 +224,7 @@ impl Pool {
         if !super::is_enabled() {
             return;
         }
+        self.inner.live.saturations.fetch_add(1, Ordering::Relaxed);
         self.inner.saturated.increment(1);
         if events_active() {
             events::emit(Event::PoolSaturated(PoolSaturated {
@@ -210,7 +239,7 @@ impl Pool {
     /// A handle on one worker, counted as [`WorkerState::Starting`] until told
     /// otherwise. Dropping the handle removes the worker from the gauges.
     pub fn worker<I: Display>(&self, id: I) -> Worker {
-        self.inner.workers[WorkerState::Starting.index()].increment(1.0);
+        self.inner.adjust_workers(WorkerState::Starting, 1);
         Worker {
             pool: self.inner.clone(),
             id: id.to_string(),
@@ -223,6 +252,7 @@ impl Pool {
     /// (Creations are counted, with their duration, by an observed
     /// `#[observe(kind = session_create)]` function.)
     pub fn session_created(&self, session_id: &str, ttl: Duration, metadata: Vec<Field>) {
+        self.inner.live.sessions_active.fetch_add(1, Ordering::Relaxed);
         self.inner.sessions_active.increment(1.0);
         if !super::is_enabled() {
             return;
@@ -244,10 +274,12 @@ impl Pool {
     /// Reports that `count` expired sessions were removed in `duration`:
     /// `session.cleanup`, the gauges and the cleanup histogram.
     pub fn sessions_cleaned(&self, count: usize, duration: Duration) {
+        self.inner.live.sessions_active.fetch_sub(count as i64, Ordering::Relaxed);
         self.inner.sessions_active.decrement(count as f64);
         if !super::is_enabled() {
             return;
         }
+        self.inner.live.sessions_expired.fetch_add(count as u64, Ordering::Relaxed);
         self.inner.sessions_expired.increment(count as u64);
         self.inner.cleanup_duration.record(duration.as_secs_f64());
         if events_active() {
@@ -301,8 +333,8 @@ impl Worker {
     pub fn set_state(&self, state: WorkerState) {
         let old = self.state.swap(state.index() as u8, Ordering::Relaxed) as usize;
         if old != state.index() {
-            self.pool.workers[old].decrement(1.0);
-            self.pool.workers[state.index()].increment(1.0);
+            self.pool.adjust_workers(WorkerState::from_index(old), -1);
+            self.pool.adjust_workers(state, 1);
         }
     }
 
@@ -347,6 +379,7 @@ impl Worker {
             &self.pool.crashes_lost
         };
         counter.increment(1);
+        self.pool.live.crashes.fetch_add(1, Ordering::Relaxed);
         if events_active() {
             let uptime = *crash.uptime.get_or_insert_with(|| self.since.elapsed());
             let mut error = ErrorContext::message(ErrorKind::Crash, "crash", reason);
@@ -366,6 +399,44 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
-        self.pool.workers[self.state.load(Ordering::Relaxed) as usize].decrement(1.0);
+        self.pool.adjust_workers(self.state(), -1);
     }
+}
+
+impl Inner {
+    /// Moves the count of workers in `state` by `by`; the gauge is set from
+    /// the shared count, so handles of one pool made in several places agree.
+    fn adjust_workers(&self, state: WorkerState, by: i64) {
+        let now = self.live.workers[state.index()].fetch_add(by, Ordering::Relaxed) + by;
+        self.workers[state.index()].set(now as f64);
+    }
+
+    fn snapshot(&self) -> PoolState {
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let workers = self.live.workers.each_ref().map(|w| w.load(Ordering::Relaxed).max(0) as u64);
+        PoolState {
+            pool: self.label,
+            size: load(&self.live.size),
+            workers: WorkerCounts {
+                starting: workers[0],
+                available: workers[1],
+                busy: workers[2],
+                crashed: workers[3],
+                stopped: workers[4],
+            },
+            queue_depth: load(&self.live.queue_depth),
+            saturations: load(&self.live.saturations),
+            crashes: load(&self.live.crashes),
+            sessions_active: self.live.sessions_active.load(Ordering::Relaxed).max(0) as u64,
+            sessions_expired: load(&self.live.sessions_expired),
+        }
+    }
+}
+
+/// The state of every pool built so far, in name order.
+pub(crate) fn pool_states() -> Vec<PoolState> {
+    let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut states: Vec<PoolState> = pools.iter().flat_map(|p| p.values()).map(|p| p.snapshot()).collect();
+    states.sort_by(|a, b| a.pool.as_str().cmp(b.pool.as_str()));
+    states
 }

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::types::label::Label;
-use crate::types::stats::{HistogramSnapshot, SeriesSnapshot};
+use crate::types::stats::{HistogramSnapshot, RequestTotals, SeriesSnapshot};
 use crate::types::{Kind, Outcome};
 
 /// One block of counters: calls started, then per outcome the bucket counts
@@ -355,6 +355,53 @@ pub fn snapshot(kind: Kind, pool: &str, command: &str) -> Option<SeriesSnapshot>
             })?
         };
     Some(series.snapshot())
+}
+
+#[cfg(feature = "metrics")]
+/// Every request series of `pool` summed: outcomes, in-flight, and the
+/// durations of all outcomes in one histogram (series created with other
+/// buckets than the first one's are left out of the histogram).
+pub(crate) fn request_totals(pool: Label) -> Option<RequestTotals> {
+    let of_pool: Vec<&'static Series> = {
+        let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+        guard.as_ref()?.ordered.iter().copied().filter(|s| s.kind == Kind::Request && s.pool == pool).collect()
+    };
+    let mut totals: Option<RequestTotals> = None;
+    for series in of_pool {
+        let snapshot = series.snapshot();
+        let totals = totals.get_or_insert_with(|| RequestTotals {
+            by_outcome: [0; 4],
+            in_flight: 0,
+            durations: HistogramSnapshot {
+                bounds: snapshot.by_outcome[0].bounds.clone(),
+                counts: vec![0; snapshot.by_outcome[0].counts.len()],
+                sum_seconds: 0.0,
+            },
+        });
+        totals.in_flight += snapshot.in_flight;
+        for (outcome, hist) in snapshot.by_outcome.iter().enumerate() {
+            totals.by_outcome[outcome] += hist.count();
+            if hist.bounds == totals.durations.bounds {
+                for (total, count) in totals.durations.counts.iter_mut().zip(&hist.counts) {
+                    *total += count;
+                }
+                totals.durations.sum_seconds += hist.sum_seconds;
+            }
+        }
+    }
+    totals
+}
+
+/// The pools that have request series.
+pub(crate) fn request_pools() -> Vec<Label> {
+    let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    let mut pools: Vec<Label> = guard
+        .as_ref()
+        .map(|r| r.ordered.iter().filter(|s| s.kind == Kind::Request).map(|s| s.pool).collect())
+        .unwrap_or_default();
+    pools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    pools.dedup();
+    pools
 }
 
 #[cfg(feature = "metrics")]

@@ -1,3 +1,4 @@
+use crate::types::label::Label;
 use crate::types::Outcome;
 
 /// A consistent-enough copy of one outcome's histogram, for tests and health.
@@ -31,5 +32,154 @@ impl SeriesSnapshot {
     /// The histogram of one outcome.
     pub fn outcome(&self, outcome: Outcome) -> &HistogramSnapshot {
         &self.by_outcome[outcome.index()]
+    }
+}
+
+/// Workers of a pool by state.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkerCounts {
+    /// Spawned, not yet ready.
+    pub starting: u64,
+    /// Ready and waiting for work.
+    pub available: u64,
+    /// Running a request.
+    pub busy: u64,
+    /// Crashed and not yet restarted.
+    pub crashed: u64,
+    /// Shut down on purpose.
+    pub stopped: u64,
+}
+
+impl WorkerCounts {
+    /// Workers that can take a request now or when they finish one:
+    /// available plus busy.
+    pub fn up(&self) -> u64 {
+        self.available + self.busy
+    }
+}
+
+/// What the imperative pool API reported for one pool.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoolState {
+    /// The pool.
+    pub pool: Label,
+    /// Workers it is configured to run.
+    pub size: u64,
+    /// Workers by state.
+    pub workers: WorkerCounts,
+    /// Requests waiting for a worker.
+    pub queue_depth: u64,
+    /// Times it was saturated.
+    pub saturations: u64,
+    /// Worker crashes.
+    pub crashes: u64,
+    /// Sessions alive.
+    pub sessions_active: u64,
+    /// Sessions removed by cleanup.
+    pub sessions_expired: u64,
+}
+
+/// Every observed request of one pool, summed over its commands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RequestTotals {
+    /// Completed requests by outcome, in [`Outcome::ALL`] order.
+    pub by_outcome: [u64; 4],
+    /// Started and not yet completed.
+    pub in_flight: u64,
+    /// Durations of every outcome together.
+    pub durations: HistogramSnapshot,
+}
+
+impl RequestTotals {
+    /// Completed requests.
+    pub fn completed(&self) -> u64 {
+        self.by_outcome.iter().sum()
+    }
+
+    /// Completed requests that did not end `ok`.
+    pub fn failed(&self) -> u64 {
+        self.completed() - self.by_outcome[Outcome::Ok.index()]
+    }
+}
+
+/// A pool's state and its requests; see `stats::pools`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PoolSnapshot {
+    /// The pool.
+    pub pool: Label,
+    /// What the pool API reported, if a `Pool` handle was built for it
+    /// (`None` for a pool only seen through `#[observe]`).
+    pub state: Option<PoolState>,
+    /// Its observed requests, if any were recorded (`timing` aspect).
+    pub requests: Option<RequestTotals>,
+}
+
+impl HistogramSnapshot {
+    /// The `q` quantile (0 ≤ q ≤ 1) by linear interpolation inside the
+    /// bucket that holds it, as Prometheus's `histogram_quantile` does: the
+    /// error is at most the width of that bucket. `None` without samples;
+    /// a quantile in the `+Inf` bucket reads as the largest finite bound.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        let total = self.count();
+        if total == 0 || !(0.0..=1.0).contains(&q) {
+            return None;
+        }
+        let rank = q * total as f64;
+        let mut below = 0u64;
+        for (i, &count) in self.counts.iter().enumerate() {
+            if count > 0 && (below + count) as f64 >= rank {
+                let Some(&upper) = self.bounds.get(i) else {
+                    return self.bounds.last().copied();
+                };
+                let lower = if i == 0 { 0.0 } else { self.bounds[i - 1] };
+                let within = ((rank - below as f64) / count as f64).clamp(0.0, 1.0);
+                return Some(lower + (upper - lower) * within);
+            }
+            below += count;
+        }
+        self.bounds.last().copied()
+    }
+
+    /// This histogram minus an earlier one of the same series (counts that
+    /// only grow): what happened in between. `None` if the bounds differ.
+    pub fn since(&self, earlier: &HistogramSnapshot) -> Option<HistogramSnapshot> {
+        if self.bounds != earlier.bounds {
+            return None;
+        }
+        Some(HistogramSnapshot {
+            bounds: self.bounds.clone(),
+            counts: self.counts.iter().zip(&earlier.counts).map(|(now, then)| now.saturating_sub(*then)).collect(),
+            sum_seconds: (self.sum_seconds - earlier.sum_seconds).max(0.0),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(bounds: &[f64], counts: &[u64]) -> HistogramSnapshot {
+        HistogramSnapshot { bounds: bounds.to_vec(), counts: counts.to_vec(), sum_seconds: 0.0 }
+    }
+
+    #[test]
+    fn quantiles_interpolate_inside_the_bucket() {
+        // 10 samples in (0, 1], 10 in (1, 2].
+        let h = hist(&[1.0, 2.0], &[10, 10, 0]);
+        assert_eq!(h.quantile(0.5), Some(1.0));
+        assert_eq!(h.quantile(0.25), Some(0.5));
+        assert_eq!(h.quantile(0.75), Some(1.5));
+        assert_eq!(h.quantile(1.0), Some(2.0));
+        assert_eq!(hist(&[1.0], &[0, 3]).quantile(0.5), Some(1.0), "+Inf reads as the last bound");
+        assert_eq!(hist(&[1.0], &[0, 0]).quantile(0.5), None);
+        assert_eq!(h.quantile(1.5), None);
+    }
+
+    #[test]
+    fn since_subtracts_an_earlier_snapshot() {
+        let now = hist(&[1.0], &[5, 2]);
+        let then = hist(&[1.0], &[3, 2]);
+        assert_eq!(now.since(&then).unwrap().counts, vec![2, 0]);
+        assert!(now.since(&hist(&[2.0], &[0, 0])).is_none());
     }
 }
