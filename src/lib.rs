@@ -19,6 +19,7 @@
 //! | `errors` | structured error capture: `Display`, source chain, type name, panics |
 //! | `observe` | all three aspects |
 //! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
+//! | `http` | the HTTP server: `/health`, `/health/ready`, `/health/detailed`, `/metrics` |
 //!
 //! Libraries depend on poolscope with no aspect feature; applications turn
 //! them on.
@@ -66,6 +67,9 @@ pub use poolscope_runtime::{
 
 #[cfg(feature = "metrics")]
 pub use poolscope_runtime::metrics;
+
+#[cfg(feature = "http")]
+pub use poolscope_runtime::http;
 
 #[doc(hidden)]
 pub mod __private {

@@ -55,7 +55,7 @@ pub use label::Label;
 /// renders it together with poolscope's per-call-site histograms.
 #[cfg(feature = "metrics")]
 pub mod metrics {
-    pub use crate::imp::metrics::{install, render, MetricsError, MetricsHandle};
+    pub use crate::imp::metrics::{install, installed, render, MetricsError, MetricsHandle};
 }
 
 /// Read access to the statistics of observed calls.
@@ -65,6 +65,11 @@ pub mod stats {
         HistogramSnapshot, PoolSnapshot, PoolState, RequestTotals, SeriesSnapshot, WorkerCounts,
     };
 }
+
+/// The HTTP server: health endpoints for load balancers and orchestrators,
+/// and `/metrics` for Prometheus.
+#[cfg(feature = "http")]
+pub mod http;
 
 /// Histogram bucket configuration for durations.
 pub mod buckets {

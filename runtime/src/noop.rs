@@ -237,6 +237,12 @@ pub(crate) mod metrics {
     pub fn render() -> String {
         String::new()
     }
+
+    /// Always `None`: nothing is installed.
+    #[inline(always)]
+    pub fn installed() -> Option<MetricsHandle> {
+        None
+    }
 }
 
 pub(crate) mod private {}

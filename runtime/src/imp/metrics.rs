@@ -58,7 +58,17 @@ pub fn install() -> Result<MetricsHandle, MetricsError> {
             std::thread::sleep(UPKEEP_INTERVAL);
             upkeep.run_upkeep();
         })?;
-    Ok(MetricsHandle { prometheus })
+    let handle = MetricsHandle { prometheus };
+    let _ = INSTALLED.set(handle.clone());
+    Ok(handle)
+}
+
+static INSTALLED: std::sync::OnceLock<MetricsHandle> = std::sync::OnceLock::new();
+
+/// The handle [`install`] returned, if it was called: what the HTTP server
+/// renders on `/metrics` unless it is given another.
+pub fn installed() -> Option<MetricsHandle> {
+    INSTALLED.get().cloned()
 }
 
 impl MetricsHandle {

@@ -30,7 +30,10 @@ pub(crate) mod stats {
             .into_iter()
             .map(|pool| PoolSnapshot {
                 pool,
-                state: states.iter().position(|s| s.pool == pool).map(|i| states.swap_remove(i)),
+                state: states
+                    .iter()
+                    .position(|s| s.pool == pool)
+                    .map(|i| states.swap_remove(i)),
                 requests: super::series::request_totals(pool),
             })
             .collect()

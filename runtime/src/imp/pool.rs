@@ -95,8 +95,12 @@ impl PoolBuilder {
     pub fn build(self) -> Pool {
         let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
         let pools = pools.get_or_insert_with(HashMap::new);
-        let inner = pools.entry(self.label).or_insert_with(|| Arc::new(PoolBuilder::register(self.label)));
-        Pool { inner: inner.clone() }
+        let inner = pools
+            .entry(self.label)
+            .or_insert_with(|| Arc::new(PoolBuilder::register(self.label)));
+        Pool {
+            inner: inner.clone(),
+        }
     }
 
     fn register(label: Label) -> Inner {
@@ -105,22 +109,21 @@ impl PoolBuilder {
         let crashes = |kind: &'static str| metrics::counter!("poolscope_worker_crashes_total", "pool" => l, "kind" => kind);
         let empty = Label::from_static("");
         Inner {
-                label,
-                live: Live::default(),
-                size: metrics::gauge!("poolscope_pool_size", "pool" => l),
-                workers: WorkerState::ALL.map(
-                    |s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str()),
-                ),
-                queue_depth: metrics::gauge!("poolscope_queue_depth", "pool" => l),
-                saturated: metrics::counter!("poolscope_pool_saturated_total", "pool" => l),
-                crashes_exit: crashes("exit"),
-                crashes_signal: crashes("signal"),
-                crashes_lost: crashes("lost"),
-                sessions_active: metrics::gauge!("poolscope_sessions_active", "pool" => l),
-                sessions_expired: metrics::counter!("poolscope_sessions_expired_total", "pool" => l),
-                cleanup_duration: metrics::histogram!("poolscope_session_cleanup_duration_seconds", "pool" => l),
-                pool_starts: series::series(Kind::PoolStart, label, empty),
-                worker_starts: series::series(Kind::WorkerStart, label, empty),
+            label,
+            live: Live::default(),
+            size: metrics::gauge!("poolscope_pool_size", "pool" => l),
+            workers: WorkerState::ALL
+                .map(|s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str())),
+            queue_depth: metrics::gauge!("poolscope_queue_depth", "pool" => l),
+            saturated: metrics::counter!("poolscope_pool_saturated_total", "pool" => l),
+            crashes_exit: crashes("exit"),
+            crashes_signal: crashes("signal"),
+            crashes_lost: crashes("lost"),
+            sessions_active: metrics::gauge!("poolscope_sessions_active", "pool" => l),
+            sessions_expired: metrics::counter!("poolscope_sessions_expired_total", "pool" => l),
+            cleanup_duration: metrics::histogram!("poolscope_session_cleanup_duration_seconds", "pool" => l),
+            pool_starts: series::series(Kind::PoolStart, label, empty),
+            worker_starts: series::series(Kind::WorkerStart, label, empty),
         }
     }
 }
@@ -214,7 +217,10 @@ impl Pool {
     /// Sets the queue-depth gauge.
     #[inline]
     pub fn queue_depth(&self, depth: usize) {
-        self.inner.live.queue_depth.store(depth as u64, Ordering::Relaxed);
+        self.inner
+            .live
+            .queue_depth
+            .store(depth as u64, Ordering::Relaxed);
         self.inner.queue_depth.set(depth as f64);
     }
 
@@ -252,7 +258,10 @@ impl Pool {
     /// (Creations are counted, with their duration, by an observed
     /// `#[observe(kind = session_create)]` function.)
     pub fn session_created(&self, session_id: &str, ttl: Duration, metadata: Vec<Field>) {
-        self.inner.live.sessions_active.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .live
+            .sessions_active
+            .fetch_add(1, Ordering::Relaxed);
         self.inner.sessions_active.increment(1.0);
         if !super::is_enabled() {
             return;
@@ -274,12 +283,18 @@ impl Pool {
     /// Reports that `count` expired sessions were removed in `duration`:
     /// `session.cleanup`, the gauges and the cleanup histogram.
     pub fn sessions_cleaned(&self, count: usize, duration: Duration) {
-        self.inner.live.sessions_active.fetch_sub(count as i64, Ordering::Relaxed);
+        self.inner
+            .live
+            .sessions_active
+            .fetch_sub(count as i64, Ordering::Relaxed);
         self.inner.sessions_active.decrement(count as f64);
         if !super::is_enabled() {
             return;
         }
-        self.inner.live.sessions_expired.fetch_add(count as u64, Ordering::Relaxed);
+        self.inner
+            .live
+            .sessions_expired
+            .fetch_add(count as u64, Ordering::Relaxed);
         self.inner.sessions_expired.increment(count as u64);
         self.inner.cleanup_duration.record(duration.as_secs_f64());
         if events_active() {
@@ -413,7 +428,11 @@ impl Inner {
 
     fn snapshot(&self) -> PoolState {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let workers = self.live.workers.each_ref().map(|w| w.load(Ordering::Relaxed).max(0) as u64);
+        let workers = self
+            .live
+            .workers
+            .each_ref()
+            .map(|w| w.load(Ordering::Relaxed).max(0) as u64);
         PoolState {
             pool: self.label,
             size: load(&self.live.size),
@@ -436,7 +455,11 @@ impl Inner {
 /// The state of every pool built so far, in name order.
 pub(crate) fn pool_states() -> Vec<PoolState> {
     let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
-    let mut states: Vec<PoolState> = pools.iter().flat_map(|p| p.values()).map(|p| p.snapshot()).collect();
+    let mut states: Vec<PoolState> = pools
+        .iter()
+        .flat_map(|p| p.values())
+        .map(|p| p.snapshot())
+        .collect();
     states.sort_by(|a, b| a.pool.as_str().cmp(b.pool.as_str()));
     states
 }

@@ -364,7 +364,13 @@ pub fn snapshot(kind: Kind, pool: &str, command: &str) -> Option<SeriesSnapshot>
 pub(crate) fn request_totals(pool: Label) -> Option<RequestTotals> {
     let of_pool: Vec<&'static Series> = {
         let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        guard.as_ref()?.ordered.iter().copied().filter(|s| s.kind == Kind::Request && s.pool == pool).collect()
+        guard
+            .as_ref()?
+            .ordered
+            .iter()
+            .copied()
+            .filter(|s| s.kind == Kind::Request && s.pool == pool)
+            .collect()
     };
     let mut totals: Option<RequestTotals> = None;
     for series in of_pool {
@@ -397,7 +403,13 @@ pub(crate) fn request_pools() -> Vec<Label> {
     let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
     let mut pools: Vec<Label> = guard
         .as_ref()
-        .map(|r| r.ordered.iter().filter(|s| s.kind == Kind::Request).map(|s| s.pool).collect())
+        .map(|r| {
+            r.ordered
+                .iter()
+                .filter(|s| s.kind == Kind::Request)
+                .map(|s| s.pool)
+                .collect()
+        })
         .unwrap_or_default();
     pools.sort_by(|a, b| a.as_str().cmp(b.as_str()));
     pools.dedup();

@@ -148,7 +148,12 @@ impl HistogramSnapshot {
         }
         Some(HistogramSnapshot {
             bounds: self.bounds.clone(),
-            counts: self.counts.iter().zip(&earlier.counts).map(|(now, then)| now.saturating_sub(*then)).collect(),
+            counts: self
+                .counts
+                .iter()
+                .zip(&earlier.counts)
+                .map(|(now, then)| now.saturating_sub(*then))
+                .collect(),
             sum_seconds: (self.sum_seconds - earlier.sum_seconds).max(0.0),
         })
     }
@@ -159,7 +164,11 @@ mod tests {
     use super::*;
 
     fn hist(bounds: &[f64], counts: &[u64]) -> HistogramSnapshot {
-        HistogramSnapshot { bounds: bounds.to_vec(), counts: counts.to_vec(), sum_seconds: 0.0 }
+        HistogramSnapshot {
+            bounds: bounds.to_vec(),
+            counts: counts.to_vec(),
+            sum_seconds: 0.0,
+        }
     }
 
     #[test]
@@ -170,7 +179,11 @@ mod tests {
         assert_eq!(h.quantile(0.25), Some(0.5));
         assert_eq!(h.quantile(0.75), Some(1.5));
         assert_eq!(h.quantile(1.0), Some(2.0));
-        assert_eq!(hist(&[1.0], &[0, 3]).quantile(0.5), Some(1.0), "+Inf reads as the last bound");
+        assert_eq!(
+            hist(&[1.0], &[0, 3]).quantile(0.5),
+            Some(1.0),
+            "+Inf reads as the last bound"
+        );
         assert_eq!(hist(&[1.0], &[0, 0]).quantile(0.5), None);
         assert_eq!(h.quantile(1.5), None);
     }

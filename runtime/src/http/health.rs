@@ -1,0 +1,609 @@
+//! Health: a bounded history of pool statistics, the readiness checks, and
+//! the JSON bodies of `/health`, `/health/ready` and `/health/detailed`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::types::label::Label;
+use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
+use crate::types::Outcome;
+
+/// Thresholds of the readiness checks behind `/health/ready`.
+///
+/// ```
+/// use std::time::Duration;
+/// use poolscope_runtime::http::HealthConfig;
+/// let health = HealthConfig::default()
+///     .with_max_queue_depth(100)
+///     .with_max_error_rate(0.05)
+///     .with_max_p99(Duration::from_millis(500));
+/// assert_eq!(health.min_ready_workers, 1);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct HealthConfig {
+    /// Each pool built with `Pool` needs at least this many workers up
+    /// (available or busy). Default 1.
+    pub min_ready_workers: u64,
+    /// A pool whose queue holds more requests is not ready. Default: no limit.
+    pub max_queue_depth: Option<u64>,
+    /// A pool whose requests failed (error, panic, cancelled) more often than
+    /// this fraction over the window is not ready. Default: no limit.
+    pub max_error_rate: Option<f64>,
+    /// A pool whose p99 latency over the window is above this is not ready.
+    /// Default: no limit.
+    pub max_p99: Option<Duration>,
+    /// The recent window for rates and percentiles. Default 60 s.
+    pub window: Duration,
+    /// Error-rate and latency checks apply only when the window holds at
+    /// least this many requests, so one early failure cannot fail a probe.
+    /// Default 10.
+    pub min_requests: u64,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        HealthConfig {
+            min_ready_workers: 1,
+            max_queue_depth: None,
+            max_error_rate: None,
+            max_p99: None,
+            window: Duration::from_secs(60),
+            min_requests: 10,
+        }
+    }
+}
+
+impl HealthConfig {
+    /// Sets [`HealthConfig::min_ready_workers`].
+    pub fn with_min_ready_workers(mut self, workers: u64) -> Self {
+        self.min_ready_workers = workers;
+        self
+    }
+
+    /// Sets [`HealthConfig::max_queue_depth`].
+    pub fn with_max_queue_depth(mut self, depth: u64) -> Self {
+        self.max_queue_depth = Some(depth);
+        self
+    }
+
+    /// Sets [`HealthConfig::max_error_rate`] (a fraction, 0 to 1).
+    pub fn with_max_error_rate(mut self, rate: f64) -> Self {
+        self.max_error_rate = Some(rate);
+        self
+    }
+
+    /// Sets [`HealthConfig::max_p99`].
+    pub fn with_max_p99(mut self, p99: Duration) -> Self {
+        self.max_p99 = Some(p99);
+        self
+    }
+
+    /// Sets [`HealthConfig::window`].
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets [`HealthConfig::min_requests`].
+    pub fn with_min_requests(mut self, requests: u64) -> Self {
+        self.min_requests = requests;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if let Some(rate) = self.max_error_rate {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!(
+                    "`max_error_rate` is {rate}: it is a fraction between 0 and 1"
+                ));
+            }
+        }
+        if self.window < Duration::from_secs(1) {
+            return Err(format!(
+                "`window` is {:?}: it must be at least one second",
+                self.window
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A readiness check of the application's own, e.g. "the database answers".
+pub(crate) type CustomCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+
+/// Cumulative counts of one pool at one moment.
+struct PoolSample {
+    by_outcome: [u64; 4],
+    durations: Option<HistogramSnapshot>,
+    saturations: u64,
+    crashes: u64,
+}
+
+impl PoolSample {
+    fn of(pool: &PoolSnapshot) -> PoolSample {
+        PoolSample {
+            by_outcome: pool.requests.as_ref().map_or([0; 4], |r| r.by_outcome),
+            durations: pool.requests.as_ref().map(|r| r.durations.clone()),
+            saturations: pool.state.as_ref().map_or(0, |s| s.saturations),
+            crashes: pool.state.as_ref().map_or(0, |s| s.crashes),
+        }
+    }
+}
+
+/// A bounded history of cumulative samples, one a second: what rates and
+/// percentiles "over the last window" are computed from, without keeping a
+/// single request.
+pub(crate) struct History {
+    samples: VecDeque<(Instant, HashMap<Label, PoolSample>)>,
+    keep: Duration,
+}
+
+/// What happened to one pool over the recent window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub(crate) struct WindowStats {
+    /// Seconds actually covered (less than the window just after start).
+    pub seconds: f64,
+    pub requests: u64,
+    pub failed: u64,
+    pub request_rate: f64,
+    pub error_rate: Option<f64>,
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+    pub saturations: u64,
+    pub crashes: u64,
+}
+
+impl History {
+    pub(crate) fn new(keep: Duration) -> History {
+        History {
+            samples: VecDeque::new(),
+            keep,
+        }
+    }
+
+    pub(crate) fn record(&mut self, now: Instant, pools: &[PoolSnapshot]) {
+        self.samples.push_back((
+            now,
+            pools.iter().map(|p| (p.pool, PoolSample::of(p))).collect(),
+        ));
+        // Keep one sample older than the window so the window is always covered.
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(at, _)| now.duration_since(*at) > self.keep)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// `current` against the oldest sample inside the window (or just before it).
+    pub(crate) fn window(
+        &self,
+        now: Instant,
+        window: Duration,
+        current: &PoolSnapshot,
+    ) -> WindowStats {
+        let start = self
+            .samples
+            .iter()
+            .rev()
+            .find(|(at, _)| now.duration_since(*at) >= window)
+            .or_else(|| self.samples.front());
+        let Some((at, pools)) = start else {
+            return WindowStats::default();
+        };
+        let seconds = now.duration_since(*at).as_secs_f64();
+        let now_sample = PoolSample::of(current);
+        let then = pools.get(&current.pool);
+        let diff = |f: fn(&PoolSample) -> u64| f(&now_sample).saturating_sub(then.map_or(0, f));
+        let by_outcome: [u64; 4] = std::array::from_fn(|i| {
+            now_sample.by_outcome[i].saturating_sub(then.map_or(0, |t| t.by_outcome[i]))
+        });
+        let requests: u64 = by_outcome.iter().sum();
+        let failed = requests - by_outcome[Outcome::Ok.index()];
+        let durations = match (
+            &now_sample.durations,
+            then.and_then(|t| t.durations.as_ref()),
+        ) {
+            (Some(now), Some(then)) => now.since(then),
+            (Some(now), None) => Some(now.clone()),
+            _ => None,
+        };
+        let quantile = |q| durations.as_ref().and_then(|d| d.quantile(q));
+        WindowStats {
+            seconds,
+            requests,
+            failed,
+            request_rate: if seconds > 0.0 {
+                requests as f64 / seconds
+            } else {
+                0.0
+            },
+            error_rate: (requests > 0).then(|| failed as f64 / requests as f64),
+            p50: quantile(0.5),
+            p90: quantile(0.9),
+            p99: quantile(0.99),
+            saturations: diff(|s| s.saturations),
+            crashes: diff(|s| s.crashes),
+        }
+    }
+}
+
+/// The result of one readiness check.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub(crate) struct Check {
+    pub check: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<String>,
+    pub passed: bool,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    pub message: String,
+}
+
+/// Runs every readiness check.
+pub(crate) fn checks(
+    config: &HealthConfig,
+    pools: &[(PoolSnapshot, WindowStats)],
+    custom: &[(String, CustomCheck)],
+) -> Vec<Check> {
+    let mut out = Vec::new();
+    for (pool, window) in pools {
+        let name = pool.pool.as_str();
+        if let Some(state) = &pool.state {
+            let up = state.workers.up();
+            out.push(Check {
+                check: "workers".into(),
+                pool: Some(name.into()),
+                passed: up >= config.min_ready_workers,
+                value: Some(up as f64),
+                threshold: Some(config.min_ready_workers as f64),
+                message: format!(
+                    "{up} workers up (available {}, busy {}), at least {} required",
+                    state.workers.available, state.workers.busy, config.min_ready_workers
+                ),
+            });
+            if let Some(max) = config.max_queue_depth {
+                out.push(Check {
+                    check: "queue_depth".into(),
+                    pool: Some(name.into()),
+                    passed: state.queue_depth <= max,
+                    value: Some(state.queue_depth as f64),
+                    threshold: Some(max as f64),
+                    message: format!(
+                        "{} requests queued, at most {max} allowed",
+                        state.queue_depth
+                    ),
+                });
+            }
+        }
+        let enough = window.requests >= config.min_requests;
+        if let Some(max) = config.max_error_rate {
+            let rate = window.error_rate.unwrap_or(0.0);
+            out.push(Check {
+                check: "error_rate".into(),
+                pool: Some(name.into()),
+                passed: !enough || rate <= max,
+                value: window.error_rate,
+                threshold: Some(max),
+                message: if enough {
+                    format!(
+                        "{} of {} requests failed over {:.0} s",
+                        window.failed, window.requests, window.seconds
+                    )
+                } else {
+                    format!(
+                        "{} requests over {:.0} s, fewer than the {} needed to judge",
+                        window.requests, window.seconds, config.min_requests
+                    )
+                },
+            });
+        }
+        if let Some(max) = config.max_p99 {
+            let max = max.as_secs_f64();
+            out.push(Check {
+                check: "p99_latency".into(),
+                pool: Some(name.into()),
+                passed: !enough || window.p99.is_none_or(|p99| p99 <= max),
+                value: window.p99,
+                threshold: Some(max),
+                message: match window.p99 {
+                    Some(p99) if enough => {
+                        format!("p99 {:.6} s over {} requests", p99, window.requests)
+                    }
+                    _ => format!(
+                        "{} requests over {:.0} s, fewer than the {} needed to judge",
+                        window.requests, window.seconds, config.min_requests
+                    ),
+                },
+            });
+        }
+    }
+    for (name, check) in custom {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check()))
+            .unwrap_or_else(|_| Err("the check panicked".to_owned()));
+        out.push(Check {
+            check: name.clone(),
+            pool: None,
+            passed: result.is_ok(),
+            value: None,
+            threshold: None,
+            message: result.err().unwrap_or_else(|| "ok".to_owned()),
+        });
+    }
+    out
+}
+
+/// `/health`.
+#[derive(Serialize)]
+pub(crate) struct Liveness {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: f64,
+}
+
+/// `/health/ready`.
+#[derive(Serialize)]
+pub(crate) struct Readiness {
+    pub status: &'static str,
+    pub failed: Vec<Check>,
+    pub checks: Vec<Check>,
+}
+
+/// `/health/detailed`.
+#[derive(Serialize)]
+pub(crate) struct Detailed {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub uptime_seconds: f64,
+    pub window_seconds: f64,
+    pub pools: Vec<PoolReport>,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct PoolReport {
+    pub pool: String,
+    pub size: Option<u64>,
+    pub workers: Option<Workers>,
+    pub queue_depth: Option<u64>,
+    pub in_flight: u64,
+    pub requests_total: u64,
+    pub requests_by_outcome: Outcomes,
+    pub request_rate: f64,
+    pub error_rate: Option<f64>,
+    pub latency_seconds: Latency,
+    pub saturations_total: Option<u64>,
+    pub crashes_total: Option<u64>,
+    pub sessions: Option<Sessions>,
+    pub window: WindowCounts,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Workers {
+    pub starting: u64,
+    pub available: u64,
+    pub busy: u64,
+    pub crashed: u64,
+    pub stopped: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Outcomes {
+    pub ok: u64,
+    pub error: u64,
+    pub panic: u64,
+    pub cancelled: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Latency {
+    pub p50: Option<f64>,
+    pub p90: Option<f64>,
+    pub p99: Option<f64>,
+}
+
+#[derive(Serialize)]
+pub(crate) struct Sessions {
+    pub active: u64,
+    pub expired_total: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct WindowCounts {
+    pub seconds: f64,
+    pub requests: u64,
+    pub failed: u64,
+    pub saturations: u64,
+    pub crashes: u64,
+}
+
+impl PoolReport {
+    pub(crate) fn new(pool: &PoolSnapshot, window: &WindowStats) -> PoolReport {
+        let by_outcome = pool.requests.as_ref().map_or([0; 4], |r| r.by_outcome);
+        let state = pool.state.as_ref();
+        PoolReport {
+            pool: pool.pool.as_str().to_owned(),
+            size: state.map(|s| s.size),
+            workers: state.map(|s| Workers {
+                starting: s.workers.starting,
+                available: s.workers.available,
+                busy: s.workers.busy,
+                crashed: s.workers.crashed,
+                stopped: s.workers.stopped,
+            }),
+            queue_depth: state.map(|s| s.queue_depth),
+            in_flight: pool.requests.as_ref().map_or(0, |r| r.in_flight),
+            requests_total: by_outcome.iter().sum(),
+            requests_by_outcome: Outcomes {
+                ok: by_outcome[0],
+                error: by_outcome[1],
+                panic: by_outcome[2],
+                cancelled: by_outcome[3],
+            },
+            request_rate: window.request_rate,
+            error_rate: window.error_rate,
+            latency_seconds: Latency {
+                p50: window.p50,
+                p90: window.p90,
+                p99: window.p99,
+            },
+            saturations_total: state.map(|s| s.saturations),
+            crashes_total: state.map(|s| s.crashes),
+            sessions: state.map(|s| Sessions {
+                active: s.sessions_active,
+                expired_total: s.sessions_expired,
+            }),
+            window: WindowCounts {
+                seconds: window.seconds,
+                requests: window.requests,
+                failed: window.failed,
+                saturations: window.saturations,
+                crashes: window.crashes,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::types::stats::{PoolState, RequestTotals, WorkerCounts};
+
+    fn snapshot(
+        pool: &'static str,
+        ok: u64,
+        failed: u64,
+        fast: u64,
+        slow: u64,
+        up: u64,
+    ) -> PoolSnapshot {
+        PoolSnapshot {
+            pool: Label::from_static(pool),
+            state: Some(PoolState {
+                pool: Label::from_static(pool),
+                size: 2,
+                workers: WorkerCounts {
+                    available: up,
+                    ..WorkerCounts::default()
+                },
+                queue_depth: 7,
+                saturations: 0,
+                crashes: 0,
+                sessions_active: 0,
+                sessions_expired: 0,
+            }),
+            requests: Some(RequestTotals {
+                by_outcome: [ok, failed, 0, 0],
+                in_flight: 0,
+                durations: HistogramSnapshot {
+                    bounds: vec![0.01, 1.0],
+                    counts: vec![fast, slow, 0],
+                    sum_seconds: 0.0,
+                },
+            }),
+        }
+    }
+
+    #[test]
+    fn the_window_subtracts_the_sample_at_its_start() {
+        let t0 = Instant::now();
+        let mut history = History::new(Duration::from_secs(60));
+        history.record(t0, &[snapshot("p", 100, 0, 100, 0, 1)]);
+        history.record(
+            t0 + Duration::from_secs(30),
+            &[snapshot("p", 150, 0, 150, 0, 1)],
+        );
+        let now = t0 + Duration::from_secs(40);
+        // Over 10 s: the sample at 30 s is the start; over 60 s: the first.
+        let recent = history.window(
+            now,
+            Duration::from_secs(10),
+            &snapshot("p", 160, 40, 160, 40, 1),
+        );
+        assert_eq!(
+            (recent.requests, recent.failed, recent.seconds),
+            (50, 40, 10.0)
+        );
+        assert_eq!(recent.error_rate, Some(0.8));
+        assert!(
+            recent.p99.is_some_and(|p99| p99 > 0.01 && p99 <= 1.0),
+            "{:?}",
+            recent.p99
+        );
+        let all = history.window(
+            now,
+            Duration::from_secs(60),
+            &snapshot("p", 160, 40, 160, 40, 1),
+        );
+        assert_eq!(all.requests, 100);
+        assert!((all.request_rate - 2.5).abs() < 1e-9);
+    }
+
+    #[test]
+    fn checks_fail_with_the_measured_value_and_threshold() {
+        let config = HealthConfig::default()
+            .with_max_queue_depth(5)
+            .with_max_error_rate(0.1);
+        let window = WindowStats {
+            requests: 20,
+            failed: 10,
+            error_rate: Some(0.5),
+            ..WindowStats::default()
+        };
+        let custom: Vec<(String, CustomCheck)> =
+            vec![("db".into(), Arc::new(|| Err("connection refused".into())))];
+        let out = checks(&config, &[(snapshot("p", 0, 0, 0, 0, 0), window)], &custom);
+        let failed: Vec<(&str, Option<f64>, Option<f64>)> = out
+            .iter()
+            .filter(|c| !c.passed)
+            .map(|c| (c.check.as_str(), c.value, c.threshold))
+            .collect();
+        assert_eq!(
+            failed,
+            [
+                ("workers", Some(0.0), Some(1.0)),
+                ("queue_depth", Some(7.0), Some(5.0)),
+                ("error_rate", Some(0.5), Some(0.1)),
+                ("db", None, None)
+            ]
+        );
+        assert_eq!(out[3].message, "connection refused");
+    }
+
+    #[test]
+    fn too_few_requests_do_not_fail_rate_checks() {
+        let config = HealthConfig::default()
+            .with_max_error_rate(0.1)
+            .with_max_p99(Duration::from_millis(1));
+        let window = WindowStats {
+            requests: 3,
+            failed: 3,
+            error_rate: Some(1.0),
+            p99: Some(5.0),
+            ..WindowStats::default()
+        };
+        let out = checks(&config, &[(snapshot("p", 0, 0, 0, 0, 1), window)], &[]);
+        assert!(out.iter().all(|c| c.passed), "{out:?}");
+    }
+
+    #[test]
+    fn config_validation_names_the_field() {
+        assert!(HealthConfig::default()
+            .with_max_error_rate(2.0)
+            .validate()
+            .unwrap_err()
+            .contains("max_error_rate"));
+        assert!(HealthConfig::default()
+            .with_window(Duration::ZERO)
+            .validate()
+            .unwrap_err()
+            .contains("window"));
+    }
+}

@@ -1,0 +1,692 @@
+//! The HTTP server: `/health`, `/health/ready`, `/health/detailed` and
+//! `/metrics`, on hyper 1.x.
+//!
+//! The server only reads: pool state from atomics, request statistics from
+//! the call-site series, the Prometheus text from the exporter's handle. It
+//! renders on its own tasks; the pool's hot path never waits for it.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), poolscope_runtime::http::HttpError> {
+//! use poolscope_runtime::http::{HealthConfig, Server};
+//! let server = Server::builder()
+//!     .with_address("127.0.0.1:0".parse().unwrap())
+//!     .with_health(HealthConfig::default().with_max_queue_depth(100))
+//!     .build()?;
+//! println!("serving on http://{}", server.local_addr());
+//! let handle = server.start()?;
+//! // ... the application runs ...
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod health;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, Semaphore};
+
+pub use health::HealthConfig;
+use health::{CustomCheck, History, WindowStats};
+
+use crate::imp::metrics::MetricsHandle;
+use crate::types::stats::PoolSnapshot;
+
+/// The default address: the Prometheus exporter port range's conventional
+/// 9464, on loopback only. Expose it deliberately with
+/// [`ServerBuilder::with_address`] (e.g. `0.0.0.0:9464`).
+pub const DEFAULT_ADDRESS: &str = "127.0.0.1:9464";
+
+/// What can go wrong building or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The address could not be bound.
+    #[error("cannot listen on {address}: {source}; pick another address or port (port 0 lets the OS choose)")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A setting is out of range.
+    #[error("invalid HTTP server setting: {0}")]
+    Config(String),
+    /// `start` was called outside a tokio runtime.
+    #[error("the HTTP server must be started from inside a tokio runtime: call `start` from async code or within `Runtime::enter`")]
+    NoRuntime,
+}
+
+/// One of the server's endpoints, for switching it on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// `/health` (aliases `/healthz`, `/livez`).
+    Health,
+    /// `/health/ready` (alias `/readyz`).
+    Ready,
+    /// `/health/detailed`.
+    Detailed,
+    /// `/metrics`.
+    Metrics,
+}
+
+impl Endpoint {
+    /// Every endpoint.
+    pub const ALL: [Endpoint; 4] = [
+        Endpoint::Health,
+        Endpoint::Ready,
+        Endpoint::Detailed,
+        Endpoint::Metrics,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
+    fn of_path(path: &str) -> Option<Endpoint> {
+        Some(match path {
+            "/health" | "/healthz" | "/livez" => Endpoint::Health,
+            "/health/ready" | "/readyz" => Endpoint::Ready,
+            "/health/detailed" => Endpoint::Detailed,
+            "/metrics" => Endpoint::Metrics,
+            _ => return None,
+        })
+    }
+}
+
+/// Builds a [`Server`]; see [`Server::builder`].
+#[must_use]
+pub struct ServerBuilder {
+    address: SocketAddr,
+    enabled: [bool; 4],
+    health: HealthConfig,
+    metrics: Option<MetricsHandle>,
+    checks: Vec<(String, CustomCheck)>,
+    max_connections: usize,
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+    max_body_bytes: u64,
+    shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("address", &self.address)
+            .field("enabled", &self.enabled)
+            .field("health", &self.health)
+            .field(
+                "checks",
+                &self.checks.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            )
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// hyper refuses read buffers smaller than this.
+const MIN_HEADER_BYTES: usize = 8192;
+
+impl ServerBuilder {
+    /// Where to listen. Default [`DEFAULT_ADDRESS`]; port 0 picks a free port,
+    /// read back with [`Server::local_addr`].
+    pub fn with_address(mut self, address: SocketAddr) -> Self {
+        self.address = address;
+        self
+    }
+
+    /// Switches an endpoint on or off from the start (all are on by
+    /// default). A disabled endpoint answers 404, like an unknown path.
+    pub fn with_endpoint(mut self, endpoint: Endpoint, enabled: bool) -> Self {
+        self.enabled[endpoint.index()] = enabled;
+        self
+    }
+
+    /// The readiness thresholds.
+    pub fn with_health(mut self, health: HealthConfig) -> Self {
+        self.health = health;
+        self
+    }
+
+    /// What `/metrics` renders. Default: the handle `metrics::install()`
+    /// returned, else only poolscope's call-site series.
+    pub fn with_metrics(mut self, metrics: MetricsHandle) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    /// Adds a readiness check of the application's own: `/health/ready`
+    /// answers 503 while it returns `Err(reason)`. It runs on every probe,
+    /// on the server's task, so it must be quick.
+    pub fn with_readiness_check(
+        mut self,
+        name: impl Into<String>,
+        check: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.checks.push((name.into(), Arc::new(check)));
+        self
+    }
+
+    /// Most connections served at once; more wait in the listen backlog.
+    /// Default 256.
+    pub fn with_max_connections(mut self, connections: usize) -> Self {
+        self.max_connections = connections;
+        self
+    }
+
+    /// How long a client may take to send a request's headers before the
+    /// connection is closed (slowloris). Default 5 s.
+    pub fn with_header_read_timeout(mut self, timeout: Duration) -> Self {
+        self.header_read_timeout = timeout;
+        self
+    }
+
+    /// Largest request head accepted, in bytes (at least 8192). Default 16 KiB.
+    pub fn with_max_header_bytes(mut self, bytes: usize) -> Self {
+        self.max_header_bytes = bytes;
+        self
+    }
+
+    /// How long [`ServerHandle::shutdown`] lets open connections finish.
+    /// Default 5 s.
+    pub fn with_shutdown_grace(mut self, grace: Duration) -> Self {
+        self.shutdown_grace = grace;
+        self
+    }
+
+    /// Checks the settings and binds the address.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Config`] for a setting out of range, [`HttpError::Bind`]
+    /// when the address cannot be bound.
+    pub fn build(self) -> Result<Server, HttpError> {
+        self.health.validate().map_err(HttpError::Config)?;
+        if self.max_connections == 0 {
+            return Err(HttpError::Config(
+                "`max_connections` must be at least 1".into(),
+            ));
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(HttpError::Config(format!(
+                "`max_header_bytes` is {}: it must be at least {MIN_HEADER_BYTES}",
+                self.max_header_bytes
+            )));
+        }
+        if self.header_read_timeout.is_zero() {
+            return Err(HttpError::Config(
+                "`header_read_timeout` must be more than zero".into(),
+            ));
+        }
+        let bind = |source| HttpError::Bind {
+            address: self.address,
+            source,
+        };
+        let listener = std::net::TcpListener::bind(self.address).map_err(bind)?;
+        listener.set_nonblocking(true).map_err(bind)?;
+        let local_addr = listener.local_addr().map_err(bind)?;
+        let history = History::new(self.health.window + Duration::from_secs(2));
+        Ok(Server {
+            listener,
+            local_addr,
+            settings: Settings {
+                max_connections: self.max_connections,
+                header_read_timeout: self.header_read_timeout,
+                max_header_bytes: self.max_header_bytes,
+                shutdown_grace: self.shutdown_grace,
+            },
+            state: Arc::new(State {
+                enabled: self.enabled.map(AtomicBool::new),
+                shutting_down: AtomicBool::new(false),
+                started: Instant::now(),
+                health: self.health,
+                metrics: self.metrics,
+                checks: self.checks,
+                max_body_bytes: self.max_body_bytes,
+                history: Mutex::new(history),
+            }),
+        })
+    }
+}
+
+struct Settings {
+    max_connections: usize,
+    header_read_timeout: Duration,
+    max_header_bytes: usize,
+    shutdown_grace: Duration,
+}
+
+/// What every connection's service shares.
+struct State {
+    enabled: [AtomicBool; 4],
+    shutting_down: AtomicBool,
+    started: Instant,
+    health: HealthConfig,
+    metrics: Option<MetricsHandle>,
+    checks: Vec<(String, CustomCheck)>,
+    max_body_bytes: u64,
+    history: Mutex<History>,
+}
+
+/// A bound, not yet running server; see [`Server::start`].
+pub struct Server {
+    listener: std::net::TcpListener,
+    local_addr: SocketAddr,
+    settings: Settings,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A builder with the defaults: [`DEFAULT_ADDRESS`], every endpoint on.
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            address: DEFAULT_ADDRESS
+                .parse()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9464))),
+            enabled: [true; 4],
+            health: HealthConfig::default(),
+            metrics: None,
+            checks: Vec::new(),
+            max_connections: 256,
+            header_read_timeout: Duration::from_secs(5),
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 64 * 1024,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+
+    /// The address the server is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Starts serving on the current tokio runtime and returns a handle;
+    /// dropping the handle shuts the server down.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::NoRuntime`] outside a tokio runtime;
+    /// [`HttpError::Bind`] if the socket cannot join the runtime.
+    pub fn start(self) -> Result<ServerHandle, HttpError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| HttpError::NoRuntime)?;
+        let _guard = runtime.enter();
+        let listener = TcpListener::from_std(self.listener).map_err(|source| HttpError::Bind {
+            address: self.local_addr,
+            source,
+        })?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let state = self.state.clone();
+        let task = runtime.spawn(serve(listener, self.state, self.settings, async move {
+            let _ = stopped.await;
+        }));
+        Ok(ServerHandle {
+            local_addr: self.local_addr,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Serves until `signal` completes (e.g. `tokio::signal::ctrl_c()`), then
+    /// shuts down gracefully.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Bind`] if the socket cannot join the runtime.
+    pub async fn serve_until(
+        self,
+        signal: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), HttpError> {
+        let listener = TcpListener::from_std(self.listener).map_err(|source| HttpError::Bind {
+            address: self.local_addr,
+            source,
+        })?;
+        serve(listener, self.state, self.settings, signal).await;
+        Ok(())
+    }
+}
+
+/// A running server. Dropping it shuts the server down without waiting;
+/// [`ServerHandle::shutdown`] waits for open connections (up to the grace
+/// period).
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    state: Arc<State>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("health", &self.health)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Switches an endpoint on or off while the server runs; a disabled
+    /// endpoint answers 404.
+    pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
+        self.state.enabled[endpoint.index()].store(enabled, Ordering::Relaxed);
+    }
+
+    /// Whether an endpoint is on.
+    pub fn is_enabled(&self, endpoint: Endpoint) -> bool {
+        self.state.enabled[endpoint.index()].load(Ordering::Relaxed)
+    }
+
+    /// Stops accepting, lets open connections finish (up to the grace
+    /// period), and waits for the server to stop.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if let Err(err) = task.await {
+                tracing::error!(error = %err, "the poolscope HTTP server task failed");
+            }
+        }
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// How often the history takes a sample.
+const SAMPLE_EVERY: Duration = Duration::from_secs(1);
+
+async fn serve(
+    listener: TcpListener,
+    state: Arc<State>,
+    settings: Settings,
+    signal: impl Future<Output = ()>,
+) {
+    let sampler = tokio::spawn(sample(Arc::downgrade(&state)));
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(settings.max_header_bytes)
+        .keep_alive(true);
+    tokio::pin!(signal);
+    loop {
+        let permit = tokio::select! {
+            biased;
+            () = &mut signal => break,
+            permit = permits.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break,
+            },
+        };
+        let stream = tokio::select! {
+            biased;
+            () = &mut signal => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => stream,
+                Err(err) => {
+                    // Out of file descriptors and the like: log, back off,
+                    // keep serving.
+                    tracing::warn!(error = %err, "poolscope HTTP server could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let state = state.clone();
+        let service = service_fn(move |request| {
+            let state = state.clone();
+            async move { Ok::<_, Infallible>(respond(&state, &request)) }
+        });
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _permit = permit;
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, "poolscope HTTP connection ended with an error");
+            }
+        });
+    }
+    state.shutting_down.store(true, Ordering::Relaxed);
+    drop(listener);
+    sampler.abort();
+    if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?settings.shutdown_grace, "poolscope HTTP server: connections still open after the grace period");
+    }
+}
+
+/// Takes a history sample every second while the server lives.
+async fn sample(state: std::sync::Weak<State>) {
+    let mut every = tokio::time::interval(SAMPLE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(state) = state.upgrade() else { return };
+        let pools = crate::imp::stats::pools();
+        state
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(Instant::now(), &pools);
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn respond(state: &State, request: &Request<Incoming>) -> Response<Body> {
+    let endpoint = Endpoint::of_path(request.uri().path())
+        .filter(|e| state.enabled[e.index()].load(Ordering::Relaxed));
+    let Some(endpoint) = endpoint else {
+        return text(StatusCode::NOT_FOUND, "not found\n");
+    };
+    let method = request.method();
+    if method != Method::GET && method != Method::HEAD {
+        let mut response = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method not allowed: use GET or HEAD\n",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        return response;
+    }
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.max_body_bytes) {
+        return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
+    }
+    // A bug in rendering must cost one response, not the process.
+    let mut response =
+        catch_unwind(AssertUnwindSafe(|| render(state, endpoint))).unwrap_or_else(|payload| {
+            let cause = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            tracing::error!(
+                ?endpoint,
+                cause,
+                "poolscope HTTP server failed to render a response"
+            );
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        });
+    if method == Method::HEAD {
+        let length = response.headers().get(CONTENT_LENGTH).cloned();
+        *response.body_mut() = Body::new(Bytes::new());
+        if let Some(length) = length {
+            response.headers_mut().insert(CONTENT_LENGTH, length);
+        }
+    }
+    response
+}
+
+fn render(state: &State, endpoint: Endpoint) -> Response<Body> {
+    match endpoint {
+        Endpoint::Health => {
+            let shutting_down = state.shutting_down.load(Ordering::Relaxed);
+            let body = health::Liveness {
+                status: if shutting_down { "shutting_down" } else { "ok" },
+                version: env!("CARGO_PKG_VERSION"),
+                uptime_seconds: state.started.elapsed().as_secs_f64(),
+            };
+            json(
+                if shutting_down {
+                    StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    StatusCode::OK
+                },
+                &body,
+            )
+        }
+        Endpoint::Ready => {
+            let (_, checks) = evaluate(state);
+            let failed: Vec<_> = checks.iter().filter(|c| !c.passed).cloned().collect();
+            let ready = failed.is_empty() && !state.shutting_down.load(Ordering::Relaxed);
+            let body = health::Readiness {
+                status: if ready { "ready" } else { "unavailable" },
+                failed,
+                checks,
+            };
+            json(
+                if ready {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                },
+                &body,
+            )
+        }
+        Endpoint::Detailed => {
+            let (pools, checks) = evaluate(state);
+            let ready = checks.iter().all(|c| c.passed);
+            let body = health::Detailed {
+                status: if ready { "ready" } else { "unavailable" },
+                version: env!("CARGO_PKG_VERSION"),
+                uptime_seconds: state.started.elapsed().as_secs_f64(),
+                window_seconds: state.health.window.as_secs_f64(),
+                pools: pools
+                    .iter()
+                    .map(|(pool, window)| health::PoolReport::new(pool, window))
+                    .collect(),
+                checks,
+            };
+            json(StatusCode::OK, &body)
+        }
+        Endpoint::Metrics => {
+            let body = match state
+                .metrics
+                .clone()
+                .or_else(crate::imp::metrics::installed)
+            {
+                Some(handle) => handle.render(),
+                None => crate::imp::metrics::render(),
+            };
+            let mut response = Response::new(Body::new(Bytes::from(body)));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            );
+            finish(response)
+        }
+    }
+}
+
+/// Every pool with its window statistics, and the readiness checks.
+fn evaluate(state: &State) -> (Vec<(PoolSnapshot, WindowStats)>, Vec<health::Check>) {
+    let now = Instant::now();
+    let pools: Vec<(PoolSnapshot, WindowStats)> = {
+        let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
+        crate::imp::stats::pools()
+            .into_iter()
+            .map(|pool| {
+                let window = history.window(now, state.health.window, &pool);
+                (pool, window)
+            })
+            .collect()
+    };
+    let checks = health::checks(&state.health, &pools, &state.checks);
+    (pools, checks)
+}
+
+fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
+    match serde_json::to_vec_pretty(body) {
+        Ok(mut bytes) => {
+            bytes.push(b'\n');
+            let mut response = Response::new(Body::new(Bytes::from(bytes)));
+            *response.status_mut() = status;
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            finish(response)
+        }
+        Err(err) => {
+            tracing::error!(error = %err, "poolscope HTTP server could not encode a response");
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        }
+    }
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    finish(response)
+}
+
+/// Headers every response carries: an explicit length (kept for `HEAD`) and
+/// no caching, since every answer is about now.
+fn finish(mut response: Response<Body>) -> Response<Body> {
+    let length = hyper::body::Body::size_hint(response.body())
+        .exact()
+        .unwrap_or(0);
+    response
+        .headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from(length));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

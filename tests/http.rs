@@ -1,0 +1,388 @@
+//! The HTTP server over real sockets on 127.0.0.1: methods, paths, disabled
+//! endpoints, malformed and hostile requests, `/metrics` under load and
+//! through `promtool`, shutdown. Readiness states are in tests/health.rs (a
+//! process-wide pool registry would let these tests disturb them).
+
+#[path = "common/http.rs"]
+mod client;
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use client::{get, raw, request};
+use common::*;
+use hyper::StatusCode;
+use poolscope::http::{Endpoint, HttpError, Server, ServerHandle};
+use poolscope::{observe, WorkerState};
+
+fn start() -> ServerHandle {
+    Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .with_header_read_timeout(Duration::from_millis(300))
+        .build()
+        .expect("bind")
+        .start()
+        .expect("start")
+}
+
+#[tokio::test]
+async fn endpoints_answer_get_and_head_with_their_content_types() {
+    let server = start();
+    let addr = server.local_addr();
+    for path in ["/health", "/healthz", "/livez"] {
+        let reply = get(addr, path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{path}");
+        assert_eq!(reply.header("content-type"), "application/json");
+        assert_eq!(reply.json()["status"], "ok");
+        assert_eq!(reply.json()["version"], env!("CARGO_PKG_VERSION"));
+    }
+    let metrics = get(addr, "/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert_eq!(
+        metrics.header("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
+    assert_eq!(metrics.header("cache-control"), "no-store");
+    for path in [
+        "/health",
+        "/health/ready",
+        "/readyz",
+        "/health/detailed",
+        "/metrics",
+    ] {
+        let head = request(addr, "HEAD", path).await;
+        let full = get(addr, path).await;
+        assert_eq!(head.status, full.status, "{path}");
+        assert_eq!(head.body, "", "HEAD has no body: {path}");
+        assert!(
+            head.header("content-length").parse::<usize>().is_ok(),
+            "{path}"
+        );
+        assert_eq!(head.header("content-type"), full.header("content-type"));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn other_methods_get_405_with_allow_and_unknown_paths_404() {
+    let server = start();
+    let addr = server.local_addr();
+    for method in ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"] {
+        let reply = request(addr, method, "/metrics").await;
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(reply.header("allow"), "GET, HEAD");
+    }
+    for path in [
+        "/",
+        "/nope",
+        "/health/",
+        "/metrics/x",
+        "/HEALTH",
+        "/health/ready/x",
+    ] {
+        assert_eq!(
+            get(addr, path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+        assert_eq!(
+            request(addr, "POST", path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_disabled_endpoint_answers_exactly_like_an_unknown_path() {
+    let server = Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .with_endpoint(Endpoint::Metrics, false)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let unknown = get(addr, "/no-such-path").await;
+    let disabled = get(addr, "/metrics").await;
+    assert_eq!(disabled.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        (disabled.body.as_str(), disabled.header("content-type")),
+        (unknown.body.as_str(), unknown.header("content-type"))
+    );
+    assert_eq!(
+        request(addr, "POST", "/metrics").await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Switched at run time, both ways.
+    server.set_enabled(Endpoint::Metrics, true);
+    assert_eq!(get(addr, "/metrics").await.status, StatusCode::OK);
+    for endpoint in [Endpoint::Health, Endpoint::Ready, Endpoint::Detailed] {
+        server.set_enabled(endpoint, false);
+        assert!(!server.is_enabled(endpoint));
+    }
+    for path in [
+        "/health",
+        "/healthz",
+        "/livez",
+        "/health/ready",
+        "/readyz",
+        "/health/detailed",
+    ] {
+        assert_eq!(
+            get(addr, path).await.status,
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_and_hostile_requests_are_refused_and_the_server_keeps_serving() {
+    let server = start();
+    let addr = server.local_addr();
+    let wait = Duration::from_secs(3);
+
+    let (reply, closed) = raw(addr, b"\x00\x01\x02 garbage \r\n\r\n", wait).await;
+    assert!(closed);
+    assert!(
+        reply.is_empty() || reply.starts_with("HTTP/1.1 400"),
+        "{reply:?}"
+    );
+
+    let (reply, closed) = raw(addr, b"GET /health HTTP/9.9\r\n\r\n", wait).await;
+    assert!(
+        closed
+            && (reply.is_empty()
+                || reply.starts_with("HTTP/1.1 4")
+                || reply.starts_with("HTTP/1.1 5")),
+        "{reply:?}"
+    );
+
+    let huge = format!(
+        "GET /health HTTP/1.1\r\nhost: x\r\nx-big: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let (reply, closed) = raw(addr, huge.as_bytes(), wait).await;
+    assert!(
+        closed
+            && (reply.is_empty()
+                || reply.starts_with("HTTP/1.1 431")
+                || reply.starts_with("HTTP/1.1 400")),
+        "{reply:?}"
+    );
+
+    let (reply, _) = raw(
+        addr,
+        b"GET /health HTTP/1.1\r\nhost: x\r\ncontent-length: 99999999\r\n\r\n",
+        wait,
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply:?}");
+
+    // Slowloris: half a request head, then silence. The server hangs up
+    // once the header read timeout (300 ms here) passes.
+    let started = std::time::Instant::now();
+    let (_, closed) = raw(addr, b"GET /health HTTP/1.1\r\nhost: x\r\n", wait).await;
+    assert!(
+        closed,
+        "the server must close a connection that never finishes its headers"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+
+    assert_eq!(
+        get(addr, "/health").await.status,
+        StatusCode::OK,
+        "still serving"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bad_settings_and_busy_addresses_are_errors() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let err = Server::builder()
+        .with_address(taken.local_addr().unwrap())
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, HttpError::Bind { .. }), "{err}");
+    assert!(err.to_string().contains("cannot listen on"), "{err}");
+    let err = Server::builder()
+        .with_max_header_bytes(100)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_header_bytes"), "{err}");
+    let err = Server::builder()
+        .with_max_connections(0)
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_connections"), "{err}");
+    let err = Server::builder()
+        .with_health(poolscope::http::HealthConfig::default().with_max_error_rate(3.0))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_error_rate"), "{err}");
+}
+
+#[test]
+fn start_outside_a_runtime_is_an_error() {
+    let server = Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .build()
+        .unwrap();
+    assert!(matches!(server.start(), Err(HttpError::NoRuntime)));
+}
+
+#[tokio::test]
+async fn shutdown_stops_accepting() {
+    let server = start();
+    let addr = server.local_addr();
+    assert_eq!(get(addr, "/health").await.status, StatusCode::OK);
+    server.shutdown().await;
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "nothing listens after shutdown"
+    );
+}
+
+#[observe(pool = "http-busy", command = "work")]
+fn work(n: u64) -> Result<u64, std::fmt::Error> {
+    if n % 10 == 9 {
+        return Err(std::fmt::Error);
+    }
+    std::thread::sleep(Duration::from_micros(50));
+    Ok(n)
+}
+
+#[observe(kind = pool_start, pool = "http-busy")]
+fn start_pool() {}
+
+#[observe(kind = worker_start, pool = "http-busy", worker = id)]
+fn start_worker(id: u32) -> u32 {
+    id
+}
+
+fn requests_total(text: &str) -> u64 {
+    text.lines()
+        .filter(|l| l.starts_with("poolscope_requests_total{pool=\"http-busy\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_under_concurrent_scrapes_of_a_busy_pool_pass_promtool() {
+    let handle = poolscope::metrics::install().unwrap();
+    let server = Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .with_metrics(handle)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+
+    start_pool();
+    let pool = poolscope::Pool::new("http-busy");
+    pool.set_size(4);
+    let workers: Vec<_> = (0..4).map(|i| pool.worker(start_worker(i))).collect();
+    for worker in &workers {
+        worker.started(Some(std::process::id()), Duration::from_millis(2));
+    }
+    pool.session_created("s-1", Duration::from_secs(30), Vec::new());
+    metrics::describe_counter!("app_widgets_total", "Widgets the application made.");
+    metrics::counter!("app_widgets_total", "tier" => "gold").increment(5);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|t| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut n = t;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = work(n);
+                    n += 4;
+                }
+            })
+        })
+        .collect();
+
+    let scrapers: Vec<_> = (0..8)
+        .map(|_| {
+            tokio::spawn(async move {
+                let mut last = 0;
+                for _ in 0..25 {
+                    let reply = get(addr, "/metrics").await;
+                    assert_eq!(reply.status, StatusCode::OK);
+                    let total = requests_total(&reply.body);
+                    if ANY && TIMING {
+                        assert!(total >= last, "counters never go back: {total} < {last}");
+                    }
+                    last = total;
+                }
+                last
+            })
+        })
+        .collect();
+    for scraper in scrapers {
+        scraper.await.unwrap();
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for thread in busy {
+        thread.join().unwrap();
+    }
+    workers[0].set_state(WorkerState::Busy);
+    pool.queue_depth(2);
+    pool.saturated(2, 0);
+    workers[3].crashed(
+        "signal SIGKILL",
+        poolscope::error::CrashContext {
+            signal: Some("SIGKILL".into()),
+            ..Default::default()
+        },
+    );
+    pool.sessions_cleaned(1, Duration::from_millis(3));
+
+    let body = get(addr, "/metrics").await.body;
+    if ANY {
+        assert!(
+            body.contains("app_widgets_total{tier=\"gold\"} 5"),
+            "application metrics just appear"
+        );
+        assert!(body.contains("poolscope_workers{pool=\"http-busy\",state=\"busy\"} 1"));
+    }
+    if TIMING {
+        assert!(requests_total(&body) > 0);
+        assert!(
+            body.contains("poolscope_worker_startup_duration_seconds_bucket{pool=\"http-busy\"")
+        );
+    }
+    let mut promtool = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `promtool` ({e}): install it with `apt-get install prometheus`")
+        });
+    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), body.as_bytes()).unwrap();
+    let output = promtool.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && findings.trim().is_empty(),
+        "promtool: {findings}\n{body}"
+    );
+    server.shutdown().await;
+}
