@@ -3,6 +3,9 @@
 //! ```text
 //! cargo run --release --features observe --example quickstart   # prints the Prometheus text
 //! cargo run --release --example quickstart                       # same program, poolscope compiled out
+//!
+//! # keeps the pool busy and serves /health, /health/ready, /health/detailed, /metrics
+//! cargo run --release --features observe,http --example quickstart -- --serve 127.0.0.1:9464 --seconds 60
 //! ```
 
 use std::io::Write;
@@ -114,8 +117,72 @@ impl ThreadPool {
     }
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// Runs `callers` threads that each send `per_caller` requests.
+fn drive(pool: &ThreadPool, callers: u64, per_caller: u64) -> usize {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..callers)
+            .map(|caller| {
+                s.spawn(move || {
+                    (0..per_caller)
+                        .filter(|i| pool.execute(caller * per_caller + i).is_ok())
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    })
+}
+
+struct Options {
+    serve: Option<std::net::SocketAddr>,
+    seconds: u64,
+}
+
+fn options() -> Result<Options, String> {
+    let mut options = Options {
+        serve: None,
+        seconds: 60,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| args.next().ok_or(format!("`{name}` needs a value"));
+        match arg.as_str() {
+            "--serve" => {
+                let addr = value("--serve")?;
+                options.serve = Some(addr.parse().map_err(|e| format!("`--serve {addr}`: {e}"))?);
+            }
+            "--seconds" => {
+                let seconds = value("--seconds")?;
+                options.seconds = seconds
+                    .parse()
+                    .map_err(|e| format!("`--seconds {seconds}`: {e}"))?;
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`: expected `--serve ADDR` and `--seconds N`"
+                ))
+            }
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> std::process::ExitCode {
+    match quickstart() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("quickstart: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
+    let options = options()?;
     let metrics = poolscope::metrics::install()?;
+    if let Some(address) = options.serve {
+        return serve(address, options.seconds);
+    }
     let events = Arc::new(Mutex::new(
         std::collections::BTreeMap::<&'static str, usize>::new(),
     ));
@@ -127,21 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let pool = start(4, 8)?;
-    let callers: Vec<_> = (0..4_u64)
-        .map(|caller| {
-            let pool = &pool;
-            move || {
-                (0..50)
-                    .map(|i| pool.execute(caller * 50 + i).is_ok())
-                    .filter(|ok| *ok)
-                    .count()
-            }
-        })
-        .collect();
-    let ok: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = callers.into_iter().map(|c| s.spawn(c)).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
-    });
+    let ok = drive(&pool, 4, 50);
     pool.shutdown();
 
     // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
@@ -161,4 +214,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     write!(out, "{}", metrics.render())?;
     Ok(())
+}
+
+/// Keeps the pool busy for `seconds` while serving the HTTP endpoints.
+#[cfg(feature = "http")]
+fn serve(address: std::net::SocketAddr, seconds: u64) -> Result<(), Box<dyn std::error::Error>> {
+    use poolscope::http::{HealthConfig, Server};
+    use std::time::{Duration, Instant};
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()?;
+    let server = Server::builder()
+        .with_address(address)
+        .with_health(
+            HealthConfig::default()
+                .with_max_queue_depth(8)
+                .with_max_error_rate(0.5),
+        )
+        .build()?;
+    let addr = server.local_addr();
+    let handle = runtime.block_on(async { server.start() })?;
+    println!("serving on http://{addr} for {seconds} s; try:");
+    for path in ["/health", "/health/ready", "/health/detailed", "/metrics"] {
+        println!("  curl -s http://{addr}{path}");
+    }
+    let pool = start(4, 8)?;
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut sent = 0;
+    while Instant::now() < until {
+        drive(&pool, 2, 20);
+        sent += 40;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pool.shutdown();
+    runtime.block_on(handle.shutdown());
+    println!("sent {sent} requests; stopped");
+    Ok(())
+}
+
+#[cfg(not(feature = "http"))]
+fn serve(_: std::net::SocketAddr, _: u64) -> Result<(), Box<dyn std::error::Error>> {
+    Err("`--serve` needs the HTTP server: build with `--features observe,http`".into())
 }
