@@ -473,28 +473,35 @@ fn escape_into(out: &mut String, value: &str) {
 }
 
 #[cfg(feature = "metrics")]
-fn labels(
-    out: &mut String,
-    series: &Series,
-    has_command: bool,
-    outcome: Option<Outcome>,
-    le: Option<&str>,
-) {
-    out.push_str("{pool=\"");
-    escape_into(out, series.pool.as_str());
-    out.push('"');
-    if has_command {
-        out.push_str(",command=\"");
-        escape_into(out, series.command.as_str());
+fn labels(out: &mut String, base: &str, outcome: Option<Outcome>, le: Option<&str>) {
+    out.push('{');
+    out.push_str(base);
+    if let Some(outcome) = outcome {
+        out.push_str(",outcome=\"");
+        out.push_str(outcome.as_str());
         out.push('"');
     }
-    if let Some(outcome) = outcome {
-        let _ = write!(out, ",outcome=\"{}\"", outcome.as_str());
-    }
     if let Some(le) = le {
-        let _ = write!(out, ",le=\"{le}\"");
+        out.push_str(",le=\"");
+        out.push_str(le);
+        out.push('"');
     }
     out.push('}');
+}
+
+/// `pool="..",command=".."`, escaped once per series per render rather than
+/// once per line.
+#[cfg(feature = "metrics")]
+fn base_labels(series: &Series, has_command: bool) -> String {
+    let mut base = String::from("pool=\"");
+    escape_into(&mut base, series.pool.as_str());
+    base.push('"');
+    if has_command {
+        base.push_str(",command=\"");
+        escape_into(&mut base, series.command.as_str());
+        base.push('"');
+    }
+    base
 }
 
 #[cfg(feature = "metrics")]
@@ -508,30 +515,32 @@ pub(crate) fn render(out: &mut String) {
             None => return,
         }
     };
+    // `le` values are the same text for every series with the same bounds.
+    let mut le_text: Option<(Vec<f64>, Vec<String>)> = None;
     for kind in [
         Kind::Request,
         Kind::PoolStart,
         Kind::WorkerStart,
         Kind::SessionCreate,
     ] {
-        let of_kind: Vec<(&Series, SeriesSnapshot)> = ordered
+        let fam = family(kind);
+        let of_kind: Vec<(String, SeriesSnapshot)> = ordered
             .iter()
             .filter(|s| s.kind == kind)
-            .map(|s| (*s, s.snapshot()))
+            .map(|s| (base_labels(s, fam.has_command), s.snapshot()))
             .collect();
         if of_kind.is_empty() {
             continue;
         }
-        let fam = family(kind);
         let _ = writeln!(
             out,
             "# HELP {} {}\n# TYPE {} counter",
             fam.total, fam.total_help, fam.total
         );
-        for (series, snapshot) in &of_kind {
+        for (base, snapshot) in &of_kind {
             for outcome in Outcome::ALL {
                 out.push_str(fam.total);
-                labels(out, series, fam.has_command, Some(outcome), None);
+                labels(out, base, Some(outcome), None);
                 let _ = writeln!(out, " {}", snapshot.outcome(outcome).count());
             }
         }
@@ -540,7 +549,7 @@ pub(crate) fn render(out: &mut String) {
             "# HELP {} {}\n# TYPE {} histogram",
             fam.duration, fam.duration_help, fam.duration
         );
-        for (series, snapshot) in &of_kind {
+        for (base, snapshot) in &of_kind {
             for outcome in Outcome::ALL {
                 let hist = snapshot.outcome(outcome);
                 // Outcomes that never happened would add a full set of zero
@@ -548,22 +557,37 @@ pub(crate) fn render(out: &mut String) {
                 if hist.count() == 0 && outcome != Outcome::Ok {
                     continue;
                 }
+                if le_text
+                    .as_ref()
+                    .is_none_or(|(bounds, _)| *bounds != hist.bounds)
+                {
+                    let text = hist
+                        .bounds
+                        .iter()
+                        .map(f64::to_string)
+                        .chain(["+Inf".to_owned()])
+                        .collect();
+                    le_text = Some((hist.bounds.clone(), text));
+                }
+                let les = le_text
+                    .as_ref()
+                    .map(|(_, text)| text.as_slice())
+                    .unwrap_or_default();
                 let mut cumulative = 0;
-                for (i, count) in hist.counts.iter().enumerate() {
+                for (count, le) in hist.counts.iter().zip(les) {
                     cumulative += count;
-                    let le = match hist.bounds.get(i) {
-                        Some(bound) => bound.to_string(),
-                        None => "+Inf".to_owned(),
-                    };
-                    let _ = write!(out, "{}_bucket", fam.duration);
-                    labels(out, series, fam.has_command, Some(outcome), Some(&le));
+                    out.push_str(fam.duration);
+                    out.push_str("_bucket");
+                    labels(out, base, Some(outcome), Some(le));
                     let _ = writeln!(out, " {cumulative}");
                 }
-                let _ = write!(out, "{}_sum", fam.duration);
-                labels(out, series, fam.has_command, Some(outcome), None);
+                out.push_str(fam.duration);
+                out.push_str("_sum");
+                labels(out, base, Some(outcome), None);
                 let _ = writeln!(out, " {}", hist.sum_seconds);
-                let _ = write!(out, "{}_count", fam.duration);
-                labels(out, series, fam.has_command, Some(outcome), None);
+                out.push_str(fam.duration);
+                out.push_str("_count");
+                labels(out, base, Some(outcome), None);
                 let _ = writeln!(out, " {cumulative}");
             }
         }
@@ -572,9 +596,9 @@ pub(crate) fn render(out: &mut String) {
                 "# HELP poolscope_requests_in_flight Requests started and not yet completed.\n\
                  # TYPE poolscope_requests_in_flight gauge\n",
             );
-            for (series, snapshot) in &of_kind {
+            for (base, snapshot) in &of_kind {
                 out.push_str("poolscope_requests_in_flight");
-                labels(out, series, true, None, None);
+                labels(out, base, None, None);
                 let _ = writeln!(out, " {}", snapshot.in_flight);
             }
         }
