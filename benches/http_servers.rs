@@ -90,7 +90,7 @@ async fn poolscope(address: SocketAddr) {
 
 #[poolscope::observe(pool = "bench", command = "work")]
 fn observed(i: u64) -> Result<u64, std::fmt::Error> {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         return Err(std::fmt::Error);
     }
     Ok(i)
