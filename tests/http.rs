@@ -386,3 +386,56 @@ async fn metrics_under_concurrent_scrapes_of_a_busy_pool_pass_promtool() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn connections_are_kept_alive_across_requests() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start();
+    let mut stream = tokio::net::TcpStream::connect(server.local_addr())
+        .await
+        .unwrap();
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nhost: x\r\n\r\nGET /livez HTTP/1.1\r\nhost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while seen.matches("HTTP/1.1 200 OK").count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the server closed a keep-alive connection: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_wait_for_a_free_slot() {
+    let server = Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .with_max_connections(1)
+        .with_header_read_timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    // The only slot: a connection that says nothing.
+    let idle = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let waiting = tokio::spawn(async move { get(addr, "/health").await.status });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !waiting.is_finished(),
+        "a second connection is not served while the limit is reached"
+    );
+    drop(idle);
+    let status = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once the slot frees")
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    server.shutdown().await;
+}
