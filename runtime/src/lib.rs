@@ -58,6 +58,15 @@ pub mod metrics {
     pub use crate::imp::metrics::{install, installed, render, MetricsError, MetricsHandle};
 }
 
+/// Removes secrets from text: one implementation for logs, events, error
+/// context, HTTP bodies and the dashboard. Rules and how to extend them are
+/// in `docs/logging.md`.
+pub mod sanitize {
+    pub use crate::types::sanitize::{
+        configure, current, sanitize, Pattern, SanitizeError, Sanitizer, DEFAULT_KEYS, REDACTED,
+    };
+}
+
 /// Read access to the statistics of observed calls.
 pub mod stats {
     pub use crate::imp::stats::{pools, snapshot as series};

@@ -5,6 +5,7 @@ pub(crate) mod correlation;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod label;
+pub(crate) mod sanitize;
 pub(crate) mod stats;
 
 /// `true` when at least one aspect feature is compiled in.

@@ -1,0 +1,260 @@
+//! The sanitizer: a table of secrets that must not survive, near misses that
+//! must stay untouched, exact outputs for the common shapes, and properties
+//! over generated text.
+
+use std::sync::OnceLock;
+
+use poolscope::sanitize::{Pattern, Sanitizer, REDACTED};
+use proptest::prelude::*;
+
+fn shared() -> &'static Sanitizer {
+    static SANITIZER: OnceLock<Sanitizer> = OnceLock::new();
+    SANITIZER.get_or_init(Sanitizer::new)
+}
+
+/// (input, the secret that must not survive).
+const SECRETS: &[(&str, &str)] = &[
+    ("password=hunter2", "hunter2"),
+    ("PASSWORD=Hunter2!", "Hunter2!"),
+    ("db_password: s3cr3t-value", "s3cr3t-value"),
+    ("passwd=abc123", "abc123"),
+    ("pwd=letmein", "letmein"),
+    ("passphrase: correct horse", "correct"),
+    ("secret=topsecretvalue", "topsecretvalue"),
+    ("client_secret=cs_9f8e7d6c5b", "cs_9f8e7d6c5b"),
+    ("clientSecret: \"abc-def-ghi\"", "abc-def-ghi"),
+    ("token=tok_123456", "tok_123456"),
+    ("refresh_token=rt.abc.def", "rt.abc.def"),
+    ("session_token='sess-42-xyz'", "sess-42-xyz"),
+    ("api_key=AKzz-991", "AKzz-991"),
+    ("apikey=1234567890", "1234567890"),
+    ("X-Api-Key: 0a1b2c3d4e", "0a1b2c3d4e"),
+    ("access_key=ACCESS123", "ACCESS123"),
+    ("private_key=pk-material", "pk-material"),
+    ("credentials=user:pw", "user:pw"),
+    ("{\"password\": \"json-secret\", \"user\": \"ann\"}", "json-secret"),
+    ("{\"apiKey\":\"camel-json\"}", "camel-json"),
+    ("Config { user: \"ann\", password: \"debug-secret\" }", "debug-secret"),
+    ("Login { token: Some(\"opt-secret\") }", "opt-secret"),
+    ("GET /login?user=ann&password=qs-secret&next=/", "qs-secret"),
+    ("https://api.example.com/v1?api_key=qs-key-123&q=1", "qs-key-123"),
+    ("Authorization: Bearer abc.def.ghi-123456", "abc.def.ghi-123456"),
+    ("authorization: Basic dXNlcjpwYXNzd29yZA==", "dXNlcjpwYXNzd29yZA=="),
+    ("sent header Bearer zyxwvutsrq9876543210", "zyxwvutsrq9876543210"),
+    ("Cookie: theme=dark; sessionid=cookie-secret-1", "cookie-secret-1"),
+    ("Set-Cookie: sid=cookie-secret-2; HttpOnly", "cookie-secret-2"),
+    ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U"),
+    ("key -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75z\nabcdEFGH\n-----END RSA PRIVATE KEY----- end", "MIIEpAIBAAKCAQEA75z"),
+    ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END PRIVATE KEY-----", "MIIEvQIBADANBgkqhkiG9w0B"),
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "b3BlbnNzaC1rZXktdjEAAAAA"),
+    ("aws id AKIAIOSFODNN7EXAMPLE in use", "AKIAIOSFODNN7EXAMPLE"),
+    ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+    ("github ghp_16C7e42F292c6912E7710c838347Ae178B4a pushed", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"),
+    ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123"),
+    ("gitlab glpat-xXxXxXxXxXxXxXxXxXxX used", "glpat-xXxXxXxXxXxXxXxXxXxX"),
+    ("slack xoxb-123456789012-abcdefghijkl", "xoxb-123456789012-abcdefghijkl"),
+    ("hook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXXXXXXXXXXXXXX"),
+    ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
+    ("stripe rk_test_51HxYzABCDEFGHIJKLmnopq", "rk_test_51HxYzABCDEFGHIJKLmnopq"),
+    ("postgres://app:db-url-secret@db.internal:5432/app", "db-url-secret"),
+    ("redis://:only-pass-secret@cache:6379/0", "only-pass-secret"),
+    ("amqp://guest:guest-secret@rabbit/vhost", "guest-secret"),
+    ("the api key is 7f3a9C2b8E1d4F6a0B5c9D2e", "7f3a9C2b8E1d4F6a0B5c9D2e"),
+    ("secret: Zk9LmN3pQ7rS2tU8vW4xY6z", "Zk9LmN3pQ7rS2tU8vW4xY6z"),
+    ("ValueError: login failed for password='tb-secret'", "tb-secret"),
+    ("  File \"app.py\", line 3, in f\n    connect(password=\"tb-secret-2\")", "tb-secret-2"),
+];
+
+/// Text that looks close to a secret and must come out unchanged.
+const NEAR_MISSES: &[&str] = &[
+    "the passport number field is optional",
+    "tokenizer=bpe vocab=32000",
+    "secretary: Ann Smith",
+    "keyboard layout: us",
+    "author=Jane Doe",
+    "monkey=3 donkey=4",
+    "password_policy_len",
+    "reset your password at the prompt",
+    "Bearer of bad news",
+    "basic arithmetic works",
+    "token count exceeded",
+    "jwt header eyJ is base64 for {\"",
+    "AKIA123 is too short",
+    "ghp_short",
+    "xoxb",
+    "sk_live_",
+    "https://example.com/path?q=1&page=2",
+    "postgres://db.internal:5432/app",
+    "user@example.com wrote",
+    "the key is aaaaaaaaaaaaaaaaaaaaaaaa",
+    "cookies_enabled_count=3",
+    "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEF\n-----END PUBLIC KEY-----",
+    "timeout=30 retries=5 pool=python",
+    "request 4bf92f3577b34da6a3ce929d0e0e4736 completed",
+];
+
+#[test]
+fn no_secret_in_the_table_survives() {
+    assert!(SECRETS.len() >= 40, "{} cases", SECRETS.len());
+    let s = Sanitizer::new();
+    for (input, secret) in SECRETS {
+        let out = s.sanitize(input);
+        assert!(
+            !out.contains(secret),
+            "`{secret}` survived in `{out}` (from `{input}`)"
+        );
+        assert!(out.contains(REDACTED), "{input} -> {out}");
+    }
+}
+
+#[test]
+fn near_misses_are_untouched() {
+    assert!(NEAR_MISSES.len() >= 20);
+    let s = Sanitizer::new();
+    for input in NEAR_MISSES {
+        assert_eq!(s.sanitize(input), *input);
+    }
+}
+
+#[test]
+fn only_the_secret_part_is_replaced() {
+    let s = Sanitizer::new();
+    for (input, expected) in [
+        (
+            "user=ann password=hunter2 retries=3",
+            "user=ann password=[REDACTED] retries=3",
+        ),
+        (
+            "{\"user\":\"ann\",\"password\":\"x y z\"}",
+            "{\"user\":\"ann\",\"password\":\"[REDACTED]\"}",
+        ),
+        (
+            "Config { user: \"ann\", password: \"x\" }",
+            "Config { user: \"ann\", password: \"[REDACTED]\" }",
+        ),
+        (
+            "Login { token: Some(\"x\") }",
+            "Login { token: Some(\"[REDACTED]\") }",
+        ),
+        ("?a=1&password=x&b=2", "?a=1&password=[REDACTED]&b=2"),
+        (
+            "Authorization: Bearer abcdefghijkl",
+            "Authorization: Bearer [REDACTED]",
+        ),
+        (
+            "postgres://app:pw123456@db:5432/x",
+            "postgres://app:[REDACTED]@db:5432/x",
+        ),
+        (
+            "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIIrY\n-----END EC PRIVATE KEY-----",
+            "-----BEGIN EC PRIVATE KEY-----\n[REDACTED]\n-----END EC PRIVATE KEY-----",
+        ),
+        ("id AKIAIOSFODNN7EXAMPLE.", "id [REDACTED]."),
+    ] {
+        assert_eq!(s.sanitize(input), expected);
+    }
+}
+
+#[test]
+fn extra_keys_and_patterns_apply() {
+    let s = Sanitizer::with_extra(
+        &["pin", "ssn"],
+        &[
+            Pattern::new(r"card (?P<secret>\d{16})").unwrap(),
+            Pattern::new(r"INTERNAL-\d+").unwrap(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        s.sanitize("pin=1234 ssn: 078-05-1120 card 4111111111111111 ref INTERNAL-42"),
+        "pin=[REDACTED] ssn: [REDACTED] card [REDACTED] ref [REDACTED]"
+    );
+    assert_eq!(Sanitizer::new().sanitize("pin=1234"), "pin=1234");
+}
+
+#[test]
+fn hostile_input_is_linear() {
+    // Inputs that make backtracking engines explode: long runs of key
+    // characters and quotes with no end.
+    let s = Sanitizer::new();
+    for input in [
+        "password".repeat(20_000),
+        format!("password=\"{}", "\\\"".repeat(50_000)),
+        format!("{}=", "a_".repeat(50_000)),
+        "-----BEGIN PRIVATE KEY-----".repeat(5_000),
+        "://a:".repeat(20_000),
+    ] {
+        let started = std::time::Instant::now();
+        let _ = s.sanitize(&input);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{} bytes took {:?}",
+            input.len(),
+            started.elapsed()
+        );
+    }
+}
+
+fn secret_value() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9!#%*+@^_~-]{6,24}".prop_filter("not a word-like value", |v| {
+        v.chars().any(|c| c.is_ascii_digit())
+    })
+}
+
+fn key() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("password".to_owned()),
+        Just("db_password".to_owned()),
+        Just("api_key".to_owned()),
+        Just("X-Api-Key".to_owned()),
+        Just("client_secret".to_owned()),
+        Just("accessToken".to_owned()),
+        Just("session_token".to_owned()),
+    ]
+}
+
+fn filler() -> impl Strategy<Value = String> {
+    // Words that are not keys, separated by spaces and punctuation.
+    proptest::collection::vec(
+        "(ann|bob|pool|worker|retry|queue|latency|ok|the|a|of|to|7|42)",
+        0..12,
+    )
+    .prop_map(|w| w.join(" "))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn an_inserted_secret_never_survives(
+        before in filler(),
+        after in filler(),
+        key in key(),
+        value in secret_value(),
+        form in 0usize..5,
+    ) {
+        let pair = match form {
+            0 => format!("{key}={value}"),
+            1 => format!("{key}: {value}"),
+            2 => format!("\"{key}\": \"{value}\""),
+            3 => format!("{key}: \"{value}\""),
+            _ => format!("?x=1&{key}={value}&y=2"),
+        };
+        let text = format!("{before} {pair} {after}");
+        let out = shared().sanitize(&text).into_owned();
+        prop_assert!(!out.contains(&value), "{} -> {}", text, out);
+        prop_assert!(out.contains(REDACTED));
+        prop_assert!(out.starts_with(before.trim_start()) || before.trim().is_empty());
+    }
+
+    #[test]
+    fn text_without_secrets_is_unchanged(text in filler(), numbers in proptest::collection::vec(0u32..100_000, 0..5)) {
+        let text = format!("{text} {}", numbers.iter().map(u32::to_string).collect::<Vec<_>>().join(","));
+        prop_assert_eq!(shared().sanitize(&text), text.as_str());
+    }
+
+    #[test]
+    fn arbitrary_text_never_panics_and_only_shrinks_secrets(text in "\\PC{0,200}") {
+        let _ = shared().sanitize(&text);
+    }
+}
