@@ -181,10 +181,11 @@ fn finish() -> TokenStream {
         if __poolscope_call.is_active() {
             #[allow(unused_imports)]
             use ::poolscope::__private::classify::{
-                ClassifyDebug as _, ClassifyDisplay as _, ClassifyError as _, ClassifyOk as _, ClassifyOpaque as _,
+                ClassifyDebug as _, ClassifyDetails as _, ClassifyDisplay as _, ClassifyError as _, ClassifyOk as _,
+                ClassifyOpaque as _,
             };
             __poolscope_call.finish(
-                (&&&&&::poolscope::__private::classify::Ret(&__poolscope_ret)).__poolscope_classify(),
+                (&&&&&&::poolscope::__private::classify::Ret(&__poolscope_ret)).__poolscope_classify(),
             );
         }
     }

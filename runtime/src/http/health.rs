@@ -334,7 +334,11 @@ pub(crate) fn checks(
             passed: result.is_ok(),
             value: None,
             threshold: None,
-            message: result.err().unwrap_or_else(|| "ok".to_owned()),
+            // The application's text: it could hold anything.
+            message: result.err().map_or_else(
+                || "ok".to_owned(),
+                |m| crate::types::sanitize::sanitize(&m).into_owned(),
+            ),
         });
     }
     out

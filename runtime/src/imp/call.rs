@@ -13,7 +13,7 @@ use super::correlation::swap;
 use super::events;
 use super::series::{self, Block, Series};
 use crate::types::correlation::{CorrelationId, IntoCorrelation};
-use crate::types::error::{ErrorContext, ErrorKind};
+use crate::types::error::{ErrorContext, ErrorDetails, ErrorKind};
 use crate::types::events::{
     Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted,
 };
@@ -161,8 +161,12 @@ impl Details {
         self.ttl = Some(ttl);
     }
 
-    /// Records one formatted argument.
+    /// Records one formatted argument, sanitized.
     pub fn arg(&mut self, name: &'static str, value: String) {
+        let value = match crate::types::sanitize::sanitize(&value) {
+            std::borrow::Cow::Borrowed(_) => value,
+            std::borrow::Cow::Owned(cleaned) => cleaned,
+        };
         self.args.push((name.into(), value));
     }
 }
@@ -525,6 +529,8 @@ pub enum Classified<'a> {
 
 /// An error value through the richest view available.
 pub enum ErrView<'a> {
+    /// [`ErrorDetails`]: the error's own structured context.
+    Details(&'a (dyn ErrorDetails + 'a)),
     /// `std::error::Error`: message and source chain.
     Error(&'a (dyn std::error::Error + 'a)),
     /// `Display` only.
@@ -539,6 +545,7 @@ impl ErrView<'_> {
     #[cold]
     fn context(self, type_name: &'static str) -> ErrorContext {
         match self {
+            ErrView::Details(e) => return e.error_context().sanitized(),
             ErrView::Error(e) => ErrorContext::from_dyn(type_name, e),
             ErrView::Display(e) => {
                 ErrorContext::message(ErrorKind::Error, type_name, e.to_string())
@@ -552,18 +559,35 @@ impl ErrView<'_> {
                 format!("an error of type `{type_name}`"),
             ),
         }
+        .sanitized()
     }
 }
 
 /// The autoref-specialization traits that classify a return value. The macro
-/// calls `(&&&&&Ret(&value)).__poolscope_classify()`; method lookup picks the
-/// first impl whose bounds hold, from `Error` down to "not a `Result`".
+/// calls `(&&&&&&Ret(&value)).__poolscope_classify()`; method lookup picks the
+/// first impl whose bounds hold, from `ErrorDetails` down to "not a `Result`".
 pub mod classify {
     use super::{Classified, ErrView};
+    use crate::types::error::ErrorDetails;
     use std::fmt::{Debug, Display};
 
     /// A borrowed return value, the receiver of the classification.
     pub struct Ret<'a, T: ?Sized>(pub &'a T);
+
+    /// `Result<_, E: ErrorDetails>`.
+    pub trait ClassifyDetails<'a> {
+        /// Classifies.
+        fn __poolscope_classify(&self) -> Classified<'a>;
+    }
+    impl<'a, T, E: ErrorDetails> ClassifyDetails<'a> for &&&&&Ret<'a, Result<T, E>> {
+        #[inline(always)]
+        fn __poolscope_classify(&self) -> Classified<'a> {
+            match self.0 {
+                Ok(_) => Classified::Ok,
+                Err(e) => Classified::Err(std::any::type_name::<E>(), ErrView::Details(e)),
+            }
+        }
+    }
 
     /// `Result<_, E: Error>`.
     pub trait ClassifyError<'a> {
@@ -678,6 +702,9 @@ mod tests {
     fn kind(c: Classified<'_>) -> String {
         match c {
             Classified::Ok => "ok".into(),
+            Classified::Err(_, ErrView::Details(e)) => {
+                format!("details:{}", e.error_context().message)
+            }
             Classified::Err(_, ErrView::Error(e)) => format!("error:{e}"),
             Classified::Err(_, ErrView::Display(e)) => format!("display:{e}"),
             Classified::Err(_, ErrView::Debug(e)) => format!("debug:{e:?}"),
@@ -688,29 +715,44 @@ mod tests {
     }
 
     #[test]
+    fn error_details_come_first() {
+        let crash: Result<(), crate::types::error::WorkerCrash> =
+            Err(crate::types::error::WorkerCrash::exited(
+                3,
+                b"",
+                std::time::Duration::from_secs(1),
+                None,
+            ));
+        assert_eq!(
+            kind((&&&&&&Ret(&crash)).__poolscope_classify()),
+            "details:worker exited with code 3 after 1.0 s"
+        );
+    }
+
+    #[test]
     fn classification_picks_the_richest_view() {
         let io: Result<(), std::io::Error> = Err(std::io::Error::other("io"));
-        assert_eq!(kind((&&&&&Ret(&io)).__poolscope_classify()), "error:io");
+        assert_eq!(kind((&&&&&&Ret(&io)).__poolscope_classify()), "error:io");
         let s: Result<u8, String> = Err("text".into());
-        assert_eq!(kind((&&&&&Ret(&s)).__poolscope_classify()), "display:text");
+        assert_eq!(kind((&&&&&&Ret(&s)).__poolscope_classify()), "display:text");
         let d: Result<u8, OnlyDebug> = Err(OnlyDebug);
         assert_eq!(
-            kind((&&&&&Ret(&d)).__poolscope_classify()),
+            kind((&&&&&&Ret(&d)).__poolscope_classify()),
             "debug:OnlyDebug"
         );
         let n: Result<u8, Nothing> = Err(Nothing);
         assert_eq!(
-            kind((&&&&&Ret(&n)).__poolscope_classify()),
+            kind((&&&&&&Ret(&n)).__poolscope_classify()),
             "opaque:Nothing"
         );
         let ok: Result<u8, Nothing> = Ok(1);
-        assert_eq!(kind((&&&&&Ret(&ok)).__poolscope_classify()), "ok");
-        assert_eq!(kind((&&&&&Ret(&5_u8)).__poolscope_classify()), "ok");
-        assert_eq!(kind((&&&&&Ret(&Nothing)).__poolscope_classify()), "ok");
+        assert_eq!(kind((&&&&&&Ret(&ok)).__poolscope_classify()), "ok");
+        assert_eq!(kind((&&&&&&Ret(&5_u8)).__poolscope_classify()), "ok");
+        assert_eq!(kind((&&&&&&Ret(&Nothing)).__poolscope_classify()), "ok");
     }
 
     fn generic<E>(r: &Result<(), E>) -> String {
-        kind((&&&&&Ret(r)).__poolscope_classify())
+        kind((&&&&&&Ret(r)).__poolscope_classify())
     }
 
     #[test]

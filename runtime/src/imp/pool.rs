@@ -399,12 +399,13 @@ impl Worker {
             let uptime = *crash.uptime.get_or_insert_with(|| self.since.elapsed());
             let mut error = ErrorContext::message(ErrorKind::Crash, "crash", reason);
             error.crash = Some(crash);
+            let error = error.sanitized();
             events::emit(Event::WorkerCrashed(WorkerCrashed {
                 at: SystemTime::now(),
                 pool: self.pool.label,
                 worker: self.id.clone(),
                 uptime: Some(uptime),
-                reason: reason.to_owned(),
+                reason: error.message.clone(),
                 error,
                 correlation_id: current(),
             }));

@@ -53,17 +53,46 @@ impl ErrorKind {
     }
 }
 
-/// A Python exception: type, message and frames.
+/// A Python exception: type, message and frames, with the exceptions it was
+/// chained from. Parse one from `traceback.format_exception` text with
+/// [`PythonTraceback::parse`].
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct PythonTraceback {
-    /// The exception class, e.g. `ValueError`.
+    /// The exception class, e.g. `ValueError` (module-qualified when Python
+    /// printed it so, e.g. `json.decoder.JSONDecodeError`).
     pub exception_type: String,
     /// `str(exc)`.
     pub message: String,
     /// Frames, outermost first.
     pub frames: Vec<PythonFrame>,
+    /// Earlier exceptions in the chain, oldest first: each was the cause
+    /// (`raise .. from ..`) or the context ("during handling of") of the next.
+    pub chain: Vec<ChainedException>,
     /// The formatted traceback as Python printed it, chained causes included.
     pub formatted: String,
+}
+
+/// An exception earlier in a Python exception chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainedException {
+    /// How it leads to the next one.
+    pub relation: ChainRelation,
+    /// The exception class.
+    pub exception_type: String,
+    /// `str(exc)`.
+    pub message: String,
+    /// Its frames, outermost first.
+    pub frames: Vec<PythonFrame>,
+}
+
+/// How an exception in a chain leads to the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ChainRelation {
+    /// "The above exception was the direct cause of the following exception"
+    /// (`raise .. from ..`).
+    Cause,
+    /// "During handling of the above exception, another exception occurred".
+    Context,
 }
 
 /// One frame of a Python traceback.
@@ -73,8 +102,11 @@ pub struct PythonFrame {
     pub file: String,
     /// Line number.
     pub line: u32,
-    /// Function name.
+    /// Function name (`<module>` at top level; empty for a syntax error's
+    /// location, which names no function).
     pub function: String,
+    /// The source line Python showed, trimmed.
+    pub source: Option<String>,
 }
 
 /// A gRPC status: code name and number, message, details.
@@ -187,5 +219,276 @@ mod tests {
             ctx.to_string(),
             format!("{}: request failed: connection reset", ctx.type_name)
         );
+    }
+}
+
+/// Errors that know more about themselves than `Display` and `source()` say:
+/// a Python exception, a gRPC status, a worker crash. `#[observe]` captures
+/// an `Err` through this trait when its type implements it (with the
+/// `errors` aspect), before falling back to `std::error::Error`.
+///
+/// ```
+/// use poolscope_runtime::error::{ErrorContext, ErrorDetails, ErrorKind};
+/// struct Timeout(u64);
+/// impl ErrorDetails for Timeout {
+///     fn error_context(&self) -> ErrorContext {
+///         ErrorContext::message(ErrorKind::Error, "Timeout", format!("no answer after {} ms", self.0))
+///     }
+/// }
+/// assert_eq!(Timeout(250).error_context().message, "no answer after 250 ms");
+/// ```
+pub trait ErrorDetails {
+    /// The structured context of this error.
+    fn error_context(&self) -> ErrorContext;
+}
+
+impl ErrorContext {
+    /// The same context with every text field passed through the
+    /// process-wide sanitizer: message, chain, location, traceback text and
+    /// source lines, gRPC message and details, crash stderr and command.
+    pub fn sanitized(mut self) -> ErrorContext {
+        use crate::types::sanitize::sanitize;
+        let clean = |text: &mut String| {
+            if let std::borrow::Cow::Owned(cleaned) = sanitize(text) {
+                *text = cleaned;
+            }
+        };
+        clean(&mut self.message);
+        self.chain.iter_mut().for_each(clean);
+        if let Some(location) = &mut self.location {
+            clean(location);
+        }
+        if let Some(python) = &mut self.python {
+            clean(&mut python.message);
+            clean(&mut python.formatted);
+            let frames = python
+                .frames
+                .iter_mut()
+                .chain(python.chain.iter_mut().flat_map(|c| c.frames.iter_mut()));
+            frames.filter_map(|f| f.source.as_mut()).for_each(clean);
+            python.chain.iter_mut().for_each(|c| clean(&mut c.message));
+        }
+        if let Some(grpc) = &mut self.grpc {
+            clean(&mut grpc.message);
+            if let Some(details) = &mut grpc.details {
+                clean(details);
+            }
+        }
+        if let Some(crash) = &mut self.crash {
+            if let Some(tail) = &mut crash.stderr_tail {
+                clean(tail);
+            }
+            if let Some(command) = &mut crash.last_command {
+                clean(command);
+            }
+        }
+        self
+    }
+}
+
+/// An exception raised in a Python worker, with its parsed traceback.
+///
+/// ```
+/// use poolscope_runtime::error::{ErrorDetails, PythonError};
+/// let err = PythonError::parse("Traceback (most recent call last):\n  File \"w.py\", line 1, in <module>\nKeyError: 'user'\n").unwrap();
+/// assert_eq!(err.to_string(), "KeyError: 'user'");
+/// assert_eq!(err.error_context().python.unwrap().frames.len(), 1);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PythonError {
+    /// The traceback.
+    pub traceback: PythonTraceback,
+}
+
+impl PythonError {
+    /// Wraps a parsed traceback.
+    pub fn new(traceback: PythonTraceback) -> PythonError {
+        PythonError { traceback }
+    }
+
+    /// Parses traceback text; `None` if it holds no exception.
+    pub fn parse(text: &str) -> Option<PythonError> {
+        PythonTraceback::parse(text).map(PythonError::new)
+    }
+}
+
+impl fmt::Display for PythonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.traceback.message.is_empty() {
+            f.write_str(&self.traceback.exception_type)
+        } else {
+            write!(
+                f,
+                "{}: {}",
+                self.traceback.exception_type, self.traceback.message
+            )
+        }
+    }
+}
+
+impl std::error::Error for PythonError {}
+
+impl ErrorDetails for PythonError {
+    fn error_context(&self) -> ErrorContext {
+        let tb = &self.traceback;
+        let mut ctx = ErrorContext::message(ErrorKind::Error, "python", self.to_string());
+        // Most recent cause first, as `source()` chains go.
+        ctx.chain = tb
+            .chain
+            .iter()
+            .rev()
+            .map(|c| {
+                if c.message.is_empty() {
+                    c.exception_type.clone()
+                } else {
+                    format!("{}: {}", c.exception_type, c.message)
+                }
+            })
+            .collect();
+        ctx.python = Some(tb.clone());
+        ctx.sanitized()
+    }
+}
+
+/// At most this much of a crashed worker's stderr is kept.
+pub const STDERR_TAIL_BYTES: usize = 4096;
+
+/// A worker process that died: exit code or signal, the end of its stderr,
+/// how long it ran, what it was doing.
+///
+/// ```
+/// use std::time::Duration;
+/// use poolscope_runtime::error::{ErrorDetails, ErrorKind, WorkerCrash};
+/// let crash = WorkerCrash::signaled(11, b"Fatal Python error: Segmentation fault\n", Duration::from_secs(3), Some("infer".into()));
+/// assert_eq!(crash.to_string(), "worker killed by SIGSEGV after 3.0 s");
+/// let ctx = crash.error_context();
+/// assert_eq!((ctx.kind, ctx.crash.unwrap().signal.as_deref()), (ErrorKind::Crash, Some("SIGSEGV")));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerCrash {
+    /// The crash, as recorded.
+    pub context: CrashContext,
+}
+
+impl WorkerCrash {
+    /// A worker that exited with `code`.
+    pub fn exited(
+        code: i32,
+        stderr: &[u8],
+        uptime: Duration,
+        last_command: Option<String>,
+    ) -> WorkerCrash {
+        WorkerCrash::new(Some(code), None, stderr, uptime, last_command)
+    }
+
+    /// A worker killed by signal number `signal`.
+    pub fn signaled(
+        signal: i32,
+        stderr: &[u8],
+        uptime: Duration,
+        last_command: Option<String>,
+    ) -> WorkerCrash {
+        WorkerCrash::new(
+            None,
+            Some(signal_name(signal)),
+            stderr,
+            uptime,
+            last_command,
+        )
+    }
+
+    /// From a child's exit status (exit code, or on Unix the signal).
+    pub fn from_status(
+        status: std::process::ExitStatus,
+        stderr: &[u8],
+        uptime: Duration,
+        last_command: Option<String>,
+    ) -> WorkerCrash {
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::ExitStatusExt;
+            if let Some(signal) = status.signal() {
+                return WorkerCrash::signaled(signal, stderr, uptime, last_command);
+            }
+        }
+        WorkerCrash::new(status.code(), None, stderr, uptime, last_command)
+    }
+
+    fn new(
+        exit_code: Option<i32>,
+        signal: Option<String>,
+        stderr: &[u8],
+        uptime: Duration,
+        last_command: Option<String>,
+    ) -> WorkerCrash {
+        let tail = &stderr[stderr.len().saturating_sub(STDERR_TAIL_BYTES)..];
+        let tail = String::from_utf8_lossy(tail);
+        // Start at a line boundary when the cut fell mid-line.
+        let tail = if stderr.len() > STDERR_TAIL_BYTES {
+            tail.split_once('\n')
+                .map_or(tail.as_ref(), |(_, rest)| rest)
+                .to_owned()
+        } else {
+            tail.into_owned()
+        };
+        WorkerCrash {
+            context: CrashContext {
+                exit_code,
+                signal,
+                stderr_tail: (!tail.trim().is_empty()).then_some(tail),
+                uptime: Some(uptime),
+                last_command,
+            },
+        }
+    }
+}
+
+/// The conventional name of a Linux signal number.
+pub fn signal_name(signal: i32) -> String {
+    let name = match signal {
+        1 => "SIGHUP",
+        2 => "SIGINT",
+        3 => "SIGQUIT",
+        4 => "SIGILL",
+        5 => "SIGTRAP",
+        6 => "SIGABRT",
+        7 => "SIGBUS",
+        8 => "SIGFPE",
+        9 => "SIGKILL",
+        10 => "SIGUSR1",
+        11 => "SIGSEGV",
+        12 => "SIGUSR2",
+        13 => "SIGPIPE",
+        14 => "SIGALRM",
+        15 => "SIGTERM",
+        24 => "SIGXCPU",
+        25 => "SIGXFSZ",
+        _ => return format!("signal {signal}"),
+    };
+    name.to_owned()
+}
+
+impl fmt::Display for WorkerCrash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.context;
+        match (&c.signal, c.exit_code) {
+            (Some(signal), _) => write!(f, "worker killed by {signal}")?,
+            (None, Some(code)) => write!(f, "worker exited with code {code}")?,
+            (None, None) => f.write_str("worker lost")?,
+        }
+        if let Some(uptime) = c.uptime {
+            write!(f, " after {:.1} s", uptime.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for WorkerCrash {}
+
+impl ErrorDetails for WorkerCrash {
+    fn error_context(&self) -> ErrorContext {
+        let mut ctx = ErrorContext::message(ErrorKind::Crash, "crash", self.to_string());
+        ctx.crash = Some(self.context.clone());
+        ctx.sanitized()
     }
 }

@@ -5,6 +5,7 @@ pub(crate) mod correlation;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod label;
+mod python;
 pub(crate) mod sanitize;
 pub(crate) mod stats;
 

@@ -252,7 +252,7 @@ impl Sanitizer {
         alternatives.sort_by_key(|a| std::cmp::Reverse(a.len()));
         alternatives.dedup();
         let key_value = format!(
-            r#"(?i)(?P<key>{KEY_CHARS}*(?:{}){KEY_CHARS}*)(?P<sep>["']?\s*[:=]\s*)(?P<value>(?:Some\()?"(?:[^"\\]|\\.)*"\)?|'(?:[^'\\]|\\.)*'|(?:bearer|basic|token|digest)\s+[^\s,;&)}}\]]+|[^\s,;&)}}\]"']+)"#,
+            r#"(?i)(?P<key>{KEY_CHARS}*(?:{}){KEY_CHARS}*)(?P<sep>["']?\s*[:=]\s*)(?P<value>\[REDACTED\]|(?:Some\()?"(?:[^"\\]|\\.)*"\)?|'(?:[^'\\]|\\.)*'|(?:bearer|basic|token|digest)\s+[^\s,;&)}}\]]+|[^\s,;&)}}\]"']+)"#,
             alternatives.join("|")
         );
         let key_value = Regex::new(&key_value).map_err(|e| SanitizeError::Pattern {
@@ -341,6 +341,11 @@ impl Sanitizer {
             return whole.to_owned();
         }
         let value = value.as_str();
+        // Already sanitized: sanitizing twice changes nothing. (A bare value
+        // stops at `]`, so it may hold the marker without its end.)
+        if value.contains("[REDACTED") {
+            return whole.to_owned();
+        }
         let redacted = match value.chars().next() {
             Some(q @ ('"' | '\'')) => format!("{q}{REDACTED}{q}"),
             Some('S') if value.starts_with("Some(\"") => format!("Some(\"{REDACTED}\")"),
