@@ -20,6 +20,7 @@
 //! | `observe` | all three aspects |
 //! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
 //! | `http` | the HTTP server: `/health`, `/health/ready`, `/health/detailed`, `/metrics` |
+//! | `logging` | structured logs on `tracing`: JSON or human, correlation ids, sampling, sanitized |
 //!
 //! Libraries depend on poolscope with no aspect feature; applications turn
 //! them on.
@@ -70,6 +71,9 @@ pub use poolscope_runtime::metrics;
 
 #[cfg(feature = "http")]
 pub use poolscope_runtime::http;
+
+#[cfg(feature = "logging")]
+pub use poolscope_runtime::logging;
 
 #[doc(hidden)]
 pub mod __private {

@@ -36,7 +36,7 @@ pub mod correlation {
 
 /// Typed telemetry events and the subscriber API.
 pub mod events {
-    pub use crate::imp::events::{subscribe, Subscription};
+    pub use crate::imp::events::{sample_rate, set_sample_rate, subscribe, Subscription};
     pub use crate::types::events::*;
 }
 
@@ -63,7 +63,8 @@ pub mod metrics {
 /// in `docs/logging.md`.
 pub mod sanitize {
     pub use crate::types::sanitize::{
-        configure, current, sanitize, Pattern, SanitizeError, Sanitizer, DEFAULT_KEYS, REDACTED,
+        configure, current, is_secret_key, sanitize, Pattern, SanitizeError, Sanitizer,
+        DEFAULT_KEYS, REDACTED,
     };
 }
 
@@ -74,6 +75,11 @@ pub mod stats {
         HistogramSnapshot, PoolSnapshot, PoolState, RequestTotals, SeriesSnapshot, WorkerCounts,
     };
 }
+
+/// Structured logs: JSON or human lines on `tracing`, with correlation ids,
+/// sampled, sanitized, written without blocking.
+#[cfg(feature = "logging")]
+pub mod logging;
 
 /// The HTTP server: health endpoints for load balancers and orchestrators,
 /// and `/metrics` for Prometheus.

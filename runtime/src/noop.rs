@@ -159,6 +159,33 @@ pub(crate) mod events {
         Subscription
     }
 
+    /// Who a handler is for (see the real module); unused here.
+    #[allow(dead_code)]
+    pub(crate) enum Interest {
+        All,
+        Logs,
+    }
+
+    /// Drops `handler`: there are no events.
+    #[allow(dead_code)]
+    pub(crate) fn subscribe_with(
+        _interest: Interest,
+        handler: std::sync::Arc<dyn Fn(&Event) + Send + Sync>,
+    ) -> Subscription {
+        drop(handler);
+        Subscription
+    }
+
+    /// Does nothing: there are no events to sample.
+    #[inline(always)]
+    pub fn set_sample_rate(_rate: f64) {}
+
+    /// Always 1.
+    #[inline(always)]
+    pub fn sample_rate() -> f64 {
+        1.0
+    }
+
     /// A subscription that holds nothing.
     #[derive(Debug)]
     pub struct Subscription;

@@ -161,8 +161,14 @@ impl Details {
         self.ttl = Some(ttl);
     }
 
-    /// Records one formatted argument, sanitized.
+    /// Records one formatted argument, sanitized: an argument named like a
+    /// secret (`password`, `api_key`) is redacted whole.
     pub fn arg(&mut self, name: &'static str, value: String) {
+        use crate::types::sanitize::{is_secret_key, REDACTED};
+        if is_secret_key(name) {
+            self.args.push((name.into(), REDACTED.to_owned()));
+            return;
+        }
         let value = match crate::types::sanitize::sanitize(&value) {
             std::borrow::Cow::Borrowed(_) => value,
             std::borrow::Cow::Owned(cleaned) => cleaned,
@@ -274,7 +280,10 @@ impl Call {
             super::panic::install_hook();
         }
         let labels = dynamic.then_some((start.pool, start.command));
-        let details = if events::active() {
+        // Sampling happens here, before anything is formatted; a request is
+        // kept or dropped whole.
+        let sampled = events::wants_requests() && events::sampled(correlation);
+        let details = if sampled {
             Some(describe(site, labels, correlation, details))
         } else {
             None
@@ -366,7 +375,10 @@ impl Active {
         if let Some(previous) = self.restore {
             swap(previous);
         }
-        if events::active() {
+        // A request that was kept is completed; a failure is never sampled
+        // away, and neither are the rare non-request kinds.
+        let kept = self.details.is_some() || (self.site.kind != Kind::Request && events::active());
+        if kept || (outcome != Outcome::Ok && events::active()) {
             let error = if ERRORS { error() } else { None };
             self.emit_completion(outcome, duration.map(Duration::from_nanos), error);
         }

@@ -1,20 +1,33 @@
+use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
+use crate::types::correlation::CorrelationId;
 use crate::types::events::Event;
 
 type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// What a handler wants: every event, or what the log sink writes (request
+/// events only while the log level lets them through).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Interest {
+    All,
+    #[cfg_attr(not(feature = "logging"), allow(dead_code))]
+    Logs,
+}
+
 struct Entry {
     id: usize,
+    interest: Interest,
     handler: Handler,
 }
 
 static HANDLERS: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
 // Read on every observed call, so that with no subscriber no event is even
-// built; kept apart from the lock so that read is one relaxed load.
-static COUNT: AtomicUsize = AtomicUsize::new(0);
+// built; kept apart from the lock so that a read is one relaxed load.
+static ALL: AtomicUsize = AtomicUsize::new(0);
+static LOGS: AtomicUsize = AtomicUsize::new(0);
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
 /// Calls `handler` with every event from now until the returned
@@ -35,14 +48,28 @@ static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 /// ```
 #[must_use = "the handler is removed when the subscription is dropped"]
 pub fn subscribe(handler: impl Fn(&Event) + Send + Sync + 'static) -> Subscription {
+    subscribe_with(Interest::All, Arc::new(handler))
+}
+
+pub(crate) fn subscribe_with(interest: Interest, handler: Handler) -> Subscription {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let mut handlers = HANDLERS.write().unwrap_or_else(|e| e.into_inner());
     handlers.push(Entry {
         id,
-        handler: Arc::new(handler),
+        interest,
+        handler,
     });
-    COUNT.store(handlers.len(), Ordering::Relaxed);
+    recount(&handlers);
     Subscription { id }
+}
+
+fn recount(handlers: &[Entry]) {
+    let all = handlers
+        .iter()
+        .filter(|e| e.interest == Interest::All)
+        .count();
+    ALL.store(all, Ordering::Relaxed);
+    LOGS.store(handlers.len() - all, Ordering::Relaxed);
 }
 
 /// Keeps a handler subscribed; dropping it unsubscribes.
@@ -62,14 +89,102 @@ impl Drop for Subscription {
     fn drop(&mut self) {
         let mut handlers = HANDLERS.write().unwrap_or_else(|e| e.into_inner());
         handlers.retain(|entry| entry.id != self.id);
-        COUNT.store(handlers.len(), Ordering::Relaxed);
+        recount(&handlers);
     }
 }
 
-/// Whether any handler is subscribed: the gate before building an event.
+/// Whether any handler is subscribed: the gate before building an event
+/// that is not request-shaped (pool, worker, session, alert events are rare).
 #[inline(always)]
 pub(crate) fn active() -> bool {
-    COUNT.load(Ordering::Relaxed) != 0
+    ALL.load(Ordering::Relaxed) != 0 || LOGS.load(Ordering::Relaxed) != 0
+}
+
+/// Whether someone wants the request events of a call that succeeds: a
+/// subscriber, or the log sink while `info` lines get through.
+#[inline(always)]
+pub(crate) fn wants_requests() -> bool {
+    ALL.load(Ordering::Relaxed) != 0 || (LOGS.load(Ordering::Relaxed) != 0 && info_enabled())
+}
+
+#[cfg(feature = "logging")]
+#[inline(always)]
+fn info_enabled() -> bool {
+    tracing::level_enabled!(tracing::Level::INFO)
+}
+
+#[cfg(not(feature = "logging"))]
+#[inline(always)]
+fn info_enabled() -> bool {
+    false
+}
+
+/// Sampling of request events (and so of request log lines): a request is
+/// kept when its hash falls under this threshold. `u64::MAX` keeps all.
+static SAMPLE_BELOW: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// Keeps `rate` (0 to 1) of requests' `request.started` and
+/// `request.completed` events, and so of their log lines. A request is kept
+/// or dropped whole, by its correlation id when it has one. Failures are
+/// never sampled away: a failed request's completion is always emitted.
+/// Out-of-range rates are clamped.
+///
+/// ```
+/// poolscope_runtime::events::set_sample_rate(0.1);
+/// assert!((poolscope_runtime::events::sample_rate() - 0.1).abs() < 1e-9);
+/// poolscope_runtime::events::set_sample_rate(1.0);
+/// ```
+pub fn set_sample_rate(rate: f64) {
+    let rate = if rate.is_nan() {
+        1.0
+    } else {
+        rate.clamp(0.0, 1.0)
+    };
+    let below = if rate >= 1.0 {
+        u64::MAX
+    } else {
+        (rate * u64::MAX as f64) as u64
+    };
+    SAMPLE_BELOW.store(below, Ordering::Relaxed);
+}
+
+/// The request sampling rate in force.
+pub fn sample_rate() -> f64 {
+    match SAMPLE_BELOW.load(Ordering::Relaxed) {
+        u64::MAX => 1.0,
+        below => below as f64 / u64::MAX as f64,
+    }
+}
+
+/// Whether this request's events are kept.
+#[inline(always)]
+pub(crate) fn sampled(correlation: Option<CorrelationId>) -> bool {
+    let below = SAMPLE_BELOW.load(Ordering::Relaxed);
+    if below == u64::MAX {
+        return true;
+    }
+    let hash = match correlation {
+        // Ids are counters in their low half: mix before comparing.
+        Some(id) => mix(id.as_u128() as u64 ^ (id.as_u128() >> 64) as u64),
+        None => {
+            thread_local! {
+                static STATE: Cell<u64> = const { Cell::new(0x9E37_79B9_7F4A_7C15) };
+            }
+            STATE.with(|s| {
+                let next = s.get().wrapping_add(0x9E37_79B9_7F4A_7C15);
+                s.set(next);
+                mix(next)
+            })
+        }
+    };
+    hash < below
+}
+
+/// SplitMix64's finalizer: spreads nearby inputs over the whole range.
+fn mix(mut x: u64) -> u64 {
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
 }
 
 /// Hands `event` to every handler.
@@ -118,7 +233,7 @@ mod tests {
                 panic!("handler bug");
             }
         });
-        assert!(active());
+        assert!(active() && wants_requests());
         emit(saturated("events-unit-a"));
         drop(bad);
         drop(keep);
@@ -143,5 +258,29 @@ mod tests {
                 None
             )
         );
+    }
+}
+
+#[cfg(test)]
+mod sampling_tests {
+    use super::*;
+
+    #[test]
+    fn sampling_keeps_about_the_rate_and_a_request_whole() {
+        set_sample_rate(0.25);
+        let kept = (0..100_000u128)
+            .filter(|i| sampled(Some(CorrelationId::from_u128((7 << 64) | i))))
+            .count();
+        assert!((23_000..27_000).contains(&kept), "{kept}");
+        let id = Some(CorrelationId::from_u128(12345));
+        assert_eq!(
+            sampled(id),
+            sampled(id),
+            "the same request is always kept or dropped"
+        );
+        set_sample_rate(1.0);
+        assert!(sampled(None) && sample_rate() == 1.0);
+        set_sample_rate(f64::NAN);
+        assert_eq!(sample_rate(), 1.0);
     }
 }

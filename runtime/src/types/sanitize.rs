@@ -317,7 +317,9 @@ impl Sanitizer {
         }
     }
 
-    fn is_secret_key(&self, key: &str) -> bool {
+    /// Whether values under `key` are secrets (`db_password`, `X-Api-Key`,
+    /// `clientSecret` are; `tokenizer`, `passport` are not).
+    pub fn is_secret_key(&self, key: &str) -> bool {
         let words = words(key);
         let glued: Vec<String> = (0..words.len()).map(|i| words[i..].concat()).collect();
         self.keys.iter().any(|key_words| {
@@ -450,6 +452,11 @@ pub fn sanitize(text: &str) -> Cow<'_, str> {
         Cow::Borrowed(_) => Cow::Borrowed(text),
         Cow::Owned(owned) => Cow::Owned(owned),
     }
+}
+
+/// Whether values under `key` are secrets, by the process-wide rules.
+pub fn is_secret_key(key: &str) -> bool {
+    current().is_secret_key(key)
 }
 
 /// Replaces the process-wide rules with the defaults plus `extra_keys` and
