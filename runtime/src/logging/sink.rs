@@ -69,7 +69,13 @@ pub(crate) fn error_json(error: &ErrorContext) -> Value {
     if let Some(grpc) = &error.grpc {
         map.insert(
             "grpc".into(),
-            json!({ "code": grpc.code, "code_name": grpc.code_name, "message": grpc.message, "details": grpc.details }),
+            json!({
+                "code": grpc.code,
+                "code_name": grpc.code_name,
+                "message": grpc.message,
+                "details": grpc.details,
+                "metadata": grpc.metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect::<Map<String, Value>>(),
+            }),
         );
     }
     if let Some(crash) = &error.crash {

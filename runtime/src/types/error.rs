@@ -120,6 +120,8 @@ pub struct GrpcStatus {
     pub message: String,
     /// The binary details, as text where they decode.
     pub details: Option<String>,
+    /// Selected metadata (ASCII entries, secret-named ones left out).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// How a worker process died.
@@ -489,6 +491,58 @@ impl ErrorDetails for WorkerCrash {
     fn error_context(&self) -> ErrorContext {
         let mut ctx = ErrorContext::message(ErrorKind::Crash, "crash", self.to_string());
         ctx.crash = Some(self.context.clone());
+        ctx.sanitized()
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl ErrorDetails for tonic::Status {
+    fn error_context(&self) -> ErrorContext {
+        let code = self.code();
+        let name = format!("{code:?}");
+        // `NotFound` -> `NOT_FOUND`, the canonical gRPC name.
+        let mut code_name = String::new();
+        for (i, c) in name.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                code_name.push('_');
+            }
+            code_name.push(c.to_ascii_uppercase());
+        }
+        let details =
+            (!self.details().is_empty()).then(|| match std::str::from_utf8(self.details()) {
+                Ok(text) => text.to_owned(),
+                Err(_) => format!("<{} bytes of binary details>", self.details().len()),
+            });
+        let metadata = self
+            .metadata()
+            .iter()
+            .filter_map(|entry| match entry {
+                tonic::metadata::KeyAndValueRef::Ascii(key, value) => {
+                    let key = key.as_str();
+                    let keep =
+                        !crate::types::sanitize::is_secret_key(key) && !key.starts_with("grpc-");
+                    keep.then(|| {
+                        (
+                            key.to_owned(),
+                            value.to_str().unwrap_or_default().to_owned(),
+                        )
+                    })
+                }
+                tonic::metadata::KeyAndValueRef::Binary(..) => None,
+            })
+            .collect();
+        let mut ctx = ErrorContext::message(
+            ErrorKind::Error,
+            "tonic::Status",
+            format!("{code_name}: {}", self.message()),
+        );
+        ctx.grpc = Some(GrpcStatus {
+            code: code as i32,
+            code_name,
+            message: self.message().to_owned(),
+            details,
+            metadata,
+        });
         ctx.sanitized()
     }
 }
