@@ -62,8 +62,8 @@ extern crate self as poolscope;
 
 pub use poolscope_macros::observe;
 pub use poolscope_runtime::{
-    buckets, correlation, error, events, is_enabled, label, sanitize, set_enabled, stats, Kind,
-    Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
+    alerts, buckets, correlation, error, events, is_enabled, label, sanitize, set_enabled, stats,
+    Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
 };
 
 #[cfg(feature = "metrics")]

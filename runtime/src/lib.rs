@@ -34,6 +34,14 @@ pub mod correlation {
     pub use crate::types::correlation::{CorrelationId, IntoCorrelation, ParseCorrelationError};
 }
 
+/// Threshold alerts: `alert.fired` / `alert.resolved` events, a warn log
+/// line, and the `poolscope_alerts_firing` gauge.
+pub mod alerts {
+    pub use crate::imp::alerts::{
+        watch_error_rate, AlertError, AlertWatcher, ErrorRateRule, ERROR_RATE_RULE,
+    };
+}
+
 /// Typed telemetry events and the subscriber API.
 pub mod events {
     pub use crate::imp::events::{sample_rate, set_sample_rate, subscribe, Subscription};

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+pub(crate) mod alerts;
 pub(crate) mod buckets;
 mod call;
 #[cfg(feature = "timing")]

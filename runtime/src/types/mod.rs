@@ -1,6 +1,7 @@
 //! Plain data shared by the real and the no-op runtime: the types a user
 //! constructs or matches on must exist, with the same shape, in every build.
 
+pub(crate) mod alert_rule;
 pub(crate) mod correlation;
 pub(crate) mod error;
 pub(crate) mod events;
@@ -8,6 +9,13 @@ pub(crate) mod label;
 mod python;
 pub(crate) mod sanitize;
 pub(crate) mod stats;
+#[cfg(any(
+    feature = "timing",
+    feature = "correlation",
+    feature = "errors",
+    feature = "http"
+))]
+pub(crate) mod window;
 
 /// `true` when at least one aspect feature is compiled in.
 ///

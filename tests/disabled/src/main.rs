@@ -101,6 +101,17 @@ fn main() {
     );
     assert_eq!(Outcome::ALL.len(), 4);
     let _ = ErrorContext::message(ErrorKind::Error, "t", "m");
+    let watcher = poolscope::alerts::watch_error_rate(
+        poolscope::alerts::ErrorRateRule::new(0.1).unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    drop(watcher);
+    poolscope::events::set_sample_rate(0.5);
+    assert_eq!(poolscope::events::sample_rate(), 1.0);
+    assert_eq!(
+        poolscope::sanitize::sanitize("password=x"),
+        "password=[REDACTED]"
+    );
     subscription.forever();
     println!("poolscope compiled out: every call compiled and recorded nothing");
 }

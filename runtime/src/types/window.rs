@@ -1,0 +1,139 @@
+//! A bounded history of pool statistics, one cumulative sample per tick:
+//! what "over the last window" rates and percentiles are computed from,
+//! without keeping a single request. Used by the health checks and by alerts.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use crate::types::label::Label;
+use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
+use crate::types::Outcome;
+
+/// Cumulative counts of one pool at one moment.
+struct PoolSample {
+    by_outcome: [u64; 4],
+    durations: Option<HistogramSnapshot>,
+    saturations: u64,
+    crashes: u64,
+}
+
+impl PoolSample {
+    fn of(pool: &PoolSnapshot) -> PoolSample {
+        PoolSample {
+            by_outcome: pool.requests.as_ref().map_or([0; 4], |r| r.by_outcome),
+            durations: pool.requests.as_ref().map(|r| r.durations.clone()),
+            saturations: pool.state.as_ref().map_or(0, |s| s.saturations),
+            crashes: pool.state.as_ref().map_or(0, |s| s.crashes),
+        }
+    }
+}
+
+/// A bounded history of cumulative samples, one a second: what rates and
+/// percentiles "over the last window" are computed from, without keeping a
+/// single request.
+pub(crate) struct History {
+    samples: VecDeque<(Instant, HashMap<Label, PoolSample>)>,
+    keep: Duration,
+}
+
+/// What happened to one pool over the recent window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WindowStats {
+    /// Seconds actually covered (less than the window just after start).
+    pub seconds: f64,
+    /// Requests completed.
+    pub requests: u64,
+    /// Of them, not `ok`.
+    pub failed: u64,
+    /// Requests per second.
+    pub request_rate: f64,
+    /// `failed / requests`; `None` without requests.
+    pub error_rate: Option<f64>,
+    /// Median duration, seconds.
+    pub p50: Option<f64>,
+    /// 90th percentile, seconds.
+    pub p90: Option<f64>,
+    /// 99th percentile, seconds.
+    pub p99: Option<f64>,
+    /// Saturations reported.
+    pub saturations: u64,
+    /// Worker crashes reported.
+    pub crashes: u64,
+}
+
+impl History {
+    pub(crate) fn new(keep: Duration) -> History {
+        History {
+            samples: VecDeque::new(),
+            keep,
+        }
+    }
+
+    pub(crate) fn record(&mut self, now: Instant, pools: &[PoolSnapshot]) {
+        self.samples.push_back((
+            now,
+            pools.iter().map(|p| (p.pool, PoolSample::of(p))).collect(),
+        ));
+        // Keep one sample older than the window so the window is always covered.
+        while self.samples.len() > 2
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|(at, _)| now.duration_since(*at) > self.keep)
+        {
+            self.samples.pop_front();
+        }
+    }
+
+    /// `current` against the oldest sample inside the window (or just before it).
+    pub(crate) fn window(
+        &self,
+        now: Instant,
+        window: Duration,
+        current: &PoolSnapshot,
+    ) -> WindowStats {
+        let start = self
+            .samples
+            .iter()
+            .rev()
+            .find(|(at, _)| now.duration_since(*at) >= window)
+            .or_else(|| self.samples.front());
+        let Some((at, pools)) = start else {
+            return WindowStats::default();
+        };
+        let seconds = now.duration_since(*at).as_secs_f64();
+        let now_sample = PoolSample::of(current);
+        let then = pools.get(&current.pool);
+        let diff = |f: fn(&PoolSample) -> u64| f(&now_sample).saturating_sub(then.map_or(0, f));
+        let by_outcome: [u64; 4] = std::array::from_fn(|i| {
+            now_sample.by_outcome[i].saturating_sub(then.map_or(0, |t| t.by_outcome[i]))
+        });
+        let requests: u64 = by_outcome.iter().sum();
+        let failed = requests - by_outcome[Outcome::Ok.index()];
+        let durations = match (
+            &now_sample.durations,
+            then.and_then(|t| t.durations.as_ref()),
+        ) {
+            (Some(now), Some(then)) => now.since(then),
+            (Some(now), None) => Some(now.clone()),
+            _ => None,
+        };
+        let quantile = |q| durations.as_ref().and_then(|d| d.quantile(q));
+        WindowStats {
+            seconds,
+            requests,
+            failed,
+            request_rate: if seconds > 0.0 {
+                requests as f64 / seconds
+            } else {
+                0.0
+            },
+            error_rate: (requests > 0).then(|| failed as f64 / requests as f64),
+            p50: quantile(0.5),
+            p90: quantile(0.9),
+            p99: quantile(0.99),
+            saturations: diff(|s| s.saturations),
+            crashes: diff(|s| s.crashes),
+        }
+    }
+}
