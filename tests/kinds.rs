@@ -118,7 +118,11 @@ fn the_pool_api_feeds_gauges_counters_and_events() {
     pool.session_created(
         "s-1",
         Duration::from_secs(60),
-        vec![("user".into(), "ann".into())],
+        vec![
+            ("user".into(), "ann".into()),
+            ("api_key".into(), "k-123".into()),
+            ("note".into(), "password=pw1".into()),
+        ],
     );
     pool.session_created("s-2", Duration::from_secs(60), Vec::new());
     pool.sessions_cleaned(1, Duration::from_millis(2));
@@ -205,6 +209,23 @@ fn the_pool_api_feeds_gauges_counters_and_events() {
         Some("Segmentation fault")
     );
     assert!(crash.uptime.is_some());
+    let Event::SessionCreated(session) = &events[3] else {
+        unreachable!()
+    };
+    let metadata: Vec<(String, String)> = session
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    assert_eq!(
+        metadata,
+        [
+            ("user".to_owned(), "ann".to_owned()),
+            ("api_key".to_owned(), "[REDACTED]".to_owned()),
+            ("note".to_owned(), "password=[REDACTED]".to_owned())
+        ],
+        "event metadata is sanitized"
+    );
     let Event::SessionCleanup(cleanup) = &events[5] else {
         unreachable!()
     };

@@ -199,7 +199,7 @@ impl Pool {
                 pool: self.inner.label,
                 startup: Some(startup),
                 size: Some(size as u64),
-                config,
+                config: sanitized(config),
                 outcome: Outcome::Ok,
                 error: None,
                 correlation_id: current(),
@@ -272,7 +272,7 @@ impl Pool {
                 pool: self.inner.label,
                 session_id: Some(session_id.to_owned()),
                 ttl: Some(ttl),
-                metadata,
+                metadata: sanitized(metadata),
                 outcome: Outcome::Ok,
                 error: None,
                 correlation_id: current(),
@@ -306,6 +306,23 @@ impl Pool {
             }));
         }
     }
+}
+
+/// Metadata as events carry it: secret-named fields redacted whole, every
+/// value sanitized.
+fn sanitized(fields: Vec<Field>) -> Vec<Field> {
+    use crate::types::sanitize::{is_secret_key, sanitize, REDACTED};
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let value = if is_secret_key(&name) {
+                REDACTED.to_owned()
+            } else {
+                sanitize(&value).into_owned()
+            };
+            (name, value)
+        })
+        .collect()
 }
 
 fn nanos(d: Duration) -> u64 {
