@@ -1,0 +1,589 @@
+//! A pool of Python worker processes behind gRPC, observed with poolscope.
+//!
+//! Each worker slot owns one `python3 worker.py` process: it spawns it, waits
+//! for `READY <port>` and a `Ready` call, then runs one request at a time.
+//! A dispatcher task hands queued requests to free workers (or to a session's
+//! worker). A worker that dies fails its in-flight request with the crash's
+//! context, is reported, and is restarted with backoff.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use poolscope::error::{ErrorContext, ErrorDetails, PythonError, PythonTraceback, WorkerCrash};
+use poolscope::{observe, Label, WorkerState};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::{mpsc, oneshot};
+
+/// The messages of `worker.proto`, written out for prost (no build script:
+/// the example must not add one to the library package).
+pub mod proto {
+    /// `ExecuteRequest`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ExecuteRequest {
+        #[prost(string, tag = "1")]
+        pub command: String,
+        #[prost(string, tag = "2")]
+        pub args: String,
+        #[prost(string, tag = "3")]
+        pub session_id: String,
+        #[prost(string, tag = "4")]
+        pub correlation_id: String,
+    }
+
+    /// `ExecuteReply`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ExecuteReply {
+        #[prost(string, tag = "1")]
+        pub result: String,
+        #[prost(message, optional, tag = "2")]
+        pub error: Option<PythonError>,
+    }
+
+    /// `PythonError`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct PythonError {
+        #[prost(string, tag = "1")]
+        pub exception_type: String,
+        #[prost(string, tag = "2")]
+        pub message: String,
+        #[prost(string, tag = "3")]
+        pub traceback: String,
+    }
+
+    /// `ReadyRequest`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ReadyRequest {}
+
+    /// `ReadyReply`.
+    #[derive(Clone, PartialEq, prost::Message)]
+    pub struct ReadyReply {
+        #[prost(uint32, tag = "1")]
+        pub pid: u32,
+    }
+}
+
+/// The two calls of the `Worker` service, as tonic's generated client would
+/// make them.
+#[derive(Clone)]
+struct Client {
+    grpc: tonic::client::Grpc<tonic::transport::Channel>,
+}
+
+impl Client {
+    async fn connect(port: u16) -> Result<Client, tonic::transport::Error> {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+            .connect_timeout(Duration::from_secs(5))
+            .connect()
+            .await?;
+        Ok(Client { grpc: tonic::client::Grpc::new(channel) })
+    }
+
+    async fn call<Req, Reply>(&mut self, path: &'static str, request: tonic::Request<Req>) -> Result<tonic::Response<Reply>, tonic::Status>
+    where
+        Req: prost::Message + Send + Sync + 'static,
+        Reply: prost::Message + Default + Send + Sync + 'static,
+    {
+        self.grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("worker not ready: {e}")))?;
+        let codec = tonic_prost::ProstCodec::<Req, Reply>::default();
+        self.grpc.unary(request, tonic::codegen::http::uri::PathAndQuery::from_static(path), codec).await
+    }
+
+    async fn ready(&mut self) -> Result<proto::ReadyReply, tonic::Status> {
+        Ok(self.call("/poolscope.worker.Worker/Ready", tonic::Request::new(proto::ReadyRequest {})).await?.into_inner())
+    }
+}
+
+/// How to run the pool.
+#[derive(Clone, Debug)]
+pub struct PoolConfig {
+    /// The pool's name (its `pool` label).
+    pub name: String,
+    /// Worker processes.
+    pub size: usize,
+    /// Requests that may wait for a worker; more wait for room.
+    pub queue_capacity: usize,
+    /// How long a request may run before it fails.
+    pub request_timeout: Duration,
+    /// The Python interpreter.
+    pub python: String,
+    /// `worker.py`.
+    pub script: PathBuf,
+    /// First restart delay after a crash; doubles per consecutive crash, at most 5 s.
+    pub restart_backoff: Duration,
+    /// How often expired sessions are removed.
+    pub cleanup_every: Duration,
+}
+
+impl PoolConfig {
+    /// Four workers of `examples/python_pool/worker.py`.
+    pub fn new(name: &str) -> PoolConfig {
+        PoolConfig {
+            name: name.to_owned(),
+            size: 4,
+            queue_capacity: 64,
+            request_timeout: Duration::from_secs(30),
+            python: std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()),
+            script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python_pool/worker.py"),
+            restart_backoff: Duration::from_millis(100),
+            cleanup_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    /// The command raised in Python.
+    #[error("{0}")]
+    Python(PythonError),
+    /// The worker died while running it.
+    #[error("{0}")]
+    Crash(WorkerCrash),
+    /// The gRPC call failed.
+    #[error("gRPC: {0}")]
+    Grpc(#[from] tonic::Status),
+    /// The command ran longer than the request timeout.
+    #[error("the request timed out after {0:?}")]
+    Timeout(Duration),
+    /// No such session (never created, or expired).
+    #[error("unknown or expired session `{0}`")]
+    UnknownSession(String),
+    /// The arguments or the result are not JSON.
+    #[error("bad JSON: {0}")]
+    Json(String),
+    /// The pool is shutting down.
+    #[error("the pool is shut down")]
+    Shutdown,
+    /// The pool could not start.
+    #[error("the pool could not start: {0}")]
+    Start(String),
+}
+
+impl ErrorDetails for PoolError {
+    fn error_context(&self) -> ErrorContext {
+        match self {
+            PoolError::Python(e) => e.error_context(),
+            PoolError::Crash(e) => e.error_context(),
+            PoolError::Grpc(e) => e.error_context(),
+            other => ErrorContext::message(poolscope::error::ErrorKind::Error, "PoolError", other.to_string()).sanitized(),
+        }
+    }
+}
+
+type Reply = Result<serde_json::Value, PoolError>;
+
+struct Job {
+    request: proto::ExecuteRequest,
+    worker: Option<usize>,
+    reply: oneshot::Sender<Reply>,
+}
+
+enum Msg {
+    Job(Job),
+    Idle(usize),
+    Gone(usize),
+}
+
+struct Session {
+    worker: usize,
+    expires: Instant,
+}
+
+struct Shared {
+    config: PoolConfig,
+    label: Label,
+    observed: poolscope::Pool,
+    sessions: Mutex<HashMap<String, Session>>,
+    next_worker: std::sync::atomic::AtomicUsize,
+}
+
+/// The pool. Cheap to clone.
+#[derive(Clone)]
+pub struct PythonPool {
+    shared: Arc<Shared>,
+    jobs: mpsc::Sender<Msg>,
+    stop: Arc<tokio::sync::Notify>,
+}
+
+/// Starts the pool: spawns every worker and waits until each is ready.
+#[observe(kind = pool_start, pool = config.name.as_str(), size = config.size, skip(config))]
+pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
+    if config.size == 0 || config.queue_capacity == 0 {
+        return Err(PoolError::Start("size and queue capacity must be at least 1".into()));
+    }
+    let label = Label::new(&config.name);
+    let observed = poolscope::Pool::new(&label);
+    observed.set_size(config.size);
+    let shared = Arc::new(Shared {
+        config,
+        label,
+        observed,
+        sessions: Mutex::new(HashMap::new()),
+        next_worker: std::sync::atomic::AtomicUsize::new(0),
+    });
+    let (jobs, inbox) = mpsc::channel(shared.config.queue_capacity);
+    let (events, from_workers) = mpsc::unbounded_channel();
+    let stop = Arc::new(tokio::sync::Notify::new());
+    let mut slots = Vec::new();
+    let mut ready = Vec::new();
+    for id in 0..shared.config.size {
+        let (tx, rx) = mpsc::channel::<Job>(1);
+        let (up, is_up) = oneshot::channel();
+        tokio::spawn(slot(shared.clone(), id, rx, events.clone(), up, stop.clone()));
+        slots.push(tx);
+        ready.push(is_up);
+    }
+    for (id, is_up) in ready.into_iter().enumerate() {
+        match is_up.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(PoolError::Start(format!("worker {id}: {e}"))),
+            Err(_) => return Err(PoolError::Start(format!("worker {id} stopped before it was ready"))),
+        }
+    }
+    tokio::spawn(dispatch(shared.clone(), inbox, from_workers, slots));
+    tokio::spawn(cleanup(shared.clone(), stop.clone()));
+    Ok(PythonPool { shared, jobs, stop })
+}
+
+impl PythonPool {
+    /// The pool's label.
+    pub fn label(&self) -> Label {
+        self.shared.label
+    }
+
+    /// Runs `command` with JSON `args` on a free worker (or on the session's
+    /// worker), waiting in the queue when all are busy.
+    #[observe(pool = self.shared.label, command = command, skip(self))]
+    pub async fn execute(&self, command: &str, args: serde_json::Value, session: Option<&str>) -> Result<serde_json::Value, PoolError> {
+        let worker = match session {
+            Some(id) => Some(self.session_worker(id)?),
+            None => None,
+        };
+        let correlation_id = poolscope::correlation::current().map(|id| id.to_string()).unwrap_or_default();
+        let request = proto::ExecuteRequest {
+            command: command.to_owned(),
+            args: args.to_string(),
+            session_id: session.unwrap_or_default().to_owned(),
+            correlation_id,
+        };
+        let (reply, answer) = oneshot::channel();
+        let job = Msg::Job(Job { request, worker, reply });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(job)) => {
+                // The queue is full: saturated; wait for room.
+                let queued = self.shared.config.queue_capacity;
+                self.shared.observed.saturated(queued, available(&self.shared));
+                self.jobs.send(job).await.map_err(|_| PoolError::Shutdown)?;
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => return Err(PoolError::Shutdown),
+        }
+        answer.await.map_err(|_| PoolError::Shutdown)?
+    }
+
+    /// Creates a session bound to one worker, alive for `ttl`.
+    pub fn create_session(&self, ttl: Duration, metadata: Vec<(String, String)>) -> String {
+        let id = poolscope::correlation::CorrelationId::generate().to_string();
+        let size = self.shared.config.size;
+        let worker = self.shared.next_worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % size;
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), Session { worker, expires: Instant::now() + ttl });
+        let metadata = metadata.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        self.shared.observed.session_created(&id, ttl, metadata);
+        id
+    }
+
+    /// Sessions alive.
+    pub fn sessions(&self) -> usize {
+        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    fn session_worker(&self, id: &str) -> Result<usize, PoolError> {
+        let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        match sessions.get(id) {
+            Some(session) if session.expires > Instant::now() => Ok(session.worker),
+            _ => Err(PoolError::UnknownSession(id.to_owned())),
+        }
+    }
+
+    /// Stops every worker.
+    pub fn shutdown(&self) {
+        self.stop.notify_waiters();
+    }
+}
+
+fn available(shared: &Shared) -> usize {
+    poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool == shared.label)
+        .and_then(|p| p.state)
+        .map_or(0, |s| s.workers.available as usize)
+}
+
+/// Hands jobs to free workers; a session's job waits for its worker.
+async fn dispatch(
+    shared: Arc<Shared>,
+    mut inbox: mpsc::Receiver<Msg>,
+    mut from_workers: mpsc::UnboundedReceiver<Msg>,
+    slots: Vec<mpsc::Sender<Job>>,
+) {
+    let mut idle: VecDeque<usize> = (0..slots.len()).collect();
+    let mut waiting: VecDeque<Job> = VecDeque::new();
+    loop {
+        let msg = tokio::select! {
+            biased;
+            Some(msg) = from_workers.recv() => msg,
+            Some(msg) = inbox.recv() => msg,
+            else => break,
+        };
+        match msg {
+            Msg::Job(job) => {
+                if idle.is_empty() {
+                    // No free worker while a request waits: saturated.
+                    shared.observed.saturated(waiting.len() + 1 + inbox.len(), 0);
+                }
+                waiting.push_back(job);
+            }
+            Msg::Idle(id) => idle.push_back(id),
+            Msg::Gone(id) => idle.retain(|w| *w != id),
+        }
+        // Give each free worker the first waiting job it can take.
+        let mut i = 0;
+        while i < waiting.len() {
+            let wanted = waiting[i].worker;
+            let pick = match wanted {
+                Some(w) => idle.iter().position(|x| *x == w),
+                None => (!idle.is_empty()).then_some(0),
+            };
+            match pick {
+                Some(at) => {
+                    let Some(worker) = idle.remove(at) else { break };
+                    let Some(job) = waiting.remove(i) else { break };
+                    if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) = slots[worker].try_send(job) {
+                        waiting.insert(i, job);
+                        i += 1;
+                    }
+                }
+                None => i += 1,
+            }
+        }
+        shared.observed.queue_depth(waiting.len() + inbox.len());
+    }
+}
+
+/// Removes expired sessions on a timer.
+async fn cleanup(shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep(shared.config.cleanup_every) => {}
+            () = stop.notified() => return,
+        }
+        let started = Instant::now();
+        let now = Instant::now();
+        let removed = {
+            let mut sessions = shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+            let before = sessions.len();
+            sessions.retain(|_, s| s.expires > now);
+            before - sessions.len()
+        };
+        if removed > 0 {
+            shared.observed.sessions_cleaned(removed, started.elapsed());
+        }
+    }
+}
+
+/// The last few KiB a worker wrote to stderr.
+#[derive(Clone, Default)]
+struct StderrTail(Arc<Mutex<Vec<u8>>>);
+
+impl StderrTail {
+    fn push(&self, line: &[u8]) {
+        let mut tail = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tail.extend_from_slice(line);
+        let excess = tail.len().saturating_sub(poolscope::error::STDERR_TAIL_BYTES * 2);
+        tail.drain(..excess);
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+struct Running {
+    child: Child,
+    client: Client,
+    stderr: StderrTail,
+    started: Instant,
+}
+
+#[observe(kind = worker_start, pool = shared.label, worker = id, skip(shared))]
+async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> {
+    let started = Instant::now();
+    let mut child = Command::new(&shared.config.python)
+        .arg(&shared.config.script)
+        .args(["--id", &id.to_string(), "--port", "0"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| PoolError::Start(format!("cannot run `{}`: {e}", shared.config.python)))?;
+    let stderr = StderrTail::default();
+    if let Some(pipe) = child.stderr.take() {
+        let tail = stderr.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(pipe);
+            let mut line = Vec::new();
+            while matches!(lines.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+                tail.push(&line);
+                line.clear();
+            }
+        });
+    }
+    let stdout = child.stdout.take().ok_or_else(|| PoolError::Start("no stdout".into()))?;
+    let mut first = String::new();
+    let mut reader = BufReader::new(stdout);
+    let port = match tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => first.trim().strip_prefix("READY ").and_then(|p| p.parse::<u16>().ok()),
+        _ => None,
+    };
+    let Some(port) = port else {
+        let status = child.wait().await.ok();
+        let crash = match status {
+            Some(status) => WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), None),
+            None => WorkerCrash::exited(-1, &stderr.bytes(), started.elapsed(), None),
+        };
+        return Err(PoolError::Crash(crash));
+    };
+    // Keep draining stdout so the worker never blocks on a full pipe.
+    tokio::spawn(async move {
+        let mut sink = Vec::new();
+        let _ = reader.read_to_end(&mut sink).await;
+    });
+    let mut client = Client::connect(port).await.map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
+    client.ready().await?;
+    Ok(Running { child, client, stderr, started })
+}
+
+/// One worker slot: (re)spawns its process and runs the jobs it is given.
+async fn slot(
+    shared: Arc<Shared>,
+    id: usize,
+    mut jobs: mpsc::Receiver<Job>,
+    events: mpsc::UnboundedSender<Msg>,
+    up: oneshot::Sender<Result<(), String>>,
+    stop: Arc<tokio::sync::Notify>,
+) {
+    let mut up = Some(up);
+    let mut backoff = shared.config.restart_backoff;
+    loop {
+        let worker = shared.observed.worker(id);
+        let mut running = match spawn_worker(&shared, id).await {
+            Ok(running) => running,
+            Err(err) => {
+                if let Some(up) = up.take() {
+                    let _ = up.send(Err(err.to_string()));
+                    return;
+                }
+                worker.set_state(WorkerState::Crashed);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        worker.set_state(WorkerState::Available);
+        if let Some(up) = up.take() {
+            let _ = up.send(Ok(()));
+        }
+        let _ = events.send(Msg::Idle(id));
+        let mut last_command: Option<String> = None;
+        let Running { child, client, stderr, started } = &mut running;
+        // Serve until the process dies or the pool stops.
+        let crash = loop {
+            tokio::select! {
+                () = stop.notified() => {
+                    let _ = child.start_kill();
+                    worker.set_state(WorkerState::Stopped);
+                    return;
+                }
+                status = child.wait() => {
+                    break crash_of(status, stderr, *started, last_command.take());
+                }
+                job = jobs.recv() => {
+                    let Some(job) = job else { return };
+                    worker.set_state(WorkerState::Busy);
+                    last_command = Some(job.request.command.clone());
+                    let call = execute(client, job.request, shared.config.request_timeout);
+                    tokio::pin!(call);
+                    let reply = tokio::select! {
+                        reply = &mut call => reply,
+                        status = child.wait() => {
+                            let crash = crash_of(status, stderr, *started, last_command.take());
+                            let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
+                            break crash;
+                        }
+                    };
+                    // A broken channel is a crash too; the exit status says which.
+                    if let Err(PoolError::Grpc(status)) = &reply {
+                        if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown {
+                            if let Ok(status) = tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                                let crash = crash_of(status, stderr, *started, last_command.take());
+                                let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
+                                break crash;
+                            }
+                        }
+                    }
+                    let _ = job.reply.send(reply);
+                    worker.set_state(WorkerState::Available);
+                    backoff = shared.config.restart_backoff;
+                    let _ = events.send(Msg::Idle(id));
+                }
+            }
+        };
+        let _ = events.send(Msg::Gone(id));
+        let reason = crash.to_string();
+        worker.crashed(&reason, crash.context.clone());
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+fn crash_of(status: std::io::Result<std::process::ExitStatus>, stderr: &StderrTail, started: Instant, last: Option<String>) -> WorkerCrash {
+    // Let the stderr reader catch the last lines before they are read.
+    std::thread::sleep(Duration::from_millis(20));
+    match status {
+        Ok(status) => WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), last),
+        Err(_) => WorkerCrash::exited(-1, &stderr.bytes(), started.elapsed(), last),
+    }
+}
+
+async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: Duration) -> Reply {
+    let correlation_id = request.correlation_id.clone();
+    let mut request = tonic::Request::new(request);
+    if let Ok(value) = correlation_id.parse() {
+        request.metadata_mut().insert("x-correlation-id", value);
+    }
+    request.set_timeout(timeout);
+    let response = match tokio::time::timeout(timeout + Duration::from_millis(500), client.call::<_, proto::ExecuteReply>("/poolscope.worker.Worker/Execute", request)).await {
+        Ok(response) => response?,
+        Err(_) => return Err(PoolError::Timeout(timeout)),
+    };
+    let reply = response.into_inner();
+    if let Some(error) = reply.error {
+        let traceback = PythonTraceback::parse(&error.traceback).unwrap_or_else(|| PythonTraceback {
+            exception_type: error.exception_type.clone(),
+            message: error.message.clone(),
+            formatted: error.traceback.clone(),
+            ..PythonTraceback::default()
+        });
+        return Err(PoolError::Python(PythonError::new(traceback)));
+    }
+    serde_json::from_str(&reply.result).map_err(|e| PoolError::Json(e.to_string()))
+}

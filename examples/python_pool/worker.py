@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""A poolscope demo worker: a gRPC server (grpcio) that runs one command at a time.
+
+The Rust pool starts it as `python3 worker.py --id N --port 0`; it prints
+`READY <port>` on stdout once it listens, then answers `Ready` and `Execute`.
+Python stubs are generated at start from worker.proto (next to this file)
+with grpcio-tools, into a temporary directory: nothing generated is checked in.
+
+Log lines go to stderr as JSON, with the request's correlation id.
+"""
+
+import argparse
+import ctypes
+import json
+import os
+import signal
+import sys
+import tempfile
+import time
+import traceback
+from concurrent import futures
+
+import grpc
+from grpc_tools import protoc
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LEAKED = []
+
+
+def generate_stubs():
+    out = tempfile.mkdtemp(prefix="poolscope-stubs-")
+    code = protoc.main(["grpc_tools.protoc", f"-I{HERE}", f"--python_out={out}", f"--grpc_python_out={out}", os.path.join(HERE, "worker.proto")])
+    if code != 0:
+        sys.exit(f"could not generate stubs from worker.proto (protoc exit {code})")
+    sys.path.insert(0, out)
+    import worker_pb2
+    import worker_pb2_grpc
+    return worker_pb2, worker_pb2_grpc
+
+
+def log(worker_id, level, message, correlation_id=None, **fields):
+    line = {"level": level, "worker": worker_id, "pid": os.getpid(), "message": message}
+    if correlation_id:
+        line["correlation_id"] = correlation_id
+    line.update(fields)
+    sys.stderr.write(json.dumps(line) + "\n")
+    sys.stderr.flush()
+
+
+def run(command, args):
+    if command == "echo":
+        return args
+    if command == "sleep":
+        time.sleep(float(args.get("ms", 10)) / 1000.0)
+        return {"slept_ms": args.get("ms", 10)}
+    if command == "compute":
+        n = int(args.get("n", 100_000))
+        return {"sum": sum(i * i for i in range(n))}
+    if command == "fail":
+        message = args.get("message", "the command failed")
+        if args.get("chained"):
+            try:
+                {}["missing"]
+            except KeyError as cause:
+                raise ValueError(message) from cause
+        raise ValueError(message)
+    if command == "crash":
+        sys.stderr.write(f"crashing on purpose: {args}\n")
+        sys.stderr.flush()
+        if args.get("mode") == "segv":
+            os.kill(os.getpid(), signal.SIGSEGV)
+            ctypes.string_at(0)  # in case the signal is caught somewhere
+        os._exit(int(args.get("code", 3)))
+    if command == "leak":
+        LEAKED.append(bytearray(int(args.get("mb", 1)) * 1024 * 1024))
+        return {"leaked_mb": sum(len(b) for b in LEAKED) // (1024 * 1024)}
+    raise ValueError(f"unknown command {command!r}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--id", default="0")
+    parser.add_argument("--port", type=int, default=0)
+    options = parser.parse_args()
+    pb, pb_grpc = generate_stubs()
+
+    class Worker(pb_grpc.WorkerServicer):
+        def Ready(self, request, context):
+            return pb.ReadyReply(pid=os.getpid())
+
+        def Execute(self, request, context):
+            metadata = dict(context.invocation_metadata())
+            correlation_id = metadata.get("x-correlation-id") or request.correlation_id
+            context.send_initial_metadata((("x-correlation-id", correlation_id),))
+            log(options.id, "INFO", "executing", correlation_id, command=request.command)
+            try:
+                args = json.loads(request.args) if request.args else {}
+                result = run(request.command, args)
+                return pb.ExecuteReply(result=json.dumps(result))
+            except Exception as error:  # every Python error goes back structured
+                text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+                log(options.id, "ERROR", "command raised", correlation_id, command=request.command, exception=type(error).__name__)
+                return pb.ExecuteReply(error=pb.PythonError(exception_type=type(error).__name__, message=str(error), traceback=text))
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
+    pb_grpc.add_WorkerServicer_to_server(Worker(), server)
+    port = server.add_insecure_port(f"127.0.0.1:{options.port}")
+    server.start()
+    log(options.id, "INFO", "listening", port=port)
+    print(f"READY {port}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop(0))
+    server.wait_for_termination()
+
+
+if __name__ == "__main__":
+    main()
