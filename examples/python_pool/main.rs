@@ -24,15 +24,37 @@ struct Options {
 }
 
 fn options() -> Result<Options, String> {
-    let mut options = Options { requests: None, address: ([127, 0, 0, 1], 9464).into(), workers: 4 };
+    let mut options = Options {
+        requests: None,
+        address: ([127, 0, 0, 1], 9464).into(),
+        workers: 4,
+    };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("`{name}` needs a value"));
         match arg.as_str() {
-            "--requests" => options.requests = Some(value("--requests")?.parse().map_err(|e| format!("--requests: {e}"))?),
-            "--listen" => options.address = value("--listen")?.parse().map_err(|e| format!("--listen: {e}"))?,
-            "--workers" => options.workers = value("--workers")?.parse().map_err(|e| format!("--workers: {e}"))?,
-            other => return Err(format!("unknown argument `{other}`: expected --requests N, --listen ADDR, --workers N")),
+            "--requests" => {
+                options.requests = Some(
+                    value("--requests")?
+                        .parse()
+                        .map_err(|e| format!("--requests: {e}"))?,
+                )
+            }
+            "--listen" => {
+                options.address = value("--listen")?
+                    .parse()
+                    .map_err(|e| format!("--listen: {e}"))?
+            }
+            "--workers" => {
+                options.workers = value("--workers")?
+                    .parse()
+                    .map_err(|e| format!("--workers: {e}"))?
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument `{other}`: expected --requests N, --listen ADDR, --workers N"
+                ))
+            }
         }
     }
     Ok(options)
@@ -41,8 +63,14 @@ fn options() -> Result<Options, String> {
 /// What the demo sends: mostly fine, some Python errors, a rare crash.
 fn pick(i: u64) -> (&'static str, serde_json::Value) {
     match i % 200 {
-        199 => ("crash", json!({ "mode": if i % 400 == 399 { "segv" } else { "exit" }, "code": 3 })),
-        n if n % 20 == 7 => ("fail", json!({ "message": "model rejected the input", "chained": n % 40 == 7 })),
+        199 => (
+            "crash",
+            json!({ "mode": if i % 400 == 399 { "segv" } else { "exit" }, "code": 3 }),
+        ),
+        n if n % 20 == 7 => (
+            "fail",
+            json!({ "message": "model rejected the input", "chained": n % 40 == 7 }),
+        ),
         n if n % 5 == 0 => ("sleep", json!({ "ms": 5 })),
         n if n % 5 == 1 => ("compute", json!({ "n": 20_000 })),
         _ => ("echo", json!({ "i": i })),
@@ -63,12 +91,20 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
     let metrics = poolscope::metrics::install()?;
-    let _logs = poolscope::logging::init(poolscope::logging::LogConfig::json().with_level("warn")?.to_stderr())?;
+    let _logs = poolscope::logging::init(
+        poolscope::logging::LogConfig::json()
+            .with_level("warn")?
+            .to_stderr(),
+    )?;
     let _alerts = poolscope::alerts::watch_error_rate(poolscope::alerts::ErrorRateRule::new(0.2)?)?;
     let server = Server::builder()
         .with_address(options.address)
         .with_metrics(metrics)
-        .with_health(HealthConfig::default().with_max_queue_depth(32).with_max_error_rate(0.5))
+        .with_health(
+            HealthConfig::default()
+                .with_max_queue_depth(32)
+                .with_max_error_rate(0.5),
+        )
         .build()?;
     let addr = server.local_addr();
     let http = server.start()?;
@@ -76,8 +112,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = PoolConfig::new("python");
     config.size = options.workers;
     let started = Instant::now();
-    let pool = pool::start(config).await.map_err(|e| format!("{e} (is grpcio installed? `pip install grpcio grpcio-tools`)"))?;
-    println!("pool `python`: {} workers ready in {:.2} s", options.workers, started.elapsed().as_secs_f64());
+    let pool = pool::start(config)
+        .await
+        .map_err(|e| format!("{e} (is grpcio installed? `pip install grpcio grpcio-tools`)"))?;
+    println!(
+        "pool `python`: {} workers ready in {:.2} s",
+        options.workers,
+        started.elapsed().as_secs_f64()
+    );
     println!("  http://{addr}/health");
     println!("  http://{addr}/health/ready");
     println!("  http://{addr}/health/detailed");
@@ -103,9 +145,14 @@ async fn endless(pool: PythonPool) {
         let batch: Vec<_> = (0..8).map(|k| send(pool.clone(), i + k)).collect();
         futures_join(batch).await;
         i += 8;
-        if i % 200 == 0 {
-            let session = pool.create_session(Duration::from_secs(3), vec![("user".into(), format!("demo-{i}"))]);
-            let _ = pool.execute("echo", json!({ "session": true }), Some(&session)).await;
+        if i.is_multiple_of(200) {
+            let session = pool.create_session(
+                Duration::from_secs(3),
+                vec![("user".into(), format!("demo-{i}"))],
+            );
+            let _ = pool
+                .execute("echo", json!({ "session": true }), Some(&session))
+                .await;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -116,7 +163,11 @@ async fn send(pool: PythonPool, i: u64) -> Result<serde_json::Value, PoolError> 
     pool.execute(command, args, None).await
 }
 
-async fn futures_join(batch: Vec<impl std::future::Future<Output = Result<serde_json::Value, PoolError>> + Send + 'static>) -> Vec<Result<serde_json::Value, PoolError>> {
+async fn futures_join(
+    batch: Vec<
+        impl std::future::Future<Output = Result<serde_json::Value, PoolError>> + Send + 'static,
+    >,
+) -> Vec<Result<serde_json::Value, PoolError>> {
     let handles: Vec<_> = batch.into_iter().map(tokio::spawn).collect();
     let mut out = Vec::new();
     for handle in handles {
@@ -129,18 +180,28 @@ async fn futures_join(batch: Vec<impl std::future::Future<Output = Result<serde_
 
 async fn fixed(pool: &PythonPool, n: u64) {
     let bar = ProgressBar::new(n);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {eta}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {eta}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
     let started = Instant::now();
     let mut sent = 0;
     while sent < n {
         let count = (n - sent).min(8);
-        let batch: Vec<_> = (sent..sent + count).map(|i| send(pool.clone(), i)).collect();
+        let batch: Vec<_> = (sent..sent + count)
+            .map(|i| send(pool.clone(), i))
+            .collect();
         futures_join(batch).await;
         sent += count;
         bar.set_position(sent);
         if sent % 100 < count {
-            let session = pool.create_session(Duration::from_millis(500), vec![("user".into(), format!("demo-{sent}"))]);
-            let _ = pool.execute("echo", json!({ "session": true }), Some(&session)).await;
+            let session = pool.create_session(
+                Duration::from_millis(500),
+                vec![("user".into(), format!("demo-{sent}"))],
+            );
+            let _ = pool
+                .execute("echo", json!({ "session": true }), Some(&session))
+                .await;
         }
     }
     bar.finish_and_clear();
@@ -149,23 +210,39 @@ async fn fixed(pool: &PythonPool, n: u64) {
 }
 
 fn summary(pool: &PythonPool, took: Duration) {
-    let Some(snapshot) = poolscope::stats::pools().into_iter().find(|p| p.pool == pool.label()) else {
+    let Some(snapshot) = poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool == pool.label())
+    else {
         println!("nothing recorded (poolscope compiled out?)");
         return;
     };
     println!("{:<22} {:>12}", "requests", "");
     if let Some(requests) = &snapshot.requests {
         for outcome in Outcome::ALL {
-            println!("  {:<20} {:>12}", outcome.as_str(), requests.by_outcome[outcome.index()]);
+            println!(
+                "  {:<20} {:>12}",
+                outcome.as_str(),
+                requests.by_outcome[outcome.index()]
+            );
         }
-        let p = |q| requests.durations.quantile(q).map_or("-".to_owned(), |s| format!("{:.2} ms", s * 1e3));
+        let p = |q| {
+            requests
+                .durations
+                .quantile(q)
+                .map_or("-".to_owned(), |s| format!("{:.2} ms", s * 1e3))
+        };
         println!("{:<22} {:>12}", "p50 latency", p(0.5));
         println!("{:<22} {:>12}", "p99 latency", p(0.99));
-        println!("{:<22} {:>12.0}", "requests/s", requests.completed() as f64 / took.as_secs_f64());
+        println!(
+            "{:<22} {:>12.0}",
+            "requests/s",
+            requests.completed() as f64 / took.as_secs_f64()
+        );
     }
     if let Some(state) = &snapshot.state {
         println!("{:<22} {:>12}", "crashes", state.crashes);
         println!("{:<22} {:>12}", "sessions expired", state.sessions_expired);
-        println!("{:<22} {:>12}", "sessions alive", state.sessions_active);
+        println!("{:<22} {:>12}", "sessions alive", pool.sessions());
     }
 }

@@ -79,21 +79,42 @@ impl Client {
             .connect_timeout(Duration::from_secs(5))
             .connect()
             .await?;
-        Ok(Client { grpc: tonic::client::Grpc::new(channel) })
+        Ok(Client {
+            grpc: tonic::client::Grpc::new(channel),
+        })
     }
 
-    async fn call<Req, Reply>(&mut self, path: &'static str, request: tonic::Request<Req>) -> Result<tonic::Response<Reply>, tonic::Status>
+    async fn call<Req, Reply>(
+        &mut self,
+        path: &'static str,
+        request: tonic::Request<Req>,
+    ) -> Result<tonic::Response<Reply>, tonic::Status>
     where
         Req: prost::Message + Send + Sync + 'static,
         Reply: prost::Message + Default + Send + Sync + 'static,
     {
-        self.grpc.ready().await.map_err(|e| tonic::Status::unavailable(format!("worker not ready: {e}")))?;
+        self.grpc
+            .ready()
+            .await
+            .map_err(|e| tonic::Status::unavailable(format!("worker not ready: {e}")))?;
         let codec = tonic_prost::ProstCodec::<Req, Reply>::default();
-        self.grpc.unary(request, tonic::codegen::http::uri::PathAndQuery::from_static(path), codec).await
+        self.grpc
+            .unary(
+                request,
+                tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                codec,
+            )
+            .await
     }
 
     async fn ready(&mut self) -> Result<proto::ReadyReply, tonic::Status> {
-        Ok(self.call("/poolscope.worker.Worker/Ready", tonic::Request::new(proto::ReadyRequest {})).await?.into_inner())
+        Ok(self
+            .call(
+                "/poolscope.worker.Worker/Ready",
+                tonic::Request::new(proto::ReadyRequest {}),
+            )
+            .await?
+            .into_inner())
     }
 }
 
@@ -127,7 +148,8 @@ impl PoolConfig {
             queue_capacity: 64,
             request_timeout: Duration::from_secs(30),
             python: std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()),
-            script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python_pool/worker.py"),
+            script: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("examples/python_pool/worker.py"),
             restart_backoff: Duration::from_millis(100),
             cleanup_every: Duration::from_secs(1),
         }
@@ -169,7 +191,12 @@ impl ErrorDetails for PoolError {
             PoolError::Python(e) => e.error_context(),
             PoolError::Crash(e) => e.error_context(),
             PoolError::Grpc(e) => e.error_context(),
-            other => ErrorContext::message(poolscope::error::ErrorKind::Error, "PoolError", other.to_string()).sanitized(),
+            other => ErrorContext::message(
+                poolscope::error::ErrorKind::Error,
+                "PoolError",
+                other.to_string(),
+            )
+            .sanitized(),
         }
     }
 }
@@ -213,7 +240,9 @@ pub struct PythonPool {
 #[observe(kind = pool_start, pool = config.name.as_str(), size = config.size, skip(config))]
 pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
     if config.size == 0 || config.queue_capacity == 0 {
-        return Err(PoolError::Start("size and queue capacity must be at least 1".into()));
+        return Err(PoolError::Start(
+            "size and queue capacity must be at least 1".into(),
+        ));
     }
     let label = Label::new(&config.name);
     let observed = poolscope::Pool::new(&label);
@@ -233,7 +262,14 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
     for id in 0..shared.config.size {
         let (tx, rx) = mpsc::channel::<Job>(1);
         let (up, is_up) = oneshot::channel();
-        tokio::spawn(slot(shared.clone(), id, rx, events.clone(), up, stop.clone()));
+        tokio::spawn(slot(
+            shared.clone(),
+            id,
+            rx,
+            events.clone(),
+            up,
+            stop.clone(),
+        ));
         slots.push(tx);
         ready.push(is_up);
     }
@@ -241,7 +277,11 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
         match is_up.await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => return Err(PoolError::Start(format!("worker {id}: {e}"))),
-            Err(_) => return Err(PoolError::Start(format!("worker {id} stopped before it was ready"))),
+            Err(_) => {
+                return Err(PoolError::Start(format!(
+                    "worker {id} stopped before it was ready"
+                )))
+            }
         }
     }
     tokio::spawn(dispatch(shared.clone(), inbox, from_workers, slots));
@@ -258,12 +298,19 @@ impl PythonPool {
     /// Runs `command` with JSON `args` on a free worker (or on the session's
     /// worker), waiting in the queue when all are busy.
     #[observe(pool = self.shared.label, command = command, skip(self))]
-    pub async fn execute(&self, command: &str, args: serde_json::Value, session: Option<&str>) -> Result<serde_json::Value, PoolError> {
+    pub async fn execute(
+        &self,
+        command: &str,
+        args: serde_json::Value,
+        session: Option<&str>,
+    ) -> Result<serde_json::Value, PoolError> {
         let worker = match session {
             Some(id) => Some(self.session_worker(id)?),
             None => None,
         };
-        let correlation_id = poolscope::correlation::current().map(|id| id.to_string()).unwrap_or_default();
+        let correlation_id = poolscope::correlation::current()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
         let request = proto::ExecuteRequest {
             command: command.to_owned(),
             args: args.to_string(),
@@ -271,13 +318,19 @@ impl PythonPool {
             correlation_id,
         };
         let (reply, answer) = oneshot::channel();
-        let job = Msg::Job(Job { request, worker, reply });
+        let job = Msg::Job(Job {
+            request,
+            worker,
+            reply,
+        });
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(job)) => {
                 // The queue is full: saturated; wait for room.
                 let queued = self.shared.config.queue_capacity;
-                self.shared.observed.saturated(queued, available(&self.shared));
+                self.shared
+                    .observed
+                    .saturated(queued, available(&self.shared));
                 self.jobs.send(job).await.map_err(|_| PoolError::Shutdown)?;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(PoolError::Shutdown),
@@ -289,12 +342,22 @@ impl PythonPool {
     pub fn create_session(&self, ttl: Duration, metadata: Vec<(String, String)>) -> String {
         let id = poolscope::correlation::CorrelationId::generate().to_string();
         let size = self.shared.config.size;
-        let worker = self.shared.next_worker.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % size;
+        let worker = self
+            .shared
+            .next_worker
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % size;
         self.shared
             .sessions
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), Session { worker, expires: Instant::now() + ttl });
+            .insert(
+                id.clone(),
+                Session {
+                    worker,
+                    expires: Instant::now() + ttl,
+                },
+            );
         let metadata = metadata.into_iter().map(|(k, v)| (k.into(), v)).collect();
         self.shared.observed.session_created(&id, ttl, metadata);
         id
@@ -302,11 +365,19 @@ impl PythonPool {
 
     /// Sessions alive.
     pub fn sessions(&self) -> usize {
-        self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner()).len()
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len()
     }
 
     fn session_worker(&self, id: &str) -> Result<usize, PoolError> {
-        let sessions = self.shared.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let sessions = self
+            .shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         match sessions.get(id) {
             Some(session) if session.expires > Instant::now() => Ok(session.worker),
             _ => Err(PoolError::UnknownSession(id.to_owned())),
@@ -347,7 +418,9 @@ async fn dispatch(
             Msg::Job(job) => {
                 if idle.is_empty() {
                     // No free worker while a request waits: saturated.
-                    shared.observed.saturated(waiting.len() + 1 + inbox.len(), 0);
+                    shared
+                        .observed
+                        .saturated(waiting.len() + 1 + inbox.len(), 0);
                 }
                 waiting.push_back(job);
             }
@@ -366,7 +439,11 @@ async fn dispatch(
                 Some(at) => {
                     let Some(worker) = idle.remove(at) else { break };
                     let Some(job) = waiting.remove(i) else { break };
-                    if let Err(mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job)) = slots[worker].try_send(job) {
+                    if let Err(
+                        mpsc::error::TrySendError::Full(job)
+                        | mpsc::error::TrySendError::Closed(job),
+                    ) = slots[worker].try_send(job)
+                    {
                         waiting.insert(i, job);
                         i += 1;
                     }
@@ -407,7 +484,9 @@ impl StderrTail {
     fn push(&self, line: &[u8]) {
         let mut tail = self.0.lock().unwrap_or_else(|e| e.into_inner());
         tail.extend_from_slice(line);
-        let excess = tail.len().saturating_sub(poolscope::error::STDERR_TAIL_BYTES * 2);
+        let excess = tail
+            .len()
+            .saturating_sub(poolscope::error::STDERR_TAIL_BYTES * 2);
         tail.drain(..excess);
     }
 
@@ -447,17 +526,26 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
             }
         });
     }
-    let stdout = child.stdout.take().ok_or_else(|| PoolError::Start("no stdout".into()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| PoolError::Start("no stdout".into()))?;
     let mut first = String::new();
     let mut reader = BufReader::new(stdout);
-    let port = match tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut first)).await {
-        Ok(Ok(n)) if n > 0 => first.trim().strip_prefix("READY ").and_then(|p| p.parse::<u16>().ok()),
-        _ => None,
-    };
+    let port =
+        match tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => first
+                .trim()
+                .strip_prefix("READY ")
+                .and_then(|p| p.parse::<u16>().ok()),
+            _ => None,
+        };
     let Some(port) = port else {
         let status = child.wait().await.ok();
         let crash = match status {
-            Some(status) => WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), None),
+            Some(status) => {
+                WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), None)
+            }
             None => WorkerCrash::exited(-1, &stderr.bytes(), started.elapsed(), None),
         };
         return Err(PoolError::Crash(crash));
@@ -467,9 +555,16 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
         let mut sink = Vec::new();
         let _ = reader.read_to_end(&mut sink).await;
     });
-    let mut client = Client::connect(port).await.map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
+    let mut client = Client::connect(port)
+        .await
+        .map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
     client.ready().await?;
-    Ok(Running { child, client, stderr, started })
+    Ok(Running {
+        child,
+        client,
+        stderr,
+        started,
+    })
 }
 
 /// One worker slot: (re)spawns its process and runs the jobs it is given.
@@ -504,7 +599,12 @@ async fn slot(
         }
         let _ = events.send(Msg::Idle(id));
         let mut last_command: Option<String> = None;
-        let Running { child, client, stderr, started } = &mut running;
+        let Running {
+            child,
+            client,
+            stderr,
+            started,
+        } = &mut running;
         // Serve until the process dies or the pool stops.
         let crash = loop {
             tokio::select! {
@@ -555,7 +655,12 @@ async fn slot(
     }
 }
 
-fn crash_of(status: std::io::Result<std::process::ExitStatus>, stderr: &StderrTail, started: Instant, last: Option<String>) -> WorkerCrash {
+fn crash_of(
+    status: std::io::Result<std::process::ExitStatus>,
+    stderr: &StderrTail,
+    started: Instant,
+    last: Option<String>,
+) -> WorkerCrash {
     // Let the stderr reader catch the last lines before they are read.
     std::thread::sleep(Duration::from_millis(20));
     match status {
@@ -571,18 +676,24 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
         request.metadata_mut().insert("x-correlation-id", value);
     }
     request.set_timeout(timeout);
-    let response = match tokio::time::timeout(timeout + Duration::from_millis(500), client.call::<_, proto::ExecuteReply>("/poolscope.worker.Worker/Execute", request)).await {
+    let response = match tokio::time::timeout(
+        timeout + Duration::from_millis(500),
+        client.call::<_, proto::ExecuteReply>("/poolscope.worker.Worker/Execute", request),
+    )
+    .await
+    {
         Ok(response) => response?,
         Err(_) => return Err(PoolError::Timeout(timeout)),
     };
     let reply = response.into_inner();
     if let Some(error) = reply.error {
-        let traceback = PythonTraceback::parse(&error.traceback).unwrap_or_else(|| PythonTraceback {
-            exception_type: error.exception_type.clone(),
-            message: error.message.clone(),
-            formatted: error.traceback.clone(),
-            ..PythonTraceback::default()
-        });
+        let traceback =
+            PythonTraceback::parse(&error.traceback).unwrap_or_else(|| PythonTraceback {
+                exception_type: error.exception_type.clone(),
+                message: error.message.clone(),
+                formatted: error.traceback.clone(),
+                ..PythonTraceback::default()
+            });
         return Err(PoolError::Python(PythonError::new(traceback)));
     }
     serde_json::from_str(&reply.result).map_err(|e| PoolError::Json(e.to_string()))

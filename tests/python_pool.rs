@@ -1,0 +1,302 @@
+//! End to end against real Python worker processes (needs `python3` with
+//! `grpcio` and `grpcio-tools`; `.ci/run` installs them): start events,
+//! Python exceptions with their traceback and correlation id, crashes by exit
+//! code and by signal with restarts, saturation, sessions, and metrics that
+//! count exactly what was sent.
+
+mod common;
+#[path = "../examples/python_pool/pool.rs"]
+mod pool;
+
+use std::time::Duration;
+
+use common::*;
+use pool::{PoolConfig, PoolError};
+use poolscope::events::Event;
+use poolscope::{Kind, Outcome};
+use serde_json::json;
+
+fn config(name: &str, size: usize) -> PoolConfig {
+    let mut config = PoolConfig::new(name);
+    config.size = size;
+    config.restart_backoff = Duration::from_millis(50);
+    config.cleanup_every = Duration::from_millis(100);
+    config
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_echo_and_a_python_exception_with_its_traceback_and_id() {
+    let captured = capture("pp-basic");
+    let pool = pool::start(config("pp-basic", 2))
+        .await
+        .expect("the pool starts (is grpcio installed?)");
+    assert_eq!(
+        pool.execute("echo", json!({ "x": 1 }), None).await.unwrap(),
+        json!({ "x": 1 })
+    );
+    let err = pool
+        .execute(
+            "fail",
+            json!({ "message": "bad input", "chained": true }),
+            None,
+        )
+        .await
+        .unwrap_err();
+    let PoolError::Python(python) = &err else {
+        panic!("not a Python error: {err}")
+    };
+    assert_eq!(
+        (
+            python.traceback.exception_type.as_str(),
+            python.traceback.message.as_str()
+        ),
+        ("ValueError", "bad input")
+    );
+    assert!(
+        python
+            .traceback
+            .frames
+            .iter()
+            .any(|f| f.file.ends_with("worker.py") && f.function == "run"),
+        "{:?}",
+        python.traceback.frames
+    );
+    assert_eq!(
+        python.traceback.chain.len(),
+        1,
+        "the KeyError it was raised from"
+    );
+    pool.shutdown();
+
+    let events = captured.take();
+    if !ANY {
+        return;
+    }
+    let names: Vec<&str> = events.iter().map(Event::name).collect();
+    assert_eq!(
+        names.iter().filter(|n| **n == "worker.started").count(),
+        2,
+        "{names:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|n| **n == "pool.started").count(),
+        1,
+        "{names:?}"
+    );
+    let started: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::RequestStarted(s) if s.command.as_str() == "fail" => Some(s),
+            _ => None,
+        })
+        .collect();
+    let failed = completions(&events)
+        .into_iter()
+        .find(|c| c.command.as_str() == "fail")
+        .unwrap();
+    assert_eq!(failed.outcome, Outcome::Error);
+    if CORRELATION {
+        assert!(failed.correlation_id.is_some());
+        assert_eq!(
+            started[0].correlation_id, failed.correlation_id,
+            "the id the request started with"
+        );
+    }
+    if ERRORS {
+        let error = failed.error.as_ref().unwrap();
+        assert_eq!(error.message, "ValueError: bad input");
+        assert!(error
+            .python
+            .as_ref()
+            .unwrap()
+            .formatted
+            .contains("Traceback (most recent call last)"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_by_exit_code_and_signal_are_reported_and_the_worker_restarts() {
+    let captured = capture("pp-crash");
+    let pool = pool::start(config("pp-crash", 2)).await.unwrap();
+    for (args, expected) in [
+        (json!({ "mode": "exit", "code": 3 }), "exit code 3"),
+        (json!({ "mode": "segv" }), "SIGSEGV"),
+    ] {
+        let err = pool.execute("crash", args, None).await.unwrap_err();
+        let PoolError::Crash(crash) = &err else {
+            panic!("not a crash: {err}")
+        };
+        match expected {
+            "SIGSEGV" => assert_eq!(crash.context.signal.as_deref(), Some("SIGSEGV")),
+            _ => assert_eq!(crash.context.exit_code, Some(3)),
+        }
+        assert_eq!(crash.context.last_command.as_deref(), Some("crash"));
+        assert!(
+            crash
+                .context
+                .stderr_tail
+                .as_deref()
+                .is_some_and(|t| t.contains("crashing on purpose")),
+            "{:?}",
+            crash.context.stderr_tail
+        );
+    }
+    // The pool keeps serving, and the crashed workers come back.
+    for i in 0..20 {
+        assert_eq!(
+            pool.execute("echo", json!({ "i": i }), None).await.unwrap(),
+            json!({ "i": i })
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let state = poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool.as_str() == "pp-crash")
+        .and_then(|p| p.state);
+    pool.shutdown();
+    if !ANY {
+        return;
+    }
+    let state = state.unwrap();
+    assert_eq!(state.crashes, 2);
+    assert_eq!(
+        state.workers.available, 2,
+        "both workers back: {:?}",
+        state.workers
+    );
+    let crashes: Vec<_> = captured
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::WorkerCrashed(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(crashes.len(), 2);
+    assert_eq!(crashes[0].error.crash.as_ref().unwrap().exit_code, Some(3));
+    assert_eq!(
+        crashes[1].error.crash.as_ref().unwrap().signal.as_deref(),
+        Some("SIGSEGV")
+    );
+    assert!(crashes.iter().all(|c| c.uptime.is_some()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pool_reports_saturation() {
+    let captured = capture("pp-saturated");
+    let mut config = config("pp-saturated", 1);
+    config.queue_capacity = 2;
+    let pool = pool::start(config).await.unwrap();
+    let calls: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.execute("sleep", json!({ "ms": 30 }), None).await })
+        })
+        .collect();
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    pool.shutdown();
+    if !ANY {
+        return;
+    }
+    let saturated: Vec<_> = captured
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::PoolSaturated(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !saturated.is_empty(),
+        "eight requests on one worker saturate it"
+    );
+    assert!(
+        saturated
+            .iter()
+            .all(|s| s.queue_size > 0 && s.available_workers == 0),
+        "{saturated:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_stick_to_their_worker_then_expire_and_are_counted() {
+    let captured = capture("pp-sessions");
+    let pool = pool::start(config("pp-sessions", 2)).await.unwrap();
+    let session = pool.create_session(
+        Duration::from_millis(300),
+        vec![
+            ("user".into(), "ann".into()),
+            ("token".into(), "t-1".into()),
+        ],
+    );
+    for _ in 0..3 {
+        pool.execute("echo", json!({}), Some(&session))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let err = pool
+        .execute("echo", json!({}), Some(&session))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PoolError::UnknownSession(_)), "{err}");
+    assert_eq!(pool.sessions(), 0);
+    pool.shutdown();
+    if !ANY {
+        return;
+    }
+    let events = captured.take();
+    let created = events.iter().find_map(|e| match e {
+        Event::SessionCreated(s) => Some(s),
+        _ => None,
+    });
+    let created = created.unwrap();
+    assert_eq!(
+        (created.session_id.as_deref(), created.ttl),
+        (Some(session.as_str()), Some(Duration::from_millis(300)))
+    );
+    assert_eq!(created.metadata[1].1, "[REDACTED]", "metadata is sanitized");
+    let cleaned: u64 = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SessionCleanup(c) => Some(c.count),
+            _ => None,
+        })
+        .sum();
+    assert_eq!(cleaned, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_exactly_what_was_sent() {
+    let pool = pool::start(config("pp-count", 2)).await.unwrap();
+    let mut sent = [0u64; 2];
+    for i in 0..60u64 {
+        if i % 6 == 5 {
+            pool.execute("fail", json!({}), None).await.unwrap_err();
+            sent[1] += 1;
+        } else {
+            pool.execute("echo", json!({ "i": i }), None).await.unwrap();
+            sent[0] += 1;
+        }
+    }
+    pool.shutdown();
+    let ok = outcome_counts("pp-count", "echo");
+    let failed = outcome_counts("pp-count", "fail");
+    if TIMING {
+        assert_eq!((ok[0], failed[1]), (sent[0], sent[1]));
+        assert_eq!(
+            ok[1..]
+                .iter()
+                .chain(&failed[..1])
+                .chain(&failed[2..])
+                .sum::<u64>(),
+            0
+        );
+        let startup = poolscope::stats::series(Kind::WorkerStart, "pp-count", "").unwrap();
+        assert_eq!(startup.outcome(Outcome::Ok).count(), 2);
+    } else {
+        assert_eq!(ok, [0; 4]);
+    }
+}
