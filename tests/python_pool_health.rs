@@ -6,6 +6,7 @@
 mod client;
 mod common;
 #[path = "../examples/python_pool/pool.rs"]
+#[allow(dead_code)] // the example's pool, of which each test uses a part
 mod pool;
 
 use std::time::{Duration, Instant};
