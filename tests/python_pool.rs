@@ -43,7 +43,11 @@ async fn start_echo_and_a_python_exception_with_its_traceback_and_id() {
         )
         .await
         .unwrap_err();
-    let PoolError::Python(python) = &err else {
+    let PoolError::Python {
+        error: python,
+        correlation_id,
+    } = &err
+    else {
         panic!("not a Python error: {err}")
     };
     assert_eq!(
@@ -98,6 +102,11 @@ async fn start_echo_and_a_python_exception_with_its_traceback_and_id() {
     assert_eq!(failed.outcome, Outcome::Error);
     if CORRELATION {
         assert!(failed.correlation_id.is_some());
+        assert_eq!(
+            failed.correlation_id.map(|id| id.to_string()).as_deref(),
+            Some(correlation_id.as_str()),
+            "the error returned to the caller carries the id the worker echoed"
+        );
         assert_eq!(
             started[0].correlation_id, failed.correlation_id,
             "the id the request started with"
@@ -299,5 +308,80 @@ async fn metrics_count_exactly_what_was_sent() {
         assert_eq!(startup.outcome(Outcome::Ok).count(), 2);
     } else {
         assert_eq!(ok, [0; 4]);
+    }
+}
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
+    let buffer = Buffer::default();
+    let (dispatch, guard) = poolscope::logging::dispatch(
+        poolscope::logging::LogConfig::json().with_writer(buffer.clone()),
+    )
+    .unwrap();
+    let err = tracing::dispatcher::with_default(&dispatch, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pool = pool::start(config("pp-logs", 1)).await.unwrap();
+            let err = pool.execute("fail", json!({ "message": "no GPU" }), None).await.unwrap_err();
+            // The metrics text counts it too.
+            let text = poolscope::metrics::render();
+            if TIMING {
+                assert!(text.contains("poolscope_requests_total{pool=\"pp-logs\",command=\"fail\",outcome=\"error\"} 1"), "{text}");
+            }
+            pool.shutdown();
+            err
+        })
+    });
+    drop(guard);
+    let PoolError::Python { correlation_id, .. } = err else {
+        panic!("not a Python error")
+    };
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    if !ANY {
+        return;
+    }
+    let line = lines
+        .iter()
+        .find(|l| l["event"] == "request.completed" && l["command"] == "fail")
+        .unwrap_or_else(|| panic!("no failure line in {text}"));
+    assert_eq!(line["level"], "ERROR");
+    if CORRELATION {
+        assert_eq!(
+            line["correlation_id"].as_str(),
+            Some(correlation_id.as_str())
+        );
+        let started = lines
+            .iter()
+            .find(|l| l["event"] == "request.started" && l["command"] == "fail")
+            .unwrap();
+        assert_eq!(started["correlation_id"], line["correlation_id"]);
+    }
+    if ERRORS {
+        assert_eq!(line["error"]["python"]["type"], "ValueError");
+        assert!(line["error"]["python"]["traceback"]
+            .as_str()
+            .unwrap()
+            .contains("worker.py"));
     }
 }

@@ -159,9 +159,15 @@ impl PoolConfig {
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PoolError {
-    /// The command raised in Python.
-    #[error("{0}")]
-    Python(PythonError),
+    /// The command raised in Python; with the correlation id the worker
+    /// answered under.
+    #[error("{error} (correlation id {correlation_id})")]
+    Python {
+        /// The exception and its traceback.
+        error: PythonError,
+        /// The request's correlation id, as the worker echoed it back.
+        correlation_id: String,
+    },
     /// The worker died while running it.
     #[error("{0}")]
     Crash(WorkerCrash),
@@ -188,7 +194,7 @@ pub enum PoolError {
 impl ErrorDetails for PoolError {
     fn error_context(&self) -> ErrorContext {
         match self {
-            PoolError::Python(e) => e.error_context(),
+            PoolError::Python { error, .. } => error.error_context(),
             PoolError::Crash(e) => e.error_context(),
             PoolError::Grpc(e) => e.error_context(),
             other => ErrorContext::message(
@@ -685,6 +691,13 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
         Ok(response) => response?,
         Err(_) => return Err(PoolError::Timeout(timeout)),
     };
+    // The worker echoes the id in its reply metadata.
+    let echoed = response
+        .metadata()
+        .get("x-correlation-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     let reply = response.into_inner();
     if let Some(error) = reply.error {
         let traceback =
@@ -694,7 +707,10 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
                 formatted: error.traceback.clone(),
                 ..PythonTraceback::default()
             });
-        return Err(PoolError::Python(PythonError::new(traceback)));
+        return Err(PoolError::Python {
+            error: PythonError::new(traceback),
+            correlation_id: echoed,
+        });
     }
     serde_json::from_str(&reply.result).map_err(|e| PoolError::Json(e.to_string()))
 }
