@@ -163,8 +163,8 @@ pub enum PoolError {
     /// answered under.
     #[error("{error} (correlation id {correlation_id})")]
     Python {
-        /// The exception and its traceback.
-        error: PythonError,
+        /// The exception and its traceback (boxed: tracebacks are large).
+        error: Box<PythonError>,
         /// The request's correlation id, as the worker echoed it back.
         correlation_id: String,
     },
@@ -708,7 +708,7 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
                 ..PythonTraceback::default()
             });
         return Err(PoolError::Python {
-            error: PythonError::new(traceback),
+            error: Box::new(PythonError::new(traceback)),
             correlation_id: echoed,
         });
     }
