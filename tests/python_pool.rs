@@ -222,10 +222,11 @@ async fn a_full_pool_reports_saturation() {
         !saturated.is_empty(),
         "eight requests on one worker saturate it"
     );
+    // Every report has requests waiting; the "no free worker" ones say so
+    // (a full queue can be seen just as the worker frees up).
+    assert!(saturated.iter().all(|s| s.queue_size > 0), "{saturated:?}");
     assert!(
-        saturated
-            .iter()
-            .all(|s| s.queue_size > 0 && s.available_workers == 0),
+        saturated.iter().any(|s| s.available_workers == 0),
         "{saturated:?}"
     );
 }
