@@ -1,0 +1,64 @@
+//! `/health/ready` follows the Python pool: 503 while its queue is past the
+//! threshold, 200 once it drains. Its own binary: readiness looks at every
+//! pool in the process.
+
+#[path = "common/http.rs"]
+mod client;
+mod common;
+#[path = "../examples/python_pool/pool.rs"]
+#[allow(dead_code)] // the example's pool, of which each test uses a part
+mod pool;
+
+use std::time::Duration;
+
+use client::get;
+use hyper::StatusCode;
+use poolscope::http::Server;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
+    let server = Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .with_health(poolscope::http::HealthConfig::default().with_max_queue_depth(2))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let mut config = pool::PoolConfig::new("pp-busy");
+    config.size = 1;
+    let pool = pool::start(config).await.unwrap();
+    let calls: Vec<_> = (0..6)
+        .map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.execute("sleep", json!({ "ms": 300 }), None).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let busy = get(addr, "/health/ready").await;
+    if common::ANY {
+        assert_eq!(
+            busy.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            busy.body
+        );
+        let failed = &busy.json()["failed"][0];
+        assert_eq!(
+            (failed["check"].as_str(), failed["pool"].as_str()),
+            (Some("queue_depth"), Some("pp-busy"))
+        );
+        assert!(failed["value"].as_f64().unwrap() > 2.0);
+    }
+    for call in calls {
+        call.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        get(addr, "/health/ready").await.status,
+        StatusCode::OK,
+        "ready again once the queue drains"
+    );
+    pool.shutdown();
+    server.shutdown().await;
+}
