@@ -7,7 +7,6 @@
 mod client;
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use client::{get, raw, request};
@@ -364,26 +363,7 @@ async fn metrics_under_concurrent_scrapes_of_a_busy_pool_pass_promtool() {
             body.contains("poolscope_worker_startup_duration_seconds_bucket{pool=\"http-busy\"")
         );
     }
-    let mut promtool = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `promtool` ({e}): install it with `apt-get install prometheus`")
-        });
-    std::io::Write::write_all(&mut promtool.stdin.take().unwrap(), body.as_bytes()).unwrap();
-    let output = promtool.wait_with_output().unwrap();
-    let findings = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(
-        output.status.success() && findings.trim().is_empty(),
-        "promtool: {findings}\n{body}"
-    );
+    promtool_check(&body);
     server.shutdown().await;
 }
 

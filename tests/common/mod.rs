@@ -63,3 +63,35 @@ pub fn outcome_counts(pool: &str, command: &str) -> [u64; 4] {
         None => [0; 4],
     }
 }
+
+/// Runs Prometheus's linter on an exposition and fails the test on any
+/// finding.
+pub fn promtool_check(text: &str) {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `promtool` ({e}): install it with `apt-get install prometheus`")
+        });
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let findings = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && findings.trim().is_empty(),
+        "promtool found problems:\n{findings}\nin:\n{text}"
+    );
+}
