@@ -243,6 +243,25 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
         && c.get("threshold").is_some()
         && c.get("message").is_some()));
 
+    // A pool shut down on purpose stops counting once it is retired.
+    for worker in &workers {
+        worker.set_state(WorkerState::Stopped);
+    }
+    assert_eq!(
+        get(addr, "/health/ready").await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    pool.retire();
+    let body = get(addr, "/health/ready").await.json();
+    assert!(
+        body["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["check"] != "workers"),
+        "{body}"
+    );
+
     // Disabled: 404.
     server.set_enabled(Endpoint::Ready, false);
     assert_eq!(

@@ -390,9 +390,10 @@ impl PythonPool {
         }
     }
 
-    /// Stops every worker.
+    /// Stops every worker, and takes the pool out of health checks.
     pub fn shutdown(&self) {
         self.stop.notify_waiters();
+        self.shared.observed.retire();
     }
 }
 

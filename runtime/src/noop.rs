@@ -68,6 +68,10 @@ impl Pool {
 
     /// Does nothing.
     #[inline(always)]
+    pub fn retire(&self) {}
+
+    /// Does nothing.
+    #[inline(always)]
     pub fn set_size(&self, _size: usize) {}
 
     /// Does nothing.

@@ -183,6 +183,22 @@ impl Pool {
         self.inner.label
     }
 
+    /// Takes the pool out of the registry: health checks and `stats::pools`
+    /// stop reporting its state (a pool shut down on purpose should not keep
+    /// readiness failing). Handles still work; building one with the same
+    /// name registers the pool again, with fresh state.
+    pub fn retire(&self) {
+        let mut pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(pools) = pools.as_mut() {
+            if pools
+                .get(&self.inner.label)
+                .is_some_and(|p| Arc::ptr_eq(p, &self.inner))
+            {
+                pools.remove(&self.inner.label);
+            }
+        }
+    }
+
     /// Reports that the pool started: `pool.started`, the pool-size gauge and
     /// the startup histogram.
     pub fn started(&self, size: usize, startup: Duration, config: Vec<Field>) {

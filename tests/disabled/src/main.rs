@@ -68,6 +68,7 @@ fn main() {
     let pool = Pool::builder("disabled").build();
     let _ = Pool::new(&Label::new("disabled"));
     pool.set_size(2);
+    pool.retire();
     pool.started(2, Duration::from_millis(1), vec![("k".into(), "v".into())]);
     pool.queue_depth(1);
     pool.saturated(1, 0);
