@@ -63,6 +63,12 @@ const SECRETS: &[(&str, &str)] = &[
     ("secret: Zk9LmN3pQ7rS2tU8vW4xY6z", "Zk9LmN3pQ7rS2tU8vW4xY6z"),
     ("ValueError: login failed for password='tb-secret'", "tb-secret"),
     ("  File \"app.py\", line 3, in f\n    connect(password=\"tb-secret-2\")", "tb-secret-2"),
+    ("pem=\"-----BEGIN PRIVATE KEY-----\\nMIIEoneLINEbody\\n-----END PRIVATE KEY-----\"", "MIIEoneLINEbody"),
+    ("private_key: -----BEGIN RSA PRIVATE KEY-----\nMIIEunderKEY\n-----END RSA PRIVATE KEY-----", "MIIEunderKEY"),
+    ("{'password': b'py-bytes-secret'}", "py-bytes-secret"),
+    ("password=\"unterminated-secret", "unterminated-secret"),
+    ("password=abc\"quoted-tail", "quoted-tail"),
+    ("tokens:password=nested-secret", "nested-secret"),
 ];
 
 /// Text that looks close to a secret and must come out unchanged.

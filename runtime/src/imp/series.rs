@@ -357,7 +357,6 @@ pub fn snapshot(kind: Kind, pool: &str, command: &str) -> Option<SeriesSnapshot>
     Some(series.snapshot())
 }
 
-#[cfg(feature = "metrics")]
 /// Every request series of `pool` summed: outcomes, in-flight, and the
 /// durations of all outcomes in one histogram (series created with other
 /// buckets than the first one's are left out of the histogram).

@@ -121,7 +121,7 @@ fn shape_rules() -> Vec<(&'static str, Shape)> {
         ),
         // PEM private keys, whole block.
         (
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z0-9 ]*PRIVATE KEY-----",
+            r"(-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----)[\s\S]*?(-----END [A-Z0-9 ]*PRIVATE KEY-----)",
             Shape::Pem,
         ),
         // AWS access key ids.
@@ -252,7 +252,7 @@ impl Sanitizer {
         alternatives.sort_by_key(|a| std::cmp::Reverse(a.len()));
         alternatives.dedup();
         let key_value = format!(
-            r#"(?i)(?P<key>{KEY_CHARS}*(?:{}){KEY_CHARS}*)(?P<sep>["']?\s*[:=]\s*)(?P<value>\[REDACTED\]|(?:Some\()?"(?:[^"\\]|\\.)*"\)?|'(?:[^'\\]|\\.)*'|(?:bearer|basic|token|digest)\s+[^\s,;&)}}\]]+|[^\s,;&)}}\]"']+)"#,
+            r#"(?i)(?P<key>{KEY_CHARS}*(?:{}){KEY_CHARS}*)(?P<sep>["']?\s*[:=]\s*)(?P<value>\[REDACTED\]|(?:Some\()?[bBrRuU]{{0,2}}"(?:[^"\\]|\\.)*"\)?|[bBrRuU]{{0,2}}'(?:[^'\\]|\\.)*'|(?:bearer|basic|token|digest)\s+[^\s,;&)}}\]]+|[^\s,;&)}}\]]+)"#,
             alternatives.join("|")
         );
         let key_value = Regex::new(&key_value).map_err(|e| SanitizeError::Pattern {
@@ -304,10 +304,12 @@ impl Sanitizer {
                 *out = Some(changed);
             }
         }
-        apply(&mut out, text, &self.key_value, |c| self.redact_pair(c));
+        // Shapes first: a PEM block under a key must be seen whole, before
+        // the key rule cuts its value at the first space.
         for (regex, shape) in &self.shapes {
             apply(&mut out, text, regex, |c| redact_shape(c, *shape));
         }
+        apply(&mut out, text, &self.key_value, |c| self.redact_pair(c));
         for regex in &self.extra {
             apply(&mut out, text, regex, redact_extra);
         }
@@ -340,7 +342,12 @@ impl Sanitizer {
             return whole.to_owned();
         };
         if !self.is_secret_key(key.as_str()) {
-            return whole.to_owned();
+            // Not a secret key, but its value may hold a pair that is
+            // (`tokens:password=x`): look again inside the value.
+            let inner = self
+                .key_value
+                .replace_all(value.as_str(), |c: &Captures<'_>| self.redact_pair(c));
+            return format!("{}{}{}", key.as_str(), sep.as_str(), inner);
         }
         let value = value.as_str();
         // Already sanitized: sanitizing twice changes nothing. (A bare value
@@ -348,8 +355,16 @@ impl Sanitizer {
         if value.contains("[REDACTED") {
             return whole.to_owned();
         }
-        let redacted = match value.chars().next() {
-            Some(q @ ('"' | '\'')) => format!("{q}{REDACTED}{q}"),
+        // A string prefix (`b'..'`) is kept, like the quotes.
+        let prefix_len = value
+            .find(['"', '\''])
+            .filter(|&i| i <= 2 && value[..i].chars().all(|c| "bBrRuU".contains(c)))
+            .unwrap_or(0);
+        let (prefix, rest) = value.split_at(prefix_len);
+        let redacted = match rest.chars().next() {
+            Some(q @ ('"' | '\'')) if rest.len() > 1 && rest.ends_with(q) => {
+                format!("{prefix}{q}{REDACTED}{q}")
+            }
             Some('S') if value.starts_with("Some(\"") => format!("Some(\"{REDACTED}\")"),
             _ => {
                 // Keep an authorization scheme: `Bearer [REDACTED]`.
@@ -378,9 +393,15 @@ fn redact_shape(c: &Captures<'_>, shape: Shape) -> String {
     let whole = c.get(0).map_or("", |m| m.as_str());
     match shape {
         Shape::Pem => {
-            let begin = whole.lines().next().unwrap_or_default();
-            let end = whole.lines().last().unwrap_or_default();
-            format!("{begin}\n{REDACTED}\n{end}")
+            // The armour lines are groups: the key may be on one line, with
+            // its line breaks escaped (`\n` in Debug or JSON text).
+            let begin = c.get(1).map_or("", |m| m.as_str());
+            let end = c.get(2).map_or("", |m| m.as_str());
+            if whole.contains('\n') {
+                format!("{begin}\n{REDACTED}\n{end}")
+            } else {
+                format!("{begin} {REDACTED} {end}")
+            }
         }
         Shape::Group | Shape::Entropic | Shape::Credential => {
             let (Some(all), Some(secret)) = (c.get(0), c.get(1)) else {
