@@ -229,6 +229,16 @@ async fn bad_settings_and_busy_addresses_are_errors() {
         .build()
         .unwrap_err();
     assert!(err.to_string().contains("max_error_rate"), "{err}");
+    let err = Server::builder()
+        .with_health(
+            poolscope::http::HealthConfig::default().with_max_p99(Duration::from_secs(120)),
+        )
+        .build()
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("max_p99"),
+        "a p99 limit above the largest bucket could never fail: {err}"
+    );
 }
 
 #[test]

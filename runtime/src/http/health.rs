@@ -100,6 +100,17 @@ impl HealthConfig {
                 ));
             }
         }
+        let largest = crate::imp::buckets::current()
+            .last()
+            .copied()
+            .unwrap_or(f64::INFINITY);
+        if let Some(p99) = self.max_p99 {
+            // Percentiles are read from histogram buckets and cannot exceed
+            // the largest finite bound: a limit at or above it never fails.
+            if p99.as_secs_f64() >= largest {
+                return Err(format!("`max_p99` is {p99:?}: it must be below the largest duration bucket ({largest} s)"));
+            }
+        }
         if self.window < Duration::from_secs(1) {
             return Err(format!(
                 "`window` is {:?}: it must be at least one second",

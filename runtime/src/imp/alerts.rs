@@ -4,8 +4,7 @@
 //! the threshold does not flap).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::{Instant, SystemTime};
 
 use super::events::{self, active as events_active};
@@ -17,13 +16,14 @@ use crate::types::window::History;
 /// Evaluates a rule until dropped.
 #[derive(Debug)]
 pub struct AlertWatcher {
-    stop: Arc<AtomicBool>,
+    // Dropping the sender wakes the thread at once.
+    stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for AlertWatcher {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        drop(self.stop.take());
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
@@ -39,21 +39,23 @@ impl Drop for AlertWatcher {
 pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError> {
     describe();
     rule.validate()?;
-    let stop = Arc::new(AtomicBool::new(false));
-    let stopping = stop.clone();
+    let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("poolscope-alerts".into())
         .spawn(move || {
             let mut state = ErrorRateState::new(rule);
-            while !stopping.load(Ordering::Relaxed) {
+            loop {
                 state.evaluate(Instant::now());
-                std::thread::sleep(state.rule.every);
+                match stopped.recv_timeout(state.rule.every) {
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => break,
+                }
             }
             state.resolve_all();
         })
         .map_err(|e| AlertError::Thread(e.to_string()))?;
     Ok(AlertWatcher {
-        stop,
+        stop: Some(stop),
         thread: Some(thread),
     })
 }
@@ -83,6 +85,9 @@ impl ErrorRateState {
                 .flatten();
             let firing = self.firing.contains_key(&pool.pool);
             match rate {
+                // Too few requests to judge: a firing alert has nothing left
+                // to stand on, so it resolves rather than stay stuck.
+                None if firing => self.resolve(pool.pool, window.error_rate.unwrap_or(0.0)),
                 Some(rate) if !firing && rate > self.rule.threshold => self.fire(pool.pool, rate),
                 Some(rate) if firing && rate <= self.rule.threshold * self.rule.resolve_ratio => {
                     self.resolve(pool.pool, rate)

@@ -282,7 +282,11 @@ impl Call {
         let labels = dynamic.then_some((start.pool, start.command));
         // Sampling happens here, before anything is formatted; a request is
         // kept or dropped whole.
-        let sampled = events::wants_requests() && events::sampled(correlation);
+        let sampled = match site.kind {
+            Kind::Request => events::wants_requests() && events::sampled(correlation),
+            // Starts and sessions are rare and never sampled.
+            _ => events::active(),
+        };
         let details = if sampled {
             Some(describe(site, labels, correlation, details))
         } else {

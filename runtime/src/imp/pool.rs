@@ -453,11 +453,13 @@ impl Drop for Worker {
 }
 
 impl Inner {
-    /// Moves the count of workers in `state` by `by`; the gauge is set from
-    /// the shared count, so handles of one pool made in several places agree.
+    /// Moves the count of workers in `state` by `by`, in the live state and
+    /// in the gauge.
     fn adjust_workers(&self, state: WorkerState, by: i64) {
-        let now = self.live.workers[state.index()].fetch_add(by, Ordering::Relaxed) + by;
-        self.workers[state.index()].set(now as f64);
+        self.live.workers[state.index()].fetch_add(by, Ordering::Relaxed);
+        // Increments, not a set from the count: two threads cannot then
+        // leave the gauge at an older value.
+        self.workers[state.index()].increment(by as f64);
     }
 
     fn snapshot(&self) -> PoolState {

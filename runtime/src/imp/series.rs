@@ -321,7 +321,14 @@ fn series_with(
         && !registry.by_key.contains_key(&(kind, pool, command))
     {
         let overflow = Label::from_static(crate::types::label::OVERFLOW_LABEL);
-        (kind, overflow, overflow)
+        // Only requests have a command label; for the other kinds the
+        // overflow series must render like any other pool's.
+        let command = if kind == Kind::Request {
+            overflow
+        } else {
+            Label::from_static("")
+        };
+        (kind, overflow, command)
     } else {
         (kind, pool, command)
     };
