@@ -312,77 +312,39 @@ async fn metrics_count_exactly_what_was_sent() {
     }
 }
 
-/// A writer the test can read back.
-#[derive(Clone, Default)]
-struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_worker_is_replaced_and_a_stopped_pool_answers_shutdown() {
+    let mut config = config("pp-timeout", 1);
+    config.request_timeout = Duration::from_millis(300);
+    let pool = pool::start(config).await.unwrap();
+    let err = pool
+        .execute("sleep", json!({ "ms": 3000 }), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PoolError::Timeout(_)), "{err}");
+    // The worker still running the old command was killed and replaced, so
+    // the next request does not wait behind it.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        pool.execute("echo", json!({ "after": "timeout" }), None)
+            .await
+            .unwrap(),
+        json!({ "after": "timeout" })
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
-impl std::io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
-    let buffer = Buffer::default();
-    let (dispatch, guard) = poolscope::logging::dispatch(
-        poolscope::logging::LogConfig::json().with_writer(buffer.clone()),
+    pool.shutdown();
+    let answer = tokio::time::timeout(
+        Duration::from_secs(5),
+        pool.execute("echo", json!({}), None),
     )
-    .unwrap();
-    let err = tracing::dispatcher::with_default(&dispatch, || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let pool = pool::start(config("pp-logs", 1)).await.unwrap();
-            let err = pool.execute("fail", json!({ "message": "no GPU" }), None).await.unwrap_err();
-            // The metrics text counts it too.
-            let text = poolscope::metrics::render();
-            if TIMING {
-                assert!(text.contains("poolscope_requests_total{pool=\"pp-logs\",command=\"fail\",outcome=\"error\"} 1"), "{text}");
-            }
-            pool.shutdown();
-            err
-        })
-    });
-    drop(guard);
-    let PoolError::Python { correlation_id, .. } = err else {
-        panic!("not a Python error")
-    };
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    if !ANY {
-        return;
-    }
-    let line = lines
-        .iter()
-        .find(|l| l["event"] == "request.completed" && l["command"] == "fail")
-        .unwrap_or_else(|| panic!("no failure line in {text}"));
-    assert_eq!(line["level"], "ERROR");
-    if CORRELATION {
-        assert_eq!(
-            line["correlation_id"].as_str(),
-            Some(correlation_id.as_str())
-        );
-        let started = lines
-            .iter()
-            .find(|l| l["event"] == "request.started" && l["command"] == "fail")
-            .unwrap();
-        assert_eq!(started["correlation_id"], line["correlation_id"]);
-    }
-    if ERRORS {
-        assert_eq!(line["error"]["python"]["type"], "ValueError");
-        assert!(line["error"]["python"]["traceback"]
-            .as_str()
-            .unwrap()
-            .contains("worker.py"));
-    }
+    .await;
+    assert!(
+        matches!(answer, Ok(Err(PoolError::Shutdown))),
+        "a stopped pool answers at once"
+    );
 }

@@ -16,7 +16,7 @@ use poolscope::error::{ErrorContext, ErrorDetails, PythonError, PythonTraceback,
 use poolscope::{observe, Label, WorkerState};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// The messages of `worker.proto`, written out for prost (no build script:
 /// the example must not add one to the library package).
@@ -219,6 +219,7 @@ enum Msg {
     Job(Job),
     Idle(usize),
     Gone(usize),
+    Stopped(usize),
 }
 
 struct Session {
@@ -239,7 +240,9 @@ struct Shared {
 pub struct PythonPool {
     shared: Arc<Shared>,
     jobs: mpsc::Sender<Msg>,
-    stop: Arc<tokio::sync::Notify>,
+    // `true` stops every task; dropping the last handle does too (the
+    // receivers then see the sender gone).
+    stop: Arc<watch::Sender<bool>>,
 }
 
 /// Starts the pool: spawns every worker and waits until each is ready.
@@ -262,7 +265,8 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
     });
     let (jobs, inbox) = mpsc::channel(shared.config.queue_capacity);
     let (events, from_workers) = mpsc::unbounded_channel();
-    let stop = Arc::new(tokio::sync::Notify::new());
+    let (stop, stopped) = watch::channel(false);
+    let stop = Arc::new(stop);
     let mut slots = Vec::new();
     let mut ready = Vec::new();
     for id in 0..shared.config.size {
@@ -274,7 +278,7 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
             rx,
             events.clone(),
             up,
-            stop.clone(),
+            stopped.clone(),
         ));
         slots.push(tx);
         ready.push(is_up);
@@ -291,7 +295,7 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
         }
     }
     tokio::spawn(dispatch(shared.clone(), inbox, from_workers, slots));
-    tokio::spawn(cleanup(shared.clone(), stop.clone()));
+    tokio::spawn(cleanup(shared.clone(), stopped));
     Ok(PythonPool { shared, jobs, stop })
 }
 
@@ -310,6 +314,9 @@ impl PythonPool {
         args: serde_json::Value,
         session: Option<&str>,
     ) -> Result<serde_json::Value, PoolError> {
+        if *self.stop.borrow() {
+            return Err(PoolError::Shutdown);
+        }
         let worker = match session {
             Some(id) => Some(self.session_worker(id)?),
             None => None,
@@ -392,7 +399,7 @@ impl PythonPool {
 
     /// Stops every worker, and takes the pool out of health checks.
     pub fn shutdown(&self) {
-        self.stop.notify_waiters();
+        let _ = self.stop.send(true);
         self.shared.observed.retire();
     }
 }
@@ -412,8 +419,10 @@ async fn dispatch(
     mut from_workers: mpsc::UnboundedReceiver<Msg>,
     slots: Vec<mpsc::Sender<Job>>,
 ) {
-    let mut idle: VecDeque<usize> = (0..slots.len()).collect();
+    // Workers announce themselves (`Idle`) once ready.
+    let mut idle: VecDeque<usize> = VecDeque::new();
     let mut waiting: VecDeque<Job> = VecDeque::new();
+    let mut stopped = 0;
     loop {
         let msg = tokio::select! {
             biased;
@@ -433,6 +442,16 @@ async fn dispatch(
             }
             Msg::Idle(id) => idle.push_back(id),
             Msg::Gone(id) => idle.retain(|w| *w != id),
+            Msg::Stopped(id) => {
+                idle.retain(|w| *w != id);
+                stopped += 1;
+            }
+        }
+        // Every worker stopped: nothing will ever run what waits.
+        if stopped == slots.len() {
+            for job in waiting.drain(..) {
+                let _ = job.reply.send(Err(PoolError::Shutdown));
+            }
         }
         // Give each free worker the first waiting job it can take.
         let mut i = 0;
@@ -446,13 +465,17 @@ async fn dispatch(
                 Some(at) => {
                     let Some(worker) = idle.remove(at) else { break };
                     let Some(job) = waiting.remove(i) else { break };
-                    if let Err(
-                        mpsc::error::TrySendError::Full(job)
-                        | mpsc::error::TrySendError::Closed(job),
-                    ) = slots[worker].try_send(job)
-                    {
-                        waiting.insert(i, job);
-                        i += 1;
+                    match slots[worker].try_send(job) {
+                        Ok(()) => {}
+                        // Idle workers have room; should one not, keep the job.
+                        Err(mpsc::error::TrySendError::Full(job)) => {
+                            waiting.insert(i, job);
+                            i += 1;
+                        }
+                        // The slot stopped (the pool is shutting down).
+                        Err(mpsc::error::TrySendError::Closed(job)) => {
+                            let _ = job.reply.send(Err(PoolError::Shutdown));
+                        }
                     }
                 }
                 None => i += 1,
@@ -463,11 +486,11 @@ async fn dispatch(
 }
 
 /// Removes expired sessions on a timer.
-async fn cleanup(shared: Arc<Shared>, stop: Arc<tokio::sync::Notify>) {
+async fn cleanup(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             () = tokio::time::sleep(shared.config.cleanup_every) => {}
-            () = stop.notified() => return,
+            _ = stop.wait_for(|stopped| *stopped) => return,
         }
         let started = Instant::now();
         let now = Instant::now();
@@ -548,6 +571,9 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
             _ => None,
         };
     let Some(port) = port else {
+        // It may still be running (silent, or printing something else):
+        // stop it before reading how it ended.
+        let _ = child.start_kill();
         let status = child.wait().await.ok();
         let crash = match status {
             Some(status) => {
@@ -565,7 +591,17 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
     let mut client = Client::connect(port)
         .await
         .map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
-    client.ready().await?;
+    match tokio::time::timeout(Duration::from_secs(10), client.ready()).await {
+        Ok(ready) => {
+            ready?;
+        }
+        Err(_) => {
+            let _ = child.start_kill();
+            return Err(PoolError::Start(format!(
+                "worker {id} did not answer `Ready` within 10 s"
+            )));
+        }
+    }
     Ok(Running {
         child,
         client,
@@ -581,11 +617,16 @@ async fn slot(
     mut jobs: mpsc::Receiver<Job>,
     events: mpsc::UnboundedSender<Msg>,
     up: oneshot::Sender<Result<(), String>>,
-    stop: Arc<tokio::sync::Notify>,
+    mut stop: watch::Receiver<bool>,
 ) {
     let mut up = Some(up);
     let mut backoff = shared.config.restart_backoff;
     loop {
+        let stopping = *stop.borrow();
+        if stopping {
+            let _ = events.send(Msg::Stopped(id));
+            return;
+        }
         let worker = shared.observed.worker(id);
         let mut running = match spawn_worker(&shared, id).await {
             Ok(running) => running,
@@ -595,7 +636,10 @@ async fn slot(
                     return;
                 }
                 worker.set_state(WorkerState::Crashed);
-                tokio::time::sleep(backoff).await;
+                if pause(backoff, &mut stop).await {
+                    let _ = events.send(Msg::Stopped(id));
+                    return;
+                }
                 backoff = (backoff * 2).min(Duration::from_secs(5));
                 continue;
             }
@@ -615,13 +659,17 @@ async fn slot(
         // Serve until the process dies or the pool stops.
         let crash = loop {
             tokio::select! {
-                () = stop.notified() => {
-                    let _ = child.start_kill();
-                    worker.set_state(WorkerState::Stopped);
-                    return;
+                changed = stop.changed() => {
+                    let stopping = changed.is_err() || *stop.borrow();
+                    if stopping {
+                        let _ = child.start_kill();
+                        worker.set_state(WorkerState::Stopped);
+                        let _ = events.send(Msg::Stopped(id));
+                        return;
+                    }
                 }
                 status = child.wait() => {
-                    break crash_of(status, stderr, *started, last_command.take());
+                    break crash_of(status, stderr, *started, last_command.take()).await;
                 }
                 job = jobs.recv() => {
                     let Some(job) = job else { return };
@@ -632,7 +680,7 @@ async fn slot(
                     let reply = tokio::select! {
                         reply = &mut call => reply,
                         status = child.wait() => {
-                            let crash = crash_of(status, stderr, *started, last_command.take());
+                            let crash = crash_of(status, stderr, *started, last_command.take()).await;
                             let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
                             break crash;
                         }
@@ -641,11 +689,20 @@ async fn slot(
                     if let Err(PoolError::Grpc(status)) = &reply {
                         if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown {
                             if let Ok(status) = tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-                                let crash = crash_of(status, stderr, *started, last_command.take());
+                                let crash = crash_of(status, stderr, *started, last_command.take()).await;
                                 let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
                                 break crash;
                             }
                         }
+                    }
+                    // gRPC deadlines do not stop a Python handler: a worker
+                    // that timed out is still busy with the old command.
+                    // Replace it rather than queue work behind it.
+                    if matches!(reply, Err(PoolError::Timeout(_))) {
+                        let _ = child.start_kill();
+                        let status = child.wait().await;
+                        let _ = job.reply.send(reply);
+                        break crash_of(status, stderr, *started, last_command.take()).await;
                     }
                     let _ = job.reply.send(reply);
                     worker.set_state(WorkerState::Available);
@@ -657,19 +714,31 @@ async fn slot(
         let _ = events.send(Msg::Gone(id));
         let reason = crash.to_string();
         worker.crashed(&reason, crash.context.clone());
-        tokio::time::sleep(backoff).await;
+        if pause(backoff, &mut stop).await {
+            let _ = events.send(Msg::Stopped(id));
+            return;
+        }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
 
-fn crash_of(
+/// Sleeps `backoff` unless the pool stops first; `true` when it stopped.
+async fn pause(backoff: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    let stopped = tokio::select! {
+        () = tokio::time::sleep(backoff) => false,
+        _ = stop.wait_for(|stopped| *stopped) => true,
+    };
+    stopped || stop.has_changed().is_err() || *stop.borrow()
+}
+
+async fn crash_of(
     status: std::io::Result<std::process::ExitStatus>,
     stderr: &StderrTail,
     started: Instant,
     last: Option<String>,
 ) -> WorkerCrash {
     // Let the stderr reader catch the last lines before they are read.
-    std::thread::sleep(Duration::from_millis(20));
+    tokio::time::sleep(Duration::from_millis(20)).await;
     match status {
         Ok(status) => WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), last),
         Err(_) => WorkerCrash::exited(-1, &stderr.bytes(), started.elapsed(), last),
@@ -689,6 +758,9 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
     )
     .await
     {
+        Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {
+            return Err(PoolError::Timeout(timeout))
+        }
         Ok(response) => response?,
         Err(_) => return Err(PoolError::Timeout(timeout)),
     };

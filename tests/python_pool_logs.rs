@@ -1,0 +1,94 @@
+//! The JSON log line of a Python failure in the flagship pool carries the
+//! request's correlation id and traceback. Its own binary: the log sink and
+//! `tracing`'s level cache are process-wide, and other pools' events would
+//! otherwise flow through them.
+
+mod common;
+#[path = "../examples/python_pool/pool.rs"]
+#[allow(dead_code)] // the example's pool, of which each test uses a part
+mod pool;
+
+use common::*;
+use pool::{PoolConfig, PoolError};
+use serde_json::json;
+
+fn config(name: &str, size: usize) -> PoolConfig {
+    let mut config = PoolConfig::new(name);
+    config.size = size;
+    config
+}
+
+/// A writer the test can read back.
+#[derive(Clone, Default)]
+struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
+    let buffer = Buffer::default();
+    let (dispatch, guard) = poolscope::logging::dispatch(
+        poolscope::logging::LogConfig::json().with_writer(buffer.clone()),
+    )
+    .unwrap();
+    let err = tracing::dispatcher::with_default(&dispatch, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let pool = pool::start(config("pp-logs", 1)).await.unwrap();
+            let err = pool.execute("fail", json!({ "message": "no GPU" }), None).await.unwrap_err();
+            // The metrics text counts it too.
+            let text = poolscope::metrics::render();
+            if TIMING {
+                assert!(text.contains("poolscope_requests_total{pool=\"pp-logs\",command=\"fail\",outcome=\"error\"} 1"), "{text}");
+            }
+            pool.shutdown();
+            err
+        })
+    });
+    drop(guard);
+    let PoolError::Python { correlation_id, .. } = err else {
+        panic!("not a Python error")
+    };
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    if !ANY {
+        return;
+    }
+    let line = lines
+        .iter()
+        .find(|l| l["event"] == "request.completed" && l["command"] == "fail")
+        .unwrap_or_else(|| panic!("no failure line in {text}"));
+    assert_eq!(line["level"], "ERROR");
+    if CORRELATION {
+        assert_eq!(
+            line["correlation_id"].as_str(),
+            Some(correlation_id.as_str())
+        );
+        let started = lines
+            .iter()
+            .find(|l| l["event"] == "request.started" && l["command"] == "fail")
+            .unwrap();
+        assert_eq!(started["correlation_id"], line["correlation_id"]);
+    }
+    if ERRORS {
+        assert_eq!(line["error"]["python"]["type"], "ValueError");
+        assert!(line["error"]["python"]["traceback"]
+            .as_str()
+            .unwrap()
+            .contains("worker.py"));
+    }
+}
