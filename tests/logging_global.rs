@@ -1,0 +1,76 @@
+//! With the global subscriber (`logging::init`, what applications use),
+//! every request line of every thread is written: nothing is lost when many
+//! threads log at once. Its own binary: the subscriber is global.
+
+mod common;
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use poolscope::logging::{init, LogConfig};
+use poolscope::observe;
+
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[observe(pool = "global-logs", command = "job")]
+fn job(i: u32) -> Result<u32, std::fmt::Error> {
+    if i % 50 == 49 {
+        return Err(std::fmt::Error);
+    }
+    Ok(i)
+}
+
+#[test]
+fn every_thread_s_request_lines_are_written() {
+    let buffer = Buffer::default();
+    let guard = init(LogConfig::json().with_writer(buffer.clone())).unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for i in 0..500 {
+                    let _ = job(i);
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    drop(guard);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let count = |event: &str, outcome: Option<&str>| {
+        lines
+            .iter()
+            .filter(|l| l["event"] == event && outcome.is_none_or(|o| l["outcome"] == o))
+            .count()
+    };
+    if !ANY {
+        assert_eq!(count("request.started", None), 0);
+        return;
+    }
+    assert_eq!(count("request.started", None), 2_000);
+    assert_eq!(count("request.completed", Some("ok")), 1_960);
+    assert_eq!(count("request.completed", Some("error")), 40);
+    if CORRELATION {
+        assert!(lines
+            .iter()
+            .filter(|l| l["event"].is_string())
+            .all(|l| l["correlation_id"].is_string()));
+    }
+}
