@@ -197,6 +197,19 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
     assert_eq!(report["size"], 2);
     assert_eq!(report["workers"]["available"], 2);
     assert_eq!(report["workers"]["busy"], 0);
+    let list = report["worker_list"].as_array().unwrap();
+    assert_eq!(
+        list.iter()
+            .map(|w| (w["id"].as_str(), w["state"].as_str()))
+            .collect::<Vec<_>>(),
+        [
+            (Some("0"), Some("available")),
+            (Some("1"), Some("available"))
+        ]
+    );
+    assert!(list
+        .iter()
+        .all(|w| w["uptime_seconds"].as_f64().is_some_and(|u| u >= 0.0)));
     assert_eq!(report["queue_depth"], 0);
     assert_eq!(report["saturations_total"], 1);
     assert_eq!(report["crashes_total"], 2);

@@ -81,6 +81,7 @@ pub mod stats {
     pub use crate::imp::stats::{pools, snapshot as series};
     pub use crate::types::stats::{
         HistogramSnapshot, PoolSnapshot, PoolState, RequestTotals, SeriesSnapshot, WorkerCounts,
+        WorkerInfo, MAX_LISTED_WORKERS,
     };
 }
 

@@ -265,6 +265,7 @@ pub(crate) struct PoolReport {
     pub pool: String,
     pub size: Option<u64>,
     pub workers: Option<Workers>,
+    pub worker_list: Option<Vec<WorkerItem>>,
     pub queue_depth: Option<u64>,
     pub in_flight: u64,
     pub requests_total: u64,
@@ -285,6 +286,13 @@ pub(crate) struct Workers {
     pub busy: u64,
     pub crashed: u64,
     pub stopped: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct WorkerItem {
+    pub id: String,
+    pub state: &'static str,
+    pub uptime_seconds: f64,
 }
 
 #[derive(Serialize)]
@@ -330,6 +338,16 @@ impl PoolReport {
                 busy: s.workers.busy,
                 crashed: s.workers.crashed,
                 stopped: s.workers.stopped,
+            }),
+            worker_list: state.map(|s| {
+                s.worker_list
+                    .iter()
+                    .map(|w| WorkerItem {
+                        id: w.id.clone(),
+                        state: w.state.as_str(),
+                        uptime_seconds: w.uptime.as_secs_f64(),
+                    })
+                    .collect()
             }),
             queue_depth: state.map(|s| s.queue_depth),
             in_flight: pool.requests.as_ref().map_or(0, |r| r.in_flight),
@@ -393,6 +411,7 @@ mod tests {
                 crashes: 0,
                 sessions_active: 0,
                 sessions_expired: 0,
+                worker_list: Vec::new(),
             }),
             requests: Some(RequestTotals {
                 by_outcome: [ok, failed, 0, 0],

@@ -17,7 +17,7 @@ use crate::types::events::{
     WorkerStarted,
 };
 use crate::types::label::{AsLabel, Label};
-use crate::types::stats::{PoolState, WorkerCounts};
+use crate::types::stats::{PoolState, WorkerCounts, WorkerInfo, MAX_LISTED_WORKERS};
 use crate::types::{Kind, Outcome, WorkerState};
 
 /// The live state of a pool, read by health checks: plain atomics beside the
@@ -37,6 +37,7 @@ struct Live {
 struct Inner {
     label: Label,
     live: Live,
+    worker_list: Mutex<Vec<std::sync::Weak<WorkerShared>>>,
     size: Gauge,
     workers: [Gauge; 5],
     queue_depth: Gauge,
@@ -111,6 +112,7 @@ impl PoolBuilder {
         Inner {
             label,
             live: Live::default(),
+            worker_list: Mutex::new(Vec::new()),
             size: metrics::gauge!("poolscope_pool_size", "pool" => l),
             workers: WorkerState::ALL
                 .map(|s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str())),
@@ -262,11 +264,23 @@ impl Pool {
     /// otherwise. Dropping the handle removes the worker from the gauges.
     pub fn worker<I: Display>(&self, id: I) -> Worker {
         self.inner.adjust_workers(WorkerState::Starting, 1);
-        Worker {
-            pool: self.inner.clone(),
+        let shared = Arc::new(WorkerShared {
             id: id.to_string(),
             state: AtomicU8::new(WorkerState::Starting.index() as u8),
             since: Instant::now(),
+        });
+        let mut list = self
+            .inner
+            .worker_list
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        // Handles dropped since the last call leave dead entries: sweep them
+        // here so the list stays as long as the live workers.
+        list.retain(|w| w.strong_count() > 0);
+        list.push(Arc::downgrade(&shared));
+        Worker {
+            pool: self.inner.clone(),
+            shared,
         }
     }
 
@@ -348,6 +362,11 @@ fn nanos(d: Duration) -> u64 {
 /// A handle on one worker of a [`Pool`]; see [`Pool::worker`].
 pub struct Worker {
     pool: Arc<Inner>,
+    shared: Arc<WorkerShared>,
+}
+
+/// What the pool's registry sees of a worker handle.
+struct WorkerShared {
     id: String,
     state: AtomicU8,
     since: Instant,
@@ -357,7 +376,7 @@ impl std::fmt::Debug for Worker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Worker")
             .field("pool", &self.pool.label)
-            .field("id", &self.id)
+            .field("id", &self.shared.id)
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -366,12 +385,12 @@ impl std::fmt::Debug for Worker {
 impl Worker {
     /// The worker's id.
     pub fn id(&self) -> &str {
-        &self.id
+        &self.shared.id
     }
 
     /// The state last set.
     pub fn state(&self) -> WorkerState {
-        WorkerState::from_index(self.state.load(Ordering::Relaxed) as usize)
+        WorkerState::from_index(self.shared.state.load(Ordering::Relaxed) as usize)
     }
 
     /// Moves the worker to `state`, updating the per-state gauges. Gauges
@@ -379,7 +398,10 @@ impl Worker {
     /// comes back on.
     #[inline]
     pub fn set_state(&self, state: WorkerState) {
-        let old = self.state.swap(state.index() as u8, Ordering::Relaxed) as usize;
+        let old = self
+            .shared
+            .state
+            .swap(state.index() as u8, Ordering::Relaxed) as usize;
         if old != state.index() {
             self.pool.adjust_workers(WorkerState::from_index(old), -1);
             self.pool.adjust_workers(state, 1);
@@ -400,7 +422,7 @@ impl Worker {
             events::emit(Event::WorkerStarted(WorkerStarted {
                 at: SystemTime::now(),
                 pool: self.pool.label,
-                worker: Some(self.id.clone()),
+                worker: Some(self.shared.id.clone()),
                 pid,
                 startup: Some(startup),
                 outcome: Outcome::Ok,
@@ -429,14 +451,16 @@ impl Worker {
         counter.increment(1);
         self.pool.live.crashes.fetch_add(1, Ordering::Relaxed);
         if events_active() {
-            let uptime = *crash.uptime.get_or_insert_with(|| self.since.elapsed());
+            let uptime = *crash
+                .uptime
+                .get_or_insert_with(|| self.shared.since.elapsed());
             let mut error = ErrorContext::message(ErrorKind::Crash, "crash", reason);
             error.crash = Some(crash);
             let error = error.sanitized();
             events::emit(Event::WorkerCrashed(WorkerCrashed {
                 at: SystemTime::now(),
                 pool: self.pool.label,
-                worker: self.id.clone(),
+                worker: self.shared.id.clone(),
                 uptime: Some(uptime),
                 reason: error.message.clone(),
                 error,
@@ -484,6 +508,18 @@ impl Inner {
             crashes: load(&self.live.crashes),
             sessions_active: self.live.sessions_active.load(Ordering::Relaxed).max(0) as u64,
             sessions_expired: load(&self.live.sessions_expired),
+            worker_list: {
+                let list = self.worker_list.lock().unwrap_or_else(|e| e.into_inner());
+                list.iter()
+                    .filter_map(std::sync::Weak::upgrade)
+                    .take(MAX_LISTED_WORKERS)
+                    .map(|w| WorkerInfo {
+                        id: w.id.clone(),
+                        state: WorkerState::from_index(w.state.load(Ordering::Relaxed) as usize),
+                        uptime: w.since.elapsed(),
+                    })
+                    .collect()
+            },
         }
     }
 }

@@ -77,6 +77,24 @@ pub struct PoolState {
     pub sessions_active: u64,
     /// Sessions removed by cleanup.
     pub sessions_expired: u64,
+    /// The live worker handles, in creation order (at most
+    /// [`MAX_LISTED_WORKERS`]).
+    pub worker_list: Vec<WorkerInfo>,
+}
+
+/// Most workers a [`PoolState`] lists one by one.
+pub const MAX_LISTED_WORKERS: usize = 256;
+
+/// One worker, as the pool API reported it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerInfo {
+    /// Its id.
+    pub id: String,
+    /// Its state.
+    pub state: crate::types::WorkerState,
+    /// Time since its handle was created (for a restarted worker: since the
+    /// restart).
+    pub uptime: std::time::Duration,
 }
 
 /// Every observed request of one pool, summed over its commands.
