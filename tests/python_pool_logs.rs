@@ -18,20 +18,6 @@ fn config(name: &str, size: usize) -> PoolConfig {
     config
 }
 
-/// A writer the test can read back.
-#[derive(Clone, Default)]
-struct Buffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Buffer {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
     let buffer = Buffer::default();
@@ -60,7 +46,7 @@ fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
     let PoolError::Python { correlation_id, .. } = err else {
         panic!("not a Python error")
     };
-    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let text = buffer.text();
     let lines: Vec<serde_json::Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

@@ -2,6 +2,7 @@
 //! parallel and events are process-wide, so each test uses its own pool name.
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use poolscope::events::{Event, Subscription};
@@ -94,4 +95,25 @@ pub fn promtool_check(text: &str) {
         output.status.success() && findings.trim().is_empty(),
         "promtool found problems:\n{findings}\nin:\n{text}"
     );
+}
+
+/// A writer the test can read back (log output).
+#[derive(Clone, Default)]
+pub struct Buffer(pub Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buffer {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Buffer {
+    /// Everything written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
 }

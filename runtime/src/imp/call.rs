@@ -164,14 +164,9 @@ impl Details {
     /// Records one formatted argument, sanitized: an argument named like a
     /// secret (`password`, `api_key`) is redacted whole.
     pub fn arg(&mut self, name: &'static str, value: String) {
-        use crate::types::sanitize::{is_secret_key, REDACTED};
-        if is_secret_key(name) {
-            self.args.push((name.into(), REDACTED.to_owned()));
-            return;
-        }
-        let value = match crate::types::sanitize::sanitize(&value) {
-            std::borrow::Cow::Borrowed(_) => value,
-            std::borrow::Cow::Owned(cleaned) => cleaned,
+        let value = match crate::types::sanitize::current().sanitize_field(name, &value) {
+            std::borrow::Cow::Borrowed(same) if same == value => value,
+            other => other.into_owned(),
         };
         self.args.push((name.into(), value));
     }

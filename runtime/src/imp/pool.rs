@@ -341,15 +341,11 @@ impl Pool {
 /// Metadata as events carry it: secret-named fields redacted whole, every
 /// value sanitized.
 fn sanitized(fields: Vec<Field>) -> Vec<Field> {
-    use crate::types::sanitize::{is_secret_key, sanitize, REDACTED};
+    let sanitizer = crate::types::sanitize::current();
     fields
         .into_iter()
         .map(|(name, value)| {
-            let value = if is_secret_key(&name) {
-                REDACTED.to_owned()
-            } else {
-                sanitize(&value).into_owned()
-            };
+            let value = sanitizer.sanitize_field(&name, &value).into_owned();
             (name, value)
         })
         .collect()

@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::types::sanitize::sanitize;
+use crate::types::sanitize::{Sanitizer, REDACTED};
 
 /// Fields whose value is JSON text, embedded as objects in JSON lines.
 const JSON_FIELDS: [&str; 2] = ["error", "args"];
@@ -93,24 +93,22 @@ impl Visit for Fields {
     }
 }
 
-/// Sanitizes every string inside a JSON value.
-fn clean(value: &mut Value) {
+/// Sanitizes every string inside a JSON value; a value under a secret key
+/// is redacted whole.
+fn clean(sanitizer: &Sanitizer, name: &str, value: &mut Value) {
     match value {
+        Value::Null => {}
         Value::String(text) => {
-            if let std::borrow::Cow::Owned(cleaned) = sanitize(text) {
-                *text = cleaned;
+            let cleaned = sanitizer.sanitize_field(name, text);
+            if cleaned != text.as_str() {
+                *text = cleaned.into_owned();
             }
         }
-        Value::Array(items) => items.iter_mut().for_each(clean),
-        Value::Object(map) => {
-            for (key, value) in map.iter_mut() {
-                if crate::types::sanitize::is_secret_key(key) && !value.is_null() {
-                    *value = Value::String(crate::types::sanitize::REDACTED.to_owned());
-                } else {
-                    clean(value);
-                }
-            }
-        }
+        _ if sanitizer.is_secret_key(name) => *value = Value::String(REDACTED.to_owned()),
+        Value::Array(items) => items.iter_mut().for_each(|item| clean(sanitizer, "", item)),
+        Value::Object(map) => map
+            .iter_mut()
+            .for_each(|(key, item)| clean(sanitizer, key, item)),
         _ => {}
     }
 }
@@ -145,13 +143,11 @@ where
                     .insert(0, ("correlation_id", Value::String(id.to_string())));
             }
         }
-        let message = sanitize(&fields.message).into_owned();
+        // One look-up of the rules per line, not one per field.
+        let sanitizer = crate::types::sanitize::current();
+        let message = sanitizer.sanitize(&fields.message).into_owned();
         for (name, value) in &mut fields.fields {
-            if crate::types::sanitize::is_secret_key(name) {
-                *value = Value::String(crate::types::sanitize::REDACTED.to_owned());
-            } else {
-                clean(value);
-            }
+            clean(&sanitizer, name, value);
         }
         let timestamp = rfc3339(SystemTime::now());
         if self.json {

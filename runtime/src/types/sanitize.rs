@@ -319,6 +319,17 @@ impl Sanitizer {
         }
     }
 
+    /// A named value as events and log lines carry it: the whole value
+    /// when the name is a secret key (`password`, `api_key`), else the value
+    /// sanitized.
+    pub fn sanitize_field<'t>(&self, name: &str, value: &'t str) -> Cow<'t, str> {
+        if self.is_secret_key(name) {
+            Cow::Borrowed(REDACTED)
+        } else {
+            self.sanitize(value)
+        }
+    }
+
     /// Whether values under `key` are secrets (`db_password`, `X-Api-Key`,
     /// `clientSecret` are; `tokenizer`, `passport` are not).
     pub fn is_secret_key(&self, key: &str) -> bool {
