@@ -252,7 +252,15 @@ fn start_outside_a_runtime_is_an_error() {
 
 #[tokio::test]
 async fn shutdown_stops_accepting() {
-    let server = start();
+    // Every other test here binds 127.0.0.1:0, and the kernel may hand one of
+    // them the port this server just released; on 127.0.0.2 (still loopback)
+    // no other test can take it, so a successful connect means this server.
+    let server = Server::builder()
+        .with_address("127.0.0.2:0".parse().unwrap())
+        .build()
+        .expect("bind")
+        .start()
+        .expect("start");
     let addr = server.local_addr();
     assert_eq!(get(addr, "/health").await.status, StatusCode::OK);
     server.shutdown().await;
