@@ -120,6 +120,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         options.workers,
         started.elapsed().as_secs_f64()
     );
+    println!("dashboard: http://{addr}/dashboard");
     println!("  http://{addr}/health");
     println!("  http://{addr}/health/ready");
     println!("  http://{addr}/health/detailed");

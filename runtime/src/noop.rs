@@ -168,6 +168,7 @@ pub(crate) mod events {
     pub(crate) enum Interest {
         All,
         Logs,
+        Failures,
     }
 
     /// Drops `handler`: there are no events.

@@ -1,5 +1,5 @@
-//! The HTTP server: `/health`, `/health/ready`, `/health/detailed` and
-//! `/metrics`, on hyper 1.x.
+//! The HTTP server: `/health`, `/health/ready`, `/health/detailed`,
+//! `/metrics` and (feature `dashboard`) `/dashboard`, on hyper 1.x.
 //!
 //! The server only reads: pool state from atomics, request statistics from
 //! the call-site series, the Prometheus text from the exporter's handle. It
@@ -19,6 +19,9 @@
 //! # Ok(()) }
 //! ```
 
+mod auth;
+#[cfg(feature = "dashboard")]
+mod dashboard;
 mod health;
 
 use std::convert::Infallible;
@@ -32,15 +35,21 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{
+    HeaderValue, ALLOW, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
+};
+#[cfg(feature = "dashboard")]
+use hyper::header::{LOCATION, SET_COOKIE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, Notify, Semaphore};
 
+#[cfg(feature = "dashboard")]
+pub use dashboard::DashboardConfig;
 pub use health::HealthConfig;
 use health::{CustomCheck, History, WindowStats};
 
@@ -82,15 +91,25 @@ pub enum Endpoint {
     Detailed,
     /// `/metrics`.
     Metrics,
+    /// `/dashboard`, `/dashboard/events` and `/dashboard/snapshot`.
+    #[cfg(feature = "dashboard")]
+    Dashboard,
 }
+
+#[cfg(feature = "dashboard")]
+const ENDPOINTS: usize = 5;
+#[cfg(not(feature = "dashboard"))]
+const ENDPOINTS: usize = 4;
 
 impl Endpoint {
     /// Every endpoint.
-    pub const ALL: [Endpoint; 4] = [
+    pub const ALL: [Endpoint; ENDPOINTS] = [
         Endpoint::Health,
         Endpoint::Ready,
         Endpoint::Detailed,
         Endpoint::Metrics,
+        #[cfg(feature = "dashboard")]
+        Endpoint::Dashboard,
     ];
 
     fn index(self) -> usize {
@@ -103,6 +122,10 @@ impl Endpoint {
             "/health/ready" | "/readyz" => Endpoint::Ready,
             "/health/detailed" => Endpoint::Detailed,
             "/metrics" => Endpoint::Metrics,
+            #[cfg(feature = "dashboard")]
+            "/dashboard" | "/dashboard/" | "/dashboard/events" | "/dashboard/snapshot" => {
+                Endpoint::Dashboard
+            }
             _ => return None,
         })
     }
@@ -112,8 +135,12 @@ impl Endpoint {
 #[must_use]
 pub struct ServerBuilder {
     address: SocketAddr,
-    enabled: [bool; 4],
+    enabled: [bool; ENDPOINTS],
+    protected: [bool; ENDPOINTS],
+    token: Option<String>,
     health: HealthConfig,
+    #[cfg(feature = "dashboard")]
+    dashboard: DashboardConfig,
     metrics: Option<MetricsHandle>,
     checks: Vec<(String, CustomCheck)>,
     max_connections: usize,
@@ -153,6 +180,35 @@ impl ServerBuilder {
     /// default). A disabled endpoint answers 404, like an unknown path.
     pub fn with_endpoint(mut self, endpoint: Endpoint, enabled: bool) -> Self {
         self.enabled[endpoint.index()] = enabled;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on the protected endpoints
+    /// (by default `/health/detailed`, `/metrics` and the dashboard; the
+    /// probes `/health` and `/health/ready` stay open for load balancers).
+    /// A browser opens the dashboard once as `/dashboard?token=<token>`: the
+    /// server answers with an `HttpOnly`, `SameSite=Strict` cookie and
+    /// redirects to `/dashboard`, so the token leaves the address bar.
+    /// Requests without the token get 401. Serve it over TLS (a proxy) when
+    /// the network is not trusted: the token travels in clear otherwise.
+    /// The token must be at least 16 printable ASCII characters.
+    pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Chooses whether an endpoint needs the bearer token (see
+    /// [`ServerBuilder::with_bearer_token`]); without a token, nothing is
+    /// protected.
+    pub fn with_protected(mut self, endpoint: Endpoint, protected: bool) -> Self {
+        self.protected[endpoint.index()] = protected;
+        self
+    }
+
+    /// The dashboard's settings.
+    #[cfg(feature = "dashboard")]
+    pub fn with_dashboard(mut self, dashboard: DashboardConfig) -> Self {
+        self.dashboard = dashboard;
         self
     }
 
@@ -216,6 +272,13 @@ impl ServerBuilder {
     /// when the address cannot be bound.
     pub fn build(self) -> Result<Server, HttpError> {
         self.health.validate().map_err(HttpError::Config)?;
+        #[cfg(feature = "dashboard")]
+        self.dashboard.validate().map_err(HttpError::Config)?;
+        let auth = self
+            .token
+            .map(auth::Auth::new)
+            .transpose()
+            .map_err(HttpError::Config)?;
         if self.max_connections == 0 {
             return Err(HttpError::Config(
                 "`max_connections` must be at least 1".into(),
@@ -251,6 +314,10 @@ impl ServerBuilder {
             },
             state: Arc::new(State {
                 enabled: self.enabled.map(AtomicBool::new),
+                protected: self.protected,
+                auth,
+                #[cfg(feature = "dashboard")]
+                dashboard: dashboard::Hub::new(self.dashboard),
                 shutting_down: AtomicBool::new(false),
                 started: Instant::now(),
                 health: self.health,
@@ -272,7 +339,11 @@ struct Settings {
 
 /// What every connection's service shares.
 struct State {
-    enabled: [AtomicBool; 4],
+    enabled: [AtomicBool; ENDPOINTS],
+    protected: [bool; ENDPOINTS],
+    auth: Option<auth::Auth>,
+    #[cfg(feature = "dashboard")]
+    dashboard: std::sync::Arc<dashboard::Hub>,
     shutting_down: AtomicBool,
     started: Instant,
     health: HealthConfig,
@@ -305,8 +376,12 @@ impl Server {
             address: DEFAULT_ADDRESS
                 .parse()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 9464))),
-            enabled: [true; 4],
+            enabled: [true; ENDPOINTS],
+            protected: Endpoint::ALL.map(|e| !matches!(e, Endpoint::Health | Endpoint::Ready)),
+            token: None,
             health: HealthConfig::default(),
+            #[cfg(feature = "dashboard")]
+            dashboard: DashboardConfig::default(),
             metrics: None,
             checks: Vec::new(),
             max_connections: 256,
@@ -436,6 +511,13 @@ async fn serve(
     signal: impl Future<Output = ()>,
 ) {
     let sampler = tokio::spawn(sample(Arc::downgrade(&state)));
+    #[cfg(feature = "dashboard")]
+    let ticker = {
+        let weak = Arc::downgrade(&state);
+        tokio::spawn(dashboard::tick(state.dashboard.clone(), move || {
+            weak.upgrade().map(|state| dashboard_view(&state))
+        }))
+    };
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let mut builder = http1::Builder::new();
@@ -469,21 +551,35 @@ async fn serve(
             },
         };
         let state = state.clone();
+        // Rung to close this connection at once (a dashboard viewer that
+        // stopped reading).
+        let kill = Arc::new(Notify::new());
+        let service_kill = kill.clone();
         let service = service_fn(move |request| {
             let state = state.clone();
-            async move { Ok::<_, Infallible>(respond(&state, &request)) }
+            let kill = service_kill.clone();
+            async move { Ok::<_, Infallible>(respond(&state, &request, &kill)) }
         });
         let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             let _permit = permit;
-            if let Err(err) = connection.await {
-                tracing::debug!(error = %err, "poolscope HTTP connection ended with an error");
+            tokio::select! {
+                ended = connection => {
+                    if let Err(err) = ended {
+                        tracing::debug!(error = %err, "poolscope HTTP connection ended with an error");
+                    }
+                }
+                () = kill.notified() => {}
             }
         });
     }
     state.shutting_down.store(true, Ordering::Relaxed);
     drop(listener);
     sampler.abort();
+    // Its end closes every dashboard stream, which would otherwise hold the
+    // graceful shutdown for the whole grace period.
+    #[cfg(feature = "dashboard")]
+    ticker.abort();
     if tokio::time::timeout(settings.shutdown_grace, graceful.shutdown())
         .await
         .is_err()
@@ -500,17 +596,30 @@ async fn sample(state: std::sync::Weak<State>) {
         every.tick().await;
         let Some(state) = state.upgrade() else { return };
         let pools = crate::imp::stats::pools();
+        let now = Instant::now();
         state
             .history
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .record(Instant::now(), &pools);
+            .record(now, &pools);
+        #[cfg(feature = "dashboard")]
+        state.dashboard.record_chart(now, &pools);
     }
 }
 
+#[cfg(feature = "dashboard")]
+type Body = http_body_util::Either<Full<Bytes>, dashboard::SseBody>;
+#[cfg(not(feature = "dashboard"))]
 type Body = Full<Bytes>;
 
-fn respond(state: &State, request: &Request<Incoming>) -> Response<Body> {
+fn full(bytes: Bytes) -> Body {
+    #[cfg(feature = "dashboard")]
+    return http_body_util::Either::Left(Full::new(bytes));
+    #[cfg(not(feature = "dashboard"))]
+    Full::new(bytes)
+}
+
+fn respond(state: &State, request: &Request<Incoming>, kill: &Arc<Notify>) -> Response<Body> {
     let endpoint = Endpoint::of_path(request.uri().path())
         .filter(|e| state.enabled[e.index()].load(Ordering::Relaxed));
     let Some(endpoint) = endpoint else {
@@ -535,9 +644,33 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Body> {
     if declared.is_some_and(|n| n > state.max_body_bytes) {
         return text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
     }
+    if let Some(auth) = state
+        .auth
+        .as_ref()
+        .filter(|_| state.protected[endpoint.index()])
+    {
+        if !auth.allows(request) {
+            #[cfg(feature = "dashboard")]
+            if endpoint == Endpoint::Dashboard
+                && matches!(request.uri().path(), "/dashboard" | "/dashboard/")
+                && auth.query_token(request.uri().query())
+            {
+                return sign_in(auth);
+            }
+            let mut response = text(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized: send `Authorization: Bearer <token>` (or open /dashboard?token=<token> in a browser)\n",
+            );
+            response.headers_mut().insert(
+                WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"poolscope\""),
+            );
+            return response;
+        }
+    }
     // A bug in rendering must cost one response, not the process.
-    let mut response =
-        catch_unwind(AssertUnwindSafe(|| render(state, endpoint))).unwrap_or_else(|payload| {
+    let mut response = catch_unwind(AssertUnwindSafe(|| render(state, endpoint, request, kill)))
+        .unwrap_or_else(|payload| {
             let cause = payload
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -552,7 +685,7 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Body> {
         });
     if method == Method::HEAD {
         let length = response.headers().get(CONTENT_LENGTH).cloned();
-        *response.body_mut() = Body::new(Bytes::new());
+        *response.body_mut() = full(Bytes::new());
         if let Some(length) = length {
             response.headers_mut().insert(CONTENT_LENGTH, length);
         }
@@ -560,7 +693,14 @@ fn respond(state: &State, request: &Request<Incoming>) -> Response<Body> {
     response
 }
 
-fn render(state: &State, endpoint: Endpoint) -> Response<Body> {
+fn render(
+    state: &State,
+    endpoint: Endpoint,
+    request: &Request<Incoming>,
+    kill: &Arc<Notify>,
+) -> Response<Body> {
+    #[cfg(not(feature = "dashboard"))]
+    let _ = (request, kill);
     match endpoint {
         Endpoint::Health => {
             let shutting_down = state.shutting_down.load(Ordering::Relaxed);
@@ -621,13 +761,134 @@ fn render(state: &State, endpoint: Endpoint) -> Response<Body> {
                 Some(handle) => handle.render(),
                 None => crate::imp::metrics::render(),
             };
-            let mut response = Response::new(Body::new(Bytes::from(body)));
+            let mut response = Response::new(full(Bytes::from(body)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
             );
             finish(response)
         }
+        #[cfg(feature = "dashboard")]
+        Endpoint::Dashboard => render_dashboard(state, request, kill),
+    }
+}
+
+/// Answers `/dashboard?token=..`: sets the cookie and sends the browser to
+/// the page without the token in its address.
+#[cfg(feature = "dashboard")]
+fn sign_in(auth: &auth::Auth) -> Response<Body> {
+    let mut response = text(StatusCode::SEE_OTHER, "signed in: see /dashboard\n");
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, HeaderValue::from_static("/dashboard"));
+    if let Ok(cookie) = HeaderValue::from_str(&auth.cookie()) {
+        headers.insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
+#[cfg(feature = "dashboard")]
+fn render_dashboard(
+    state: &State,
+    request: &Request<Incoming>,
+    kill: &Arc<Notify>,
+) -> Response<Body> {
+    match request.uri().path() {
+        "/dashboard/events" => {
+            if request.method() == Method::HEAD {
+                let mut response = Response::new(full(Bytes::new()));
+                sse_headers(&mut response);
+                return response;
+            }
+            match dashboard::open(&state.dashboard, kill.clone()) {
+                Ok(body) => {
+                    let mut response = Response::new(http_body_util::Either::Right(body));
+                    sse_headers(&mut response);
+                    response
+                }
+                Err(dashboard::Refused::TooManyViewers) => {
+                    let mut response = text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "too many dashboard viewers; retry later\n",
+                    );
+                    response
+                        .headers_mut()
+                        .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
+                    response
+                }
+            }
+        }
+        "/dashboard/snapshot" => {
+            let view = dashboard_view(state);
+            let (json, _, _) = state.dashboard.render(&view, 0, None);
+            let mut response = Response::new(full(Bytes::from(json)));
+            response
+                .headers_mut()
+                .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+            finish(response)
+        }
+        _ => {
+            let nonce = dashboard::nonce();
+            let mut response = Response::new(full(Bytes::from(dashboard::page(&nonce))));
+            let headers = response.headers_mut();
+            headers.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            if let Ok(policy) = HeaderValue::from_str(&dashboard::content_security_policy(&nonce)) {
+                headers.insert(hyper::header::CONTENT_SECURITY_POLICY, policy);
+            }
+            headers.insert(
+                hyper::header::X_CONTENT_TYPE_OPTIONS,
+                HeaderValue::from_static("nosniff"),
+            );
+            headers.insert(
+                hyper::header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            finish(response)
+        }
+    }
+}
+
+#[cfg(feature = "dashboard")]
+fn sse_headers(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Proxies such as nginx would otherwise hold the stream back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+/// How far back the dashboard's "requests a second now" looks.
+#[cfg(feature = "dashboard")]
+const RATE_NOW_WINDOW: Duration = Duration::from_secs(5);
+
+/// What the dashboard shows now: the same pool statistics and readiness
+/// checks `/health/detailed` and `/health/ready` report.
+#[cfg(feature = "dashboard")]
+fn dashboard_view(state: &State) -> dashboard::View {
+    let (pools, checks) = evaluate(state);
+    let now = Instant::now();
+    let rates: Vec<f64> = {
+        let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .iter()
+            .map(|(pool, _)| history.window(now, RATE_NOW_WINDOW, pool).request_rate)
+            .collect()
+    };
+    let reports = pools
+        .iter()
+        .zip(rates)
+        .map(|((pool, window), rate)| (health::PoolReport::new(pool, window), rate))
+        .collect();
+    let snapshots: Vec<PoolSnapshot> = pools.into_iter().map(|(pool, _)| pool).collect();
+    dashboard::View {
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        window_seconds: state.health.window.as_secs_f64(),
+        shutting_down: state.shutting_down.load(Ordering::Relaxed),
+        pools: reports,
+        pool_states: snapshots,
+        checks,
     }
 }
 
@@ -652,7 +913,7 @@ fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
     match serde_json::to_vec_pretty(body) {
         Ok(mut bytes) => {
             bytes.push(b'\n');
-            let mut response = Response::new(Body::new(Bytes::from(bytes)));
+            let mut response = Response::new(full(Bytes::from(bytes)));
             *response.status_mut() = status;
             response
                 .headers_mut()
@@ -667,7 +928,7 @@ fn json(status: StatusCode, body: &impl serde::Serialize) -> Response<Body> {
 }
 
 fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = Response::new(Body::new(Bytes::from_static(body.as_bytes())));
+    let mut response = Response::new(full(Bytes::from_static(body.as_bytes())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,

@@ -8,13 +8,17 @@ use crate::types::events::Event;
 
 type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// What a handler wants: every event, or what the log sink writes (request
-/// events only while the log level lets them through).
+/// What a handler wants: every event; what the log sink writes (request
+/// events only while the log level lets them through); or failures and the
+/// rare life-cycle events only (the dashboard), so that successful requests
+/// never build an event for it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Interest {
     All,
     #[cfg_attr(not(feature = "logging"), allow(dead_code))]
     Logs,
+    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
+    Failures,
 }
 
 struct Entry {
@@ -28,6 +32,7 @@ static HANDLERS: RwLock<Vec<Entry>> = RwLock::new(Vec::new());
 // built; kept apart from the lock so that a read is one relaxed load.
 static ALL: AtomicUsize = AtomicUsize::new(0);
 static LOGS: AtomicUsize = AtomicUsize::new(0);
+static ANY: AtomicUsize = AtomicUsize::new(0);
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 
 /// Calls `handler` with every event from now until the returned
@@ -68,8 +73,13 @@ fn recount(handlers: &[Entry]) {
         .iter()
         .filter(|e| e.interest == Interest::All)
         .count();
+    let logs = handlers
+        .iter()
+        .filter(|e| e.interest == Interest::Logs)
+        .count();
     ALL.store(all, Ordering::Relaxed);
-    LOGS.store(handlers.len() - all, Ordering::Relaxed);
+    LOGS.store(logs, Ordering::Relaxed);
+    ANY.store(handlers.len(), Ordering::Relaxed);
 }
 
 /// Keeps a handler subscribed; dropping it unsubscribes.
@@ -97,7 +107,7 @@ impl Drop for Subscription {
 /// that is not request-shaped (pool, worker, session, alert events are rare).
 #[inline(always)]
 pub(crate) fn active() -> bool {
-    ALL.load(Ordering::Relaxed) != 0 || LOGS.load(Ordering::Relaxed) != 0
+    ANY.load(Ordering::Relaxed) != 0
 }
 
 /// Whether someone wants the request events of a call that succeeds: a

@@ -1,0 +1,701 @@
+//! The live dashboard: `GET /dashboard` serves one self-contained page,
+//! `GET /dashboard/events` streams snapshots to it as Server-Sent Events,
+//! `GET /dashboard/snapshot` answers one snapshot as JSON.
+//!
+//! One task computes a snapshot per tick (and at once after an error, an
+//! alert or a worker start or crash) and every viewer's stream shares it, so
+//! a hundred viewers cost what one does. A viewer that falls
+//! [`DashboardConfig::viewer_buffer`] snapshots behind is disconnected; its
+//! page reconnects on its own.
+
+mod recent;
+
+use std::collections::{HashMap, VecDeque};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hyper::body::Frame;
+use serde::Serialize;
+use tokio::sync::{mpsc, watch, Notify};
+
+use super::health::{Check, PoolReport};
+use crate::types::label::Label;
+use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
+use recent::Recent;
+
+/// Settings of the dashboard; see [`ServerBuilder::with_dashboard`].
+///
+/// [`ServerBuilder::with_dashboard`]: super::ServerBuilder::with_dashboard
+///
+/// ```
+/// use std::time::Duration;
+/// use poolscope_runtime::http::DashboardConfig;
+/// let dashboard = DashboardConfig::default()
+///     .with_interval(Duration::from_millis(250))
+///     .with_max_viewers(16);
+/// assert_eq!(dashboard.recent_errors, 50);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct DashboardConfig {
+    /// How often a snapshot is pushed, at most 500 ms. Errors, alerts and
+    /// worker starts and crashes push one at once besides. Default 500 ms.
+    pub interval: Duration,
+    /// How far back the request-rate and latency chart goes. Default 5 min.
+    pub chart_span: Duration,
+    /// Viewers streaming at once; more get 503 until one leaves. Default 64.
+    pub max_viewers: usize,
+    /// Snapshots a viewer may have unread before it is disconnected.
+    /// Default 4 (two seconds at the default interval).
+    pub viewer_buffer: usize,
+    /// Failures kept for the recent-errors list. Default 50.
+    pub recent_errors: usize,
+    /// Alert transitions kept for the recent-alerts list. Default 50.
+    pub recent_alerts: usize,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            interval: Duration::from_millis(500),
+            chart_span: Duration::from_secs(300),
+            max_viewers: 64,
+            viewer_buffer: 4,
+            recent_errors: 50,
+            recent_alerts: 50,
+        }
+    }
+}
+
+/// The chart gets one point a second.
+const CHART_STEP: Duration = Duration::from_secs(1);
+/// Bursts of errors push at most this often, so an error storm costs a
+/// bounded number of snapshots.
+const MIN_GAP: Duration = Duration::from_millis(100);
+
+impl DashboardConfig {
+    /// Sets [`DashboardConfig::interval`].
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Sets [`DashboardConfig::chart_span`].
+    pub fn with_chart_span(mut self, span: Duration) -> Self {
+        self.chart_span = span;
+        self
+    }
+
+    /// Sets [`DashboardConfig::max_viewers`].
+    pub fn with_max_viewers(mut self, viewers: usize) -> Self {
+        self.max_viewers = viewers;
+        self
+    }
+
+    /// Sets [`DashboardConfig::viewer_buffer`].
+    pub fn with_viewer_buffer(mut self, snapshots: usize) -> Self {
+        self.viewer_buffer = snapshots;
+        self
+    }
+
+    /// Sets [`DashboardConfig::recent_errors`].
+    pub fn with_recent_errors(mut self, errors: usize) -> Self {
+        self.recent_errors = errors;
+        self
+    }
+
+    /// Sets [`DashboardConfig::recent_alerts`].
+    pub fn with_recent_alerts(mut self, alerts: usize) -> Self {
+        self.recent_alerts = alerts;
+        self
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.interval < Duration::from_millis(20) || self.interval > Duration::from_millis(500) {
+            return Err(format!(
+                "dashboard `interval` is {:?}: it must be between 20 ms and 500 ms, so the page is never more than a second behind",
+                self.interval
+            ));
+        }
+        if self.chart_span < Duration::from_secs(10) || self.chart_span > Duration::from_secs(3600)
+        {
+            return Err(format!(
+                "dashboard `chart_span` is {:?}: it must be between 10 s and 1 h",
+                self.chart_span
+            ));
+        }
+        for (name, value, max) in [
+            ("max_viewers", self.max_viewers, 10_000),
+            ("viewer_buffer", self.viewer_buffer, 1_000),
+            ("recent_errors", self.recent_errors, 10_000),
+            ("recent_alerts", self.recent_alerts, 10_000),
+        ] {
+            if value == 0 || value > max {
+                return Err(format!(
+                    "dashboard `{name}` is {value}: it must be between 1 and {max}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The dashboard's shared state: the latest snapshot, the recent errors and
+/// alerts, the chart's points.
+pub(crate) struct Hub {
+    config: DashboardConfig,
+    /// The latest tick's frames; every viewer's feeder watches them.
+    frames: watch::Receiver<Arc<Frames>>,
+    /// Taken by the ticker when the server starts.
+    sender: Mutex<Option<watch::Sender<Arc<Frames>>>>,
+    /// Rung by the event handler: push a snapshot now.
+    wake: Notify,
+    recent: Arc<Mutex<Recent>>,
+    chart: Mutex<Chart>,
+    viewers: AtomicUsize,
+    dropped: AtomicU64,
+    /// Keeps the event handler subscribed while the hub lives.
+    subscription: Mutex<Option<crate::imp::events::Subscription>>,
+}
+
+impl Hub {
+    pub(crate) fn new(config: DashboardConfig) -> Arc<Hub> {
+        let (sender, frames) = watch::channel(Arc::new(Frames::default()));
+        let recent = Arc::new(Mutex::new(Recent::new(
+            config.recent_errors,
+            config.recent_alerts,
+        )));
+        let hub = Arc::new(Hub {
+            chart: Mutex::new(Chart::new(config.chart_span)),
+            config,
+            frames,
+            sender: Mutex::new(Some(sender)),
+            wake: Notify::new(),
+            recent,
+            viewers: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            subscription: Mutex::new(None),
+        });
+        let weak = Arc::downgrade(&hub);
+        let subscription = crate::imp::events::subscribe_with(
+            crate::imp::events::Interest::Failures,
+            Arc::new(move |event| {
+                let Some(hub) = weak.upgrade() else { return };
+                let urgent = lock(&hub.recent).record(event);
+                if urgent {
+                    hub.wake.notify_one();
+                }
+            }),
+        );
+        *lock(&hub.subscription) = Some(subscription);
+        describe();
+        hub
+    }
+
+    /// Whether someone is watching.
+    fn watched(&self) -> bool {
+        self.viewers.load(Ordering::Relaxed) > 0
+    }
+
+    /// Adds the chart's per-second point; called by the server's sampler.
+    pub(crate) fn record_chart(&self, now: Instant, pools: &[PoolSnapshot]) {
+        lock(&self.chart).record(now, SystemTime::now(), pools);
+    }
+
+    /// One tick as JSON: the full snapshot, and when `previous` says what
+    /// the last tick held, the delta against it (only the errors and chart
+    /// points that are new); with what this tick holds.
+    pub(crate) fn render(
+        &self,
+        view: &View,
+        seq: u64,
+        previous: Option<&Marks>,
+    ) -> (Vec<u8>, Option<Vec<u8>>, Marks) {
+        let recent = lock(&self.recent);
+        let chart = lock(&self.chart);
+        let pools: Vec<DashPool<'_>> = view
+            .pools
+            .iter()
+            .map(|(report, rate_now)| DashPool {
+                series: chart.series(&report.pool),
+                report,
+                rate_now: *rate_now,
+            })
+            .collect();
+        let firing = recent.firing();
+        let errors = recent.errors();
+        let marks = Marks {
+            seq,
+            error_id: errors.first().map_or(0, |e| e.id),
+            chart_ms: pools
+                .iter()
+                .filter_map(|p| p.series.last().map(|point| point.0))
+                .max()
+                .unwrap_or(0),
+        };
+        let mut snapshot = Snapshot {
+            kind: "full",
+            seq,
+            at_ms: unix_ms(SystemTime::now()),
+            version: env!("CARGO_PKG_VERSION"),
+            uptime_seconds: view.uptime_seconds,
+            window_seconds: view.window_seconds,
+            interval_ms: self.config.interval.as_millis() as u64,
+            chart_step_ms: CHART_STEP.as_millis() as u64,
+            chart_span_ms: self.config.chart_span.as_millis() as u64,
+            health: verdict(view, &firing),
+            memory: memory(),
+            pools,
+            errors_min_id: errors.last().map_or(0, |e| e.id),
+            errors,
+            alerts: Alerts {
+                firing,
+                recent: recent.alerts(),
+            },
+            viewers: self.viewers.load(Ordering::Relaxed),
+            viewers_dropped: self.dropped.load(Ordering::Relaxed),
+        };
+        let full = encode(&snapshot);
+        let delta = previous.map(|previous| {
+            snapshot.kind = "delta";
+            snapshot.errors.retain(|e| e.id > previous.error_id);
+            for pool in &mut snapshot.pools {
+                pool.series.retain(|point| point.0 > previous.chart_ms);
+            }
+            encode(&snapshot)
+        });
+        (full, delta, marks)
+    }
+}
+
+fn encode(snapshot: &Snapshot<'_>) -> Vec<u8> {
+    serde_json::to_vec(snapshot).unwrap_or_else(|err| {
+        tracing::error!(error = %err, "poolscope dashboard could not encode a snapshot");
+        b"{}".to_vec()
+    })
+}
+
+/// What one tick's frames held, for the next tick's delta.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Marks {
+    seq: u64,
+    /// The newest error sent.
+    error_id: u64,
+    /// The newest chart point sent.
+    chart_ms: u64,
+}
+
+/// One tick, as SSE frames: the full snapshot for viewers that just came
+/// or missed a tick, the delta for those that saw the previous one.
+#[derive(Default)]
+pub(crate) struct Frames {
+    seq: u64,
+    previous_seq: Option<u64>,
+    full: Bytes,
+    delta: Option<Bytes>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn unix_ms(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+fn describe() {
+    metrics::describe_gauge!(
+        "poolscope_dashboard_viewers",
+        metrics::Unit::Count,
+        "Dashboard event streams open."
+    );
+    metrics::describe_counter!(
+        "poolscope_dashboard_viewers_dropped_total",
+        metrics::Unit::Count,
+        "Dashboard viewers disconnected for falling behind."
+    );
+}
+
+/// What the server measured for this tick, handed to the snapshot.
+pub(crate) struct View {
+    pub uptime_seconds: f64,
+    pub window_seconds: f64,
+    pub shutting_down: bool,
+    pub pools: Vec<(PoolReport, f64)>,
+    pub pool_states: Vec<PoolSnapshot>,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Serialize)]
+struct Snapshot<'a> {
+    /// `full`, or `delta`: `errors` and each pool's `series` hold only what
+    /// is new since the previous frame.
+    kind: &'static str,
+    seq: u64,
+    at_ms: u64,
+    version: &'static str,
+    uptime_seconds: f64,
+    window_seconds: f64,
+    interval_ms: u64,
+    chart_step_ms: u64,
+    chart_span_ms: u64,
+    health: Verdict,
+    memory: Memory,
+    pools: Vec<DashPool<'a>>,
+    /// Newest first.
+    errors: Vec<&'a recent::ErrorItem>,
+    /// The oldest error still kept: the page drops rows older than this.
+    errors_min_id: u64,
+    alerts: Alerts<'a>,
+    viewers: usize,
+    viewers_dropped: u64,
+}
+
+#[derive(Serialize)]
+struct DashPool<'a> {
+    #[serde(flatten)]
+    report: &'a PoolReport,
+    /// Requests a second over the last few seconds.
+    rate_now: f64,
+    /// `[unix ms, requests/s, p99 seconds or null]`, oldest first.
+    series: Vec<(u64, f64, Option<f64>)>,
+}
+
+#[derive(Serialize)]
+struct Alerts<'a> {
+    firing: Vec<&'a recent::AlertItem>,
+    recent: Vec<&'a recent::AlertItem>,
+}
+
+/// The overall health: `unavailable` exactly when `/health/ready` answers
+/// 503, `degraded` when it is ready but something is wrong, else `healthy`.
+#[derive(Serialize, Debug)]
+struct Verdict {
+    status: &'static str,
+    /// One line per reason, the failing readiness checks first.
+    reasons: Vec<String>,
+    /// The failing readiness checks, as `/health/ready` reports them.
+    failed: Vec<Check>,
+}
+
+fn verdict(view: &View, firing: &[&recent::AlertItem]) -> Verdict {
+    let failed: Vec<Check> = view.checks.iter().filter(|c| !c.passed).cloned().collect();
+    let mut reasons: Vec<String> = failed
+        .iter()
+        .map(|c| match &c.pool {
+            Some(pool) => format!("{} ({pool}): {}", c.check, c.message),
+            None => format!("{}: {}", c.check, c.message),
+        })
+        .collect();
+    if view.shutting_down {
+        reasons.insert(0, "the server is shutting down".into());
+    }
+    if !reasons.is_empty() {
+        return Verdict {
+            status: "unavailable",
+            reasons,
+            failed,
+        };
+    }
+    for pool in &view.pool_states {
+        let Some(state) = &pool.state else { continue };
+        let up = state.workers.up();
+        if state.size > 0 && up < state.size {
+            reasons.push(format!(
+                "pool {}: {up} of {} workers up ({} starting, {} crashed)",
+                pool.pool, state.size, state.workers.starting, state.workers.crashed
+            ));
+        }
+    }
+    for alert in firing {
+        reasons.push(match &alert.pool {
+            Some(pool) => format!(
+                "alert {} firing on pool {pool}: {} over {}",
+                alert.rule, alert.value, alert.threshold
+            ),
+            None => format!(
+                "alert {} firing: {} over {}",
+                alert.rule, alert.value, alert.threshold
+            ),
+        });
+    }
+    Verdict {
+        status: if reasons.is_empty() {
+            "healthy"
+        } else {
+            "degraded"
+        },
+        reasons,
+        failed,
+    }
+}
+
+/// The process's memory. `allocated_bytes` needs an allocator that reports
+/// it and is `null` otherwise.
+#[derive(Serialize, Debug, Default)]
+struct Memory {
+    resident_bytes: Option<u64>,
+    virtual_bytes: Option<u64>,
+    allocated_bytes: Option<u64>,
+}
+
+fn memory() -> Memory {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return Memory::default();
+    };
+    let field = |name: &str| {
+        status.lines().find_map(|line| {
+            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
+            let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
+            Some(kib * 1024)
+        })
+    };
+    Memory {
+        resident_bytes: field("VmRSS"),
+        virtual_bytes: field("VmSize"),
+        allocated_bytes: None,
+    }
+}
+
+/// Per-pool points of the chart, one a second.
+struct Chart {
+    span: Duration,
+    pools: HashMap<Label, PoolChart>,
+}
+
+struct PoolChart {
+    last: Option<(Instant, u64, Option<HistogramSnapshot>)>,
+    points: VecDeque<(u64, f64, Option<f64>)>,
+}
+
+impl Chart {
+    fn new(span: Duration) -> Chart {
+        Chart {
+            span,
+            pools: HashMap::new(),
+        }
+    }
+
+    fn record(&mut self, now: Instant, wall: SystemTime, pools: &[PoolSnapshot]) {
+        let keep = (self.span.as_secs() / CHART_STEP.as_secs()).max(1) as usize;
+        for pool in pools {
+            let Some(requests) = &pool.requests else {
+                continue;
+            };
+            let entry = self.pools.entry(pool.pool).or_insert_with(|| PoolChart {
+                last: None,
+                points: VecDeque::new(),
+            });
+            let count = requests.completed();
+            if let Some((then, then_count, then_durations)) = &entry.last {
+                let seconds = now.duration_since(*then).as_secs_f64();
+                if seconds > 0.0 {
+                    let rate = count.saturating_sub(*then_count) as f64 / seconds;
+                    let p99 = then_durations
+                        .as_ref()
+                        .and_then(|then| requests.durations.since(then))
+                        .and_then(|d| d.quantile(0.99));
+                    entry.points.push_back((unix_ms(wall), rate, p99));
+                    while entry.points.len() > keep {
+                        entry.points.pop_front();
+                    }
+                }
+            }
+            entry.last = Some((now, count, Some(requests.durations.clone())));
+        }
+    }
+
+    fn series(&self, pool: &str) -> Vec<(u64, f64, Option<f64>)> {
+        self.pools
+            .iter()
+            .find(|(label, _)| label.as_str() == pool)
+            .map(|(_, chart)| chart.points.iter().copied().collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Pushes a snapshot every interval, and soon after the event handler rings,
+/// while anyone watches. Ends (closing every stream) when aborted or when
+/// the server's state is gone.
+pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
+    let Some(sender) = lock(&hub.sender).take() else {
+        return;
+    };
+    let mut every = tokio::time::interval(hub.config.interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Instant::now() - MIN_GAP;
+    let mut previous: Option<Marks> = None;
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            () = hub.wake.notified() => {
+                let since = last.elapsed();
+                if since < MIN_GAP {
+                    tokio::time::sleep(MIN_GAP - since).await;
+                }
+            }
+        }
+        if !hub.watched() {
+            // Nobody saw the last tick's frames: the next delta would be
+            // against nothing anyone holds.
+            previous = None;
+            continue;
+        }
+        let Some(view) = view() else { return };
+        let seq = previous.map_or(1, |p| p.seq + 1);
+        let (full, delta, marks) = hub.render(&view, seq, previous.as_ref());
+        last = Instant::now();
+        sender.send_replace(Arc::new(Frames {
+            seq,
+            previous_seq: previous.map(|p| p.seq),
+            full: frame(full),
+            delta: delta.map(frame),
+        }));
+        previous = Some(marks);
+    }
+}
+
+/// Wraps a snapshot as one SSE `snapshot` event.
+fn frame(json: Vec<u8>) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 24);
+    out.extend_from_slice(b"event: snapshot\ndata: ");
+    // serde_json's compact output has no raw newline (they are escaped in
+    // strings), so the whole snapshot is one `data:` line.
+    out.extend_from_slice(&json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+/// Why a stream could not be opened.
+pub(crate) enum Refused {
+    TooManyViewers,
+}
+
+/// Opens one viewer's stream: a feeder task copies each new snapshot into a
+/// bounded channel the response body reads; when the viewer leaves the
+/// channel unread for `viewer_buffer` snapshots, `kill` closes its
+/// connection.
+pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused> {
+    let viewers = hub.viewers.fetch_add(1, Ordering::Relaxed) + 1;
+    let guard = ViewerGuard { hub: hub.clone() };
+    if viewers > hub.config.max_viewers {
+        return Err(Refused::TooManyViewers);
+    }
+    metrics::gauge!("poolscope_dashboard_viewers").set(viewers as f64);
+    let (tx, rx) = mpsc::channel::<Bytes>(hub.config.viewer_buffer);
+    let mut frames = hub.frames.clone();
+    // Ask for a fresh snapshot instead of handing over a stale one.
+    frames.mark_unchanged();
+    hub.wake.notify_one();
+    let feeder_hub = hub.clone();
+    // Retry after a second when the connection drops (server restart).
+    let _ = tx.try_send(Bytes::from_static(b"retry: 1000\n: poolscope\n\n"));
+    tokio::spawn(async move {
+        let mut sent: Option<u64> = None;
+        loop {
+            tokio::select! {
+                changed = frames.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                }
+                () = tx.closed() => break,
+            }
+            let frames_now = frames.borrow_and_update().clone();
+            // The delta only when this viewer holds the tick it is against.
+            let frame = match (&frames_now.delta, frames_now.previous_seq) {
+                (Some(delta), Some(previous)) if sent == Some(previous) => delta.clone(),
+                _ => frames_now.full.clone(),
+            };
+            sent = Some(frames_now.seq);
+            match tx.try_send(frame) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    feeder_hub.dropped.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(1);
+                    tracing::debug!("poolscope dashboard dropped a viewer that fell behind");
+                    kill.notify_one();
+                    break;
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => break,
+            }
+        }
+    });
+    Ok(SseBody { rx, _guard: guard })
+}
+
+struct ViewerGuard {
+    hub: Arc<Hub>,
+}
+
+impl Drop for ViewerGuard {
+    fn drop(&mut self) {
+        let left = self.hub.viewers.fetch_sub(1, Ordering::Relaxed) - 1;
+        metrics::gauge!("poolscope_dashboard_viewers").set(left as f64);
+    }
+}
+
+/// The body of `/dashboard/events`: the frames the feeder hands over, until
+/// the server stops.
+pub(crate) struct SseBody {
+    rx: mpsc::Receiver<Bytes>,
+    _guard: ViewerGuard,
+}
+
+impl hyper::body::Body for SseBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        self.rx
+            .poll_recv(cx)
+            .map(|frame| frame.map(|bytes| Ok(Frame::data(bytes))))
+    }
+}
+
+/// The page, with its style and script inlined; `{nonce}` is replaced per
+/// response so the Content-Security-Policy can forbid every other script.
+pub(crate) fn page(nonce: &str) -> String {
+    static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    TEMPLATE
+        .get_or_init(|| {
+            include_str!("page.html")
+                .replace("/*STYLE*/", include_str!("page.css"))
+                .replace("/*SCRIPT*/", include_str!("page.js"))
+        })
+        .replace("{nonce}", nonce)
+}
+
+/// The policy the page is served with: its own nonce'd script and style,
+/// fetches to this server only, nothing else.
+pub(crate) fn content_security_policy(nonce: &str) -> String {
+    format!(
+        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
+         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    )
+}
+
+/// An unguessable nonce: two SipHash outputs under fresh random keys
+/// (std seeds `RandomState` from the OS).
+pub(crate) fn nonce() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let part = |salt: u64| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(n);
+        hasher.write_u64(salt);
+        hasher.write_u128(unix_ms(SystemTime::now()) as u128);
+        hasher.finish()
+    };
+    format!("{:016x}{:016x}", part(1), part(2))
+}

@@ -1,0 +1,604 @@
+//! The dashboard over real sockets, without a browser: the page and its
+//! security headers, the event stream's cadence and deltas, immediate pushes,
+//! one snapshot shared by every viewer, slow viewers dropped, the viewer
+//! limit, the bearer token, graceful shutdown with open streams, and the
+//! health verdict agreeing with `/health/ready`.
+
+#[path = "common/http.rs"]
+mod client;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use client::{get, Reply};
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use poolscope::error::CrashContext;
+use poolscope::http::{DashboardConfig, Endpoint, HealthConfig, Server, ServerBuilder};
+use poolscope::{observe, Pool, WorkerState};
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+const TOKEN: &str = "s3cret-token-0123456789";
+
+fn builder() -> ServerBuilder {
+    Server::builder().with_address("127.0.0.1:0".parse().unwrap())
+}
+
+/// An open `/dashboard/events` stream, read event by event.
+struct Events {
+    body: Incoming,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(addr: SocketAddr, headers: &[(&str, &str)]) -> Result<Events, Reply> {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .uri("/dashboard/events")
+            .header("host", addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = sender
+            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .expect("response");
+        if response.status() != StatusCode::OK {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            return Err(Reply {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "the stream's content type"
+        );
+        Ok(Events {
+            body: response.into_body(),
+            buffer: String::new(),
+        })
+    }
+
+    /// The next `snapshot` event's JSON, or `None` when the stream ended.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let mut name = "message";
+                let mut data = None;
+                for line in event.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        name = v;
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(v.to_owned());
+                    }
+                }
+                if name == "snapshot" {
+                    let data = data.expect("a snapshot event has data");
+                    return Some(serde_json::from_str(&data).expect("snapshot JSON"));
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("a frame within 10 s")?;
+            let Ok(frame) = frame else { return None };
+            if let Ok(data) = frame.into_data() {
+                self.buffer
+                    .push_str(std::str::from_utf8(&data).expect("UTF-8"));
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_page_is_self_contained_and_locked_down() {
+    let server = builder().build().unwrap().start().unwrap();
+    let page = get(server.local_addr(), "/dashboard").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
+    let policy = page.header("content-security-policy").to_owned();
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy");
+    assert!(nonce.len() >= 32, "an unguessable nonce: {nonce}");
+    assert!(policy.contains("default-src 'none'") && policy.contains("connect-src 'self'"));
+    assert_eq!(
+        page.body.matches(&format!("nonce=\"{nonce}\"")).count(),
+        2,
+        "the inline style and script carry this response's nonce"
+    );
+    assert_eq!(page.header("x-content-type-options"), "nosniff");
+    // Nothing is fetched from elsewhere: no external script, style, font or image.
+    for outside in ["<link", " src=", "@import", "url(", "https://"] {
+        assert!(
+            !page.body.contains(outside),
+            "the page refers to {outside:?}"
+        );
+    }
+    // The page renders through textContent only.
+    assert!(!page.body.contains("innerHTML") && !page.body.contains("insertAdjacentHTML"));
+    // Another response, another nonce.
+    let again = get(server.local_addr(), "/dashboard").await;
+    assert_ne!(again.header("content-security-policy"), policy);
+    let head = client::request(server.local_addr(), "HEAD", "/dashboard").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty());
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn disabled_the_dashboard_answers_404_everywhere() {
+    let server = builder()
+        .with_endpoint(Endpoint::Dashboard, false)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    for path in [
+        "/dashboard",
+        "/dashboard/",
+        "/dashboard/events",
+        "/dashboard/snapshot",
+    ] {
+        let reply = get(addr, path).await;
+        assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(reply.body, get(addr, "/no-such-path").await.body);
+    }
+    server.set_enabled(Endpoint::Dashboard, true);
+    assert_eq!(get(addr, "/dashboard").await.status, StatusCode::OK);
+    assert_eq!(get(addr, "/health").await.status, StatusCode::OK);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn snapshots_come_every_interval_first_full_then_deltas() {
+    let server = builder().build().unwrap().start().unwrap();
+    let mut events = Events::open(server.local_addr(), &[]).await.unwrap();
+    let first = events.next().await.unwrap();
+    assert_eq!(first["kind"], "full");
+    assert_eq!(first["interval_ms"], 500);
+    let mut last = Instant::now();
+    let mut seq = first["seq"].as_u64().unwrap();
+    let mut longest = Duration::ZERO;
+    for _ in 0..6 {
+        let next = events.next().await.unwrap();
+        longest = longest.max(last.elapsed());
+        last = Instant::now();
+        assert_eq!(next["kind"], "delta", "{next}");
+        let next_seq = next["seq"].as_u64().unwrap();
+        assert_eq!(
+            next_seq,
+            seq + 1,
+            "no tick skipped for a reader that keeps up"
+        );
+        seq = next_seq;
+    }
+    // 500 ms apart, with room for a loaded machine; never a second.
+    assert!(
+        longest < Duration::from_millis(900),
+        "{longest:?} between snapshots"
+    );
+    server.shutdown().await;
+}
+
+#[observe(pool = "dash-push", command = "fails")]
+fn fails(message: &str) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other(message.to_owned()))
+}
+
+#[tokio::test]
+async fn a_failure_is_pushed_at_once_sanitized() {
+    // Every server in this process hears every failure; a long list keeps
+    // the other tests' failures from pushing this one out.
+    let server = builder()
+        .with_dashboard(
+            DashboardConfig::default()
+                .with_interval(Duration::from_millis(500))
+                .with_recent_errors(5000),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut events = Events::open(server.local_addr(), &[]).await.unwrap();
+    events.next().await.unwrap();
+    // Right after a tick: the next regular one is ~500 ms away.
+    events.next().await.unwrap();
+    let failed = Instant::now();
+    let _ = fails("upstream said no; password=hunter2 user=bob");
+    let snapshot = loop {
+        assert!(
+            failed.elapsed() < Duration::from_secs(5),
+            "the failure never came"
+        );
+        let snapshot = events.next().await.unwrap();
+        if snapshot["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["pool"] == "dash-push")
+        {
+            break snapshot;
+        }
+    };
+    let after = failed.elapsed();
+    assert!(
+        after < Duration::from_millis(400),
+        "the failure was pushed {after:?} after it happened, not at the next tick"
+    );
+    let error = snapshot["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["pool"] == "dash-push")
+        .unwrap();
+    assert_eq!(error["command"], "fails");
+    assert_eq!(error["kind"], "error");
+    assert!(error["correlation_id"]
+        .as_str()
+        .is_some_and(|c| c.len() == 32));
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("user=bob") && !message.contains("hunter2"),
+        "{message}"
+    );
+    // The next delta does not repeat it.
+    let next = events.next().await.unwrap();
+    assert_eq!(next["kind"], "delta");
+    assert!(next["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["id"] != error["id"]));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn every_viewer_gets_the_same_snapshot_computed_once_per_tick() {
+    let interval = Duration::from_millis(100);
+    let server = builder()
+        .with_dashboard(DashboardConfig::default().with_interval(interval))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let mut viewers = Vec::new();
+    for _ in 0..20 {
+        viewers.push(Events::open(addr, &[]).await.unwrap());
+    }
+    // Let every viewer catch up to the same tick.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut seqs = Vec::new();
+    for viewer in &mut viewers {
+        let mut snapshot = viewer.next().await.unwrap();
+        // Drain what queued while the others were read.
+        while let Ok(Some(next)) =
+            tokio::time::timeout(Duration::from_millis(5), viewer.next()).await
+        {
+            snapshot = next;
+        }
+        seqs.push(snapshot["seq"].as_u64().unwrap());
+    }
+    let started = Instant::now();
+    let first = seqs[0];
+    // Sequence numbers count computations: 20 viewers over ~N ticks advance
+    // it by ~N, not 20 × N.
+    let mut later = viewers[0].next().await.unwrap();
+    while started.elapsed() < Duration::from_secs(1) {
+        later = viewers[0].next().await.unwrap();
+    }
+    let ticks = later["seq"].as_u64().unwrap() - first;
+    let elapsed = started.elapsed().as_secs_f64();
+    let most = (elapsed / interval.as_secs_f64()) as u64 + 25; // + viewer-triggered pushes
+    assert!(
+        ticks <= most,
+        "{ticks} snapshots in {elapsed:.2} s for 20 viewers: computed per viewer?"
+    );
+    assert_eq!(later["viewers"], 20);
+    server.shutdown().await;
+}
+
+#[observe(pool = "dash-slow", command = "fails_loudly")]
+fn fails_loudly(i: usize) -> Result<(), std::io::Error> {
+    Err(std::io::Error::other(format!("{i}: {}", "x".repeat(8000))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming() {
+    let server = builder()
+        .with_dashboard(
+            DashboardConfig::default()
+                .with_interval(Duration::from_millis(20))
+                .with_viewer_buffer(2)
+                .with_recent_errors(100),
+        )
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    // ~800 KB a snapshot: a reader that stops fills every buffer fast.
+    for i in 0..100 {
+        let _ = fails_loudly(i);
+    }
+    // A raw socket with a small receive buffer that never reads.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stalled,
+        format!("GET /dashboard/events HTTP/1.1\r\nhost: {addr}\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut reader = Events::open(addr, &[]).await.unwrap();
+    let until = Instant::now() + Duration::from_secs(30);
+    let snapshot = loop {
+        let snapshot = reader
+            .next()
+            .await
+            .expect("the reading viewer keeps its stream");
+        if snapshot["viewers_dropped"].as_u64() >= Some(1) {
+            break snapshot;
+        }
+        assert!(
+            Instant::now() < until,
+            "the stalled viewer was never dropped"
+        );
+    };
+    // Only the stalled one went; the reader is still counted.
+    assert_eq!(snapshot["viewers_dropped"], 1, "{}", snapshot["viewers"]);
+    let next = reader.next().await.expect("still streaming");
+    assert_eq!(next["viewers"], 1);
+    // The stalled socket was closed by the server: reading it ends.
+    let mut sink = Vec::new();
+    let closed = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::io::AsyncReadExt::read_to_end(&mut stalled, &mut sink),
+    )
+    .await;
+    assert!(closed.is_ok(), "the stalled connection is closed");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn viewers_beyond_the_limit_get_503_until_one_leaves() {
+    let server = builder()
+        .with_dashboard(DashboardConfig::default().with_max_viewers(2))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let first = Events::open(addr, &[]).await.unwrap();
+    let _second = Events::open(addr, &[]).await.unwrap();
+    let refused = Events::open(addr, &[])
+        .await
+        .err()
+        .expect("a third is refused");
+    assert_eq!(refused.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(refused.header("retry-after"), "5");
+    drop(first);
+    let until = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Events::open(addr, &[]).await {
+            Ok(_) => break,
+            Err(_) if Instant::now() < until => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(reply) => panic!("still refused after a viewer left: {}", reply.status),
+        }
+    }
+    server.shutdown().await;
+}
+
+async fn get_with(addr: SocketAddr, path: &str, header: (&str, &str)) -> Reply {
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let request = Request::builder()
+        .uri(path)
+        .header("host", addr.to_string())
+        .header(header.0, header.1)
+        .body(Empty::<Bytes>::new())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    Reply {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn the_bearer_token_guards_dashboard_metrics_and_details_but_not_probes() {
+    let server = builder()
+        .with_bearer_token(TOKEN)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let bearer = format!("Bearer {TOKEN}");
+    for path in [
+        "/dashboard",
+        "/dashboard/snapshot",
+        "/metrics",
+        "/health/detailed",
+    ] {
+        let refused = get(addr, path).await;
+        assert_eq!(refused.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            refused.header("www-authenticate"),
+            "Bearer realm=\"poolscope\""
+        );
+        let wrong = get_with(addr, path, ("authorization", "Bearer not-the-token-at-all")).await;
+        assert_eq!(wrong.status, StatusCode::UNAUTHORIZED, "{path}");
+        let allowed = get_with(addr, path, ("authorization", &bearer)).await;
+        assert_eq!(allowed.status, StatusCode::OK, "{path}");
+    }
+    for path in ["/health", "/health/ready"] {
+        assert_eq!(get(addr, path).await.status, StatusCode::OK, "{path}");
+    }
+    assert!(Events::open(addr, &[]).await.is_err());
+
+    // A browser signs in once with the query; the cookie does the rest.
+    let signed_in = get(addr, &format!("/dashboard?token={TOKEN}")).await;
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.header("location"), "/dashboard");
+    let cookie = signed_in.header("set-cookie").to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let pair = cookie.split(';').next().unwrap().to_owned();
+    assert_eq!(
+        get_with(addr, "/dashboard", ("cookie", &pair)).await.status,
+        StatusCode::OK
+    );
+    let mut events = Events::open(addr, &[("cookie", &pair)])
+        .await
+        .expect("stream with the cookie");
+    assert!(events.next().await.is_some());
+    let wrong_query = get(addr, "/dashboard?token=guess").await;
+    assert_eq!(wrong_query.status, StatusCode::UNAUTHORIZED);
+    server.shutdown().await;
+
+    // What is guarded is configurable.
+    let server = builder()
+        .with_bearer_token(TOKEN)
+        .with_protected(Endpoint::Metrics, false)
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    assert_eq!(
+        get(server.local_addr(), "/metrics").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(server.local_addr(), "/dashboard").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    server.shutdown().await;
+}
+
+#[test]
+fn bad_settings_are_refused_with_the_reason() {
+    let err = builder()
+        .with_dashboard(DashboardConfig::default().with_interval(Duration::from_secs(2)))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("interval"), "{err}");
+    let err = builder()
+        .with_dashboard(DashboardConfig::default().with_max_viewers(0))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("max_viewers"), "{err}");
+    let err = builder().with_bearer_token("short").build().unwrap_err();
+    assert!(err.to_string().contains("at least 16"), "{err}");
+}
+
+#[tokio::test]
+async fn shutdown_closes_open_streams_instead_of_waiting_for_them() {
+    let server = builder()
+        .with_shutdown_grace(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let mut events = Events::open(server.local_addr(), &[]).await.unwrap();
+    events.next().await.unwrap();
+    let started = Instant::now();
+    server.shutdown().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown waited {:?} for a dashboard stream",
+        started.elapsed()
+    );
+    while events.next().await.is_some() {}
+}
+
+#[tokio::test]
+async fn the_verdict_matches_readiness_and_names_what_is_wrong() {
+    let server = builder()
+        .with_health(HealthConfig::default().with_min_ready_workers(1))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let verdict = || async {
+        let snapshot = get(addr, "/dashboard/snapshot").await.json();
+        let ready = get(addr, "/health/ready").await.status;
+        (snapshot["health"].clone(), ready)
+    };
+    let pool = Pool::new("dash-verdict");
+    pool.set_size(2);
+    let first = pool.worker(0);
+    let second = pool.worker(1);
+    let (health, ready) = verdict().await;
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health["status"], "unavailable", "{health}");
+    assert_eq!(health["failed"][0]["check"], "workers");
+    first.set_state(WorkerState::Available);
+    let (health, ready) = verdict().await;
+    assert_eq!(ready, StatusCode::OK);
+    assert_eq!(
+        health["status"], "degraded",
+        "one of two workers is up: {health}"
+    );
+    assert!(
+        health["reasons"][0].as_str().unwrap().contains("1 of 2"),
+        "{health}"
+    );
+    second.set_state(WorkerState::Busy);
+    let (health, ready) = verdict().await;
+    assert_eq!(ready, StatusCode::OK);
+    assert_eq!(health["status"], "healthy", "{health}");
+    second.crashed("killed by SIGKILL", CrashContext::default());
+    let (health, _) = verdict().await;
+    assert_eq!(health["status"], "degraded", "{health}");
+    first.crashed("exit code 1", CrashContext::default());
+    let (health, ready) = verdict().await;
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(health["status"], "unavailable", "{health}");
+    let snapshot = get(addr, "/dashboard/snapshot").await.json();
+    let crashes: Vec<_> = snapshot["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["pool"] == "dash-verdict" && e["kind"] == "crash")
+        .collect();
+    assert_eq!(
+        crashes.len(),
+        2,
+        "both crashes are listed: {}",
+        snapshot["errors"]
+    );
+    pool.retire();
+    server.shutdown().await;
+}
