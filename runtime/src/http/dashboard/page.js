@@ -312,6 +312,7 @@
     meta.appendChild(kind);
     meta.appendChild(el('span', 'pool', e.pool));
     if (e.command) meta.appendChild(el('span', 'command', e.command));
+    if (e.worker) meta.appendChild(el('span', 'worker-id', 'worker ' + e.worker));
     meta.appendChild(el('span', 'cid', e.correlation_id || 'no correlation id'));
     li.appendChild(meta);
     li.appendChild(el('div', 'message', e.message));
