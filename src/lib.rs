@@ -20,6 +20,7 @@
 //! | `observe` | all three aspects |
 //! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
 //! | `http` | the HTTP server: `/health`, `/health/ready`, `/health/detailed`, `/metrics` |
+//! | `dashboard` | the live dashboard at `/dashboard`, streamed over Server-Sent Events (brings `http`) |
 //! | `logging` | structured logs on `tracing`: JSON or human, correlation ids, sampling, sanitized |
 //!
 //! Libraries depend on poolscope with no aspect feature; applications turn
