@@ -533,12 +533,13 @@ pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
     loop {
         tokio::select! {
             _ = every.tick() => {}
-            () = hub.wake.notified() => {
-                let since = last.elapsed();
-                if since < MIN_GAP {
-                    tokio::time::sleep(MIN_GAP - since).await;
-                }
-            }
+            () = hub.wake.notified() => {}
+        }
+        // Both ways: a tick right after a push would otherwise replace it
+        // before the feeders took it, and they would need a full snapshot.
+        let since = last.elapsed();
+        if since < MIN_GAP {
+            tokio::time::sleep(MIN_GAP - since).await;
         }
         if !hub.watched() {
             // Nobody saw the last tick's frames: the next delta would be

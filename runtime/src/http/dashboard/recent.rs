@@ -244,12 +244,12 @@ impl Recent {
         outcome: Outcome,
         error: Option<&ErrorContext>,
     ) -> ErrorItem {
+        // Events are built only inside poolscope, and their error context
+        // is sanitized when it is captured; the command and worker names
+        // are the application's own text and are sanitized here.
         use crate::types::sanitize::sanitize;
         let clean = |text: &str| sanitize(text).into_owned();
-        // Events carry sanitized context already; sanitizing again costs
-        // little on this rare path and keeps the page safe even from an
-        // event built by hand.
-        let error = error.cloned().map(ErrorContext::sanitized);
+        let error = error.cloned();
         let kind = match (&error, outcome) {
             (_, Outcome::Cancelled) => "cancelled",
             (Some(e), _) => match e.kind {

@@ -1,0 +1,91 @@
+//! A `/dashboard/events` reader over hyper's client.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use super::client::Reply;
+
+/// An open `/dashboard/events` stream, read event by event.
+pub struct Events {
+    body: Incoming,
+    buffer: String,
+}
+
+impl Events {
+    pub async fn open(addr: SocketAddr, headers: &[(&str, &str)]) -> Result<Events, Reply> {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .expect("handshake");
+        tokio::spawn(connection);
+        let mut request = Request::builder()
+            .uri("/dashboard/events")
+            .header("host", addr.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = sender
+            .send_request(request.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .expect("response");
+        if response.status() != StatusCode::OK {
+            let status = response.status();
+            let headers = response.headers().clone();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            return Err(Reply {
+                status,
+                headers,
+                body: String::from_utf8_lossy(&body).into_owned(),
+            });
+        }
+        assert_eq!(
+            response.headers()["content-type"],
+            "text/event-stream",
+            "the stream's content type"
+        );
+        Ok(Events {
+            body: response.into_body(),
+            buffer: String::new(),
+        })
+    }
+
+    /// The next `snapshot` event's JSON, or `None` when the stream ended.
+    pub async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let event: String = self.buffer.drain(..end + 2).collect();
+                let mut name = "message";
+                let mut data = None;
+                for line in event.lines() {
+                    if let Some(v) = line.strip_prefix("event: ") {
+                        name = v;
+                    } else if let Some(v) = line.strip_prefix("data: ") {
+                        data = Some(v.to_owned());
+                    }
+                }
+                if name == "snapshot" {
+                    let data = data.expect("a snapshot event has data");
+                    return Some(serde_json::from_str(&data).expect("snapshot JSON"));
+                }
+                continue;
+            }
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+                .await
+                .expect("a frame within 10 s")?;
+            let Ok(frame) = frame else { return None };
+            if let Ok(data) = frame.into_data() {
+                self.buffer
+                    .push_str(std::str::from_utf8(&data).expect("UTF-8"));
+            }
+        }
+    }
+}
