@@ -20,6 +20,7 @@
 //! | `observe` | all three aspects |
 //! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
 //! | `http` | the HTTP server: `/health`, `/health/ready`, `/health/detailed`, `/metrics` |
+//! | `jemalloc` | jemalloc as an opt-in global allocator, its statistics as gauges |
 //! | `dashboard` | the live dashboard at `/dashboard`, streamed over Server-Sent Events (brings `http`) |
 //! | `logging` | structured logs on `tracing`: JSON or human, correlation ids, sampling, sanitized |
 //!
@@ -67,6 +68,8 @@ pub use poolscope_runtime::{
     Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
 };
 
+#[cfg(feature = "metrics")]
+pub use poolscope_runtime::memory;
 #[cfg(feature = "metrics")]
 pub use poolscope_runtime::metrics;
 

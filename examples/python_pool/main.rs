@@ -9,6 +9,11 @@
 
 mod pool;
 
+// jemalloc as the allocator: its statistics become gauges and the
+// dashboard's "allocated" figure.
+#[global_allocator]
+static GLOBAL: poolscope::memory::Jemalloc = poolscope::memory::Jemalloc;
+
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -96,6 +101,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             .with_level("warn")?
             .to_stderr(),
     )?;
+    let _memory = poolscope::memory::MemorySampler::start(Duration::from_secs(1))?;
     let _alerts = poolscope::alerts::watch_error_rate(poolscope::alerts::ErrorRateRule::new(0.2)?)?;
     let server = Server::builder()
         .with_address(options.address)

@@ -644,6 +644,10 @@ async fn slot(
                 continue;
             }
         };
+        // The memory sampler reads the worker's RSS from /proc/<pid>.
+        if let Some(pid) = running.child.id() {
+            worker.set_pid(pid);
+        }
         worker.set_state(WorkerState::Available);
         if let Some(up) = up.take() {
             let _ = up.send(Ok(()));

@@ -95,6 +95,9 @@ pub mod logging;
 #[cfg(feature = "http")]
 pub mod http;
 
+#[cfg(feature = "metrics")]
+pub mod memory;
+
 /// Histogram bucket configuration for durations.
 pub mod buckets {
     pub use crate::imp::buckets::{

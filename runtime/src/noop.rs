@@ -124,6 +124,10 @@ impl Worker {
 
     /// Does nothing.
     #[inline(always)]
+    pub fn set_pid(&self, _pid: u32) {}
+
+    /// Does nothing.
+    #[inline(always)]
     pub fn crashed(&self, _reason: &str, _crash: CrashContext) {}
 }
 

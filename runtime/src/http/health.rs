@@ -256,8 +256,49 @@ pub(crate) struct Detailed {
     pub version: &'static str,
     pub uptime_seconds: f64,
     pub window_seconds: f64,
+    pub memory: MemoryReport,
     pub pools: Vec<PoolReport>,
     pub checks: Vec<Check>,
+}
+
+/// This process's memory, from the memory sampler's last reading when one
+/// runs, else read now.
+#[derive(Serialize, Debug, Default)]
+pub(crate) struct MemoryReport {
+    pub resident_bytes: Option<u64>,
+    pub virtual_bytes: Option<u64>,
+    pub jemalloc: Option<JemallocReport>,
+}
+
+#[derive(Serialize, Debug)]
+pub(crate) struct JemallocReport {
+    pub allocated: u64,
+    pub active: u64,
+    pub resident: u64,
+    pub mapped: u64,
+    pub retained: u64,
+    pub metadata: u64,
+}
+
+impl MemoryReport {
+    pub(crate) fn now() -> MemoryReport {
+        let (process, jemalloc) = match crate::memory::latest() {
+            Some(latest) => (latest.process, latest.jemalloc),
+            None => (crate::memory::process(None), crate::memory::jemalloc()),
+        };
+        MemoryReport {
+            resident_bytes: process.map(|p| p.resident_bytes),
+            virtual_bytes: process.map(|p| p.virtual_bytes),
+            jemalloc: jemalloc.map(|j| JemallocReport {
+                allocated: j.allocated,
+                active: j.active,
+                resident: j.resident,
+                mapped: j.mapped,
+                retained: j.retained,
+                metadata: j.metadata,
+            }),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -276,6 +317,9 @@ pub(crate) struct PoolReport {
     pub saturations_total: Option<u64>,
     pub crashes_total: Option<u64>,
     pub sessions: Option<Sessions>,
+    /// The pool's worker processes' resident size, summed, from the memory
+    /// sampler's last reading (`null` without a sampler or without pids).
+    pub workers_resident_bytes: Option<u64>,
     pub window: WindowCounts,
 }
 
@@ -370,6 +414,12 @@ impl PoolReport {
             sessions: state.map(|s| Sessions {
                 active: s.sessions_active,
                 expired_total: s.sessions_expired,
+            }),
+            workers_resident_bytes: crate::memory::latest().and_then(|m| {
+                m.pools
+                    .iter()
+                    .find(|p| p.pool == pool.pool)
+                    .map(|p| p.resident_bytes)
             }),
             window: WindowCounts {
                 seconds: window.seconds,

@@ -744,6 +744,7 @@ fn render(
                 version: env!("CARGO_PKG_VERSION"),
                 uptime_seconds: state.started.elapsed().as_secs_f64(),
                 window_seconds: state.health.window.as_secs_f64(),
+                memory: health::MemoryReport::now(),
                 pools: pools
                     .iter()
                     .map(|(pool, window)| health::PoolReport::new(pool, window))

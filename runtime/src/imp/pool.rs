@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Display;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -268,6 +268,7 @@ impl Pool {
             id: id.to_string(),
             state: AtomicU8::new(WorkerState::Starting.index() as u8),
             since: Instant::now(),
+            pid: AtomicU32::new(0),
         });
         let mut list = self
             .inner
@@ -366,6 +367,8 @@ struct WorkerShared {
     id: String,
     state: AtomicU8,
     since: Instant,
+    /// The worker's process id; 0 until reported.
+    pid: AtomicU32,
 }
 
 impl std::fmt::Debug for Worker {
@@ -404,9 +407,18 @@ impl Worker {
         }
     }
 
+    /// Records the worker's process id, so the memory sampler can read its
+    /// resident size (`/proc/<pid>`) and the pool's state lists it.
+    pub fn set_pid(&self, pid: u32) {
+        self.shared.pid.store(pid, Ordering::Relaxed);
+    }
+
     /// Reports that the worker is ready: `worker.started`, the startup
     /// histogram, and the state [`WorkerState::Available`].
     pub fn started(&self, pid: Option<u32>, startup: Duration) {
+        if let Some(pid) = pid {
+            self.set_pid(pid);
+        }
         self.set_state(WorkerState::Available);
         if !super::is_enabled() {
             return;
@@ -513,6 +525,10 @@ impl Inner {
                         id: w.id.clone(),
                         state: WorkerState::from_index(w.state.load(Ordering::Relaxed) as usize),
                         uptime: w.since.elapsed(),
+                        pid: match w.pid.load(Ordering::Relaxed) {
+                            0 => None,
+                            pid => Some(pid),
+                        },
                     })
                     .collect()
             },

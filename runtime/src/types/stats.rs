@@ -95,6 +95,8 @@ pub struct WorkerInfo {
     /// Time since its handle was created (for a restarted worker: since the
     /// restart).
     pub uptime: std::time::Duration,
+    /// Its process id, when reported (`Worker::set_pid`, `Worker::started`).
+    pub pid: Option<u32>,
 }
 
 /// Every observed request of one pool, summed over its commands.

@@ -435,8 +435,8 @@ fn verdict(view: &View, firing: &[&recent::AlertItem]) -> Verdict {
     }
 }
 
-/// The process's memory. `allocated_bytes` needs an allocator that reports
-/// it and is `null` otherwise.
+/// The process's memory. `allocated_bytes` needs jemalloc as the allocator
+/// (feature `jemalloc`) and is `null` otherwise.
 #[derive(Serialize, Debug, Default)]
 struct Memory {
     resident_bytes: Option<u64>,
@@ -444,21 +444,13 @@ struct Memory {
     allocated_bytes: Option<u64>,
 }
 
+/// What `/health/detailed` reports, trimmed to what the header shows.
 fn memory() -> Memory {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return Memory::default();
-    };
-    let field = |name: &str| {
-        status.lines().find_map(|line| {
-            let rest = line.strip_prefix(name)?.strip_prefix(':')?;
-            let kib: u64 = rest.trim().trim_end_matches("kB").trim().parse().ok()?;
-            Some(kib * 1024)
-        })
-    };
+    let report = super::health::MemoryReport::now();
     Memory {
-        resident_bytes: field("VmRSS"),
-        virtual_bytes: field("VmSize"),
-        allocated_bytes: None,
+        resident_bytes: report.resident_bytes,
+        virtual_bytes: report.virtual_bytes,
+        allocated_bytes: report.jemalloc.map(|j| j.allocated),
     }
 }
 

@@ -145,7 +145,8 @@
     ['p99', 'p99', function (p) { return seconds((p.latency_seconds || {}).p99); }],
     ['saturations', 'saturated', function (p) { return count(p.saturations_total); }],
     ['crashes', 'crashes', function (p) { return count(p.crashes_total); }],
-    ['sessions', 'sessions', function (p) { return p.sessions ? count(p.sessions.active) : '–'; }]
+    ['sessions', 'sessions', function (p) { return p.sessions ? count(p.sessions.active) : '–'; }],
+    ['workers_rss', 'workers RSS', function (p) { return num(p.workers_resident_bytes) ? bytes(p.workers_resident_bytes) : '–'; }]
   ];
 
   var cards = new Map();

@@ -1,0 +1,120 @@
+//! Memory statistics with jemalloc as this binary's allocator: the gauges
+//! follow 100 MiB allocated and freed, the process figures come from /proc,
+//! and a pool's worker processes are measured by pid.
+
+use std::time::Duration;
+
+use poolscope::memory::{self, Jemalloc, MemorySampler};
+use poolscope::{Pool, WorkerState};
+
+#[global_allocator]
+static GLOBAL: Jemalloc = Jemalloc;
+
+const MIB: u64 = 1 << 20;
+
+fn gauge(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+#[test]
+fn the_gauges_follow_100_mib_allocated_and_freed() {
+    let handle = poolscope::metrics::install().expect("recorder");
+    let _sampler = MemorySampler::start(Duration::from_millis(100)).unwrap();
+    let before = memory::jemalloc().expect("jemalloc statistics");
+    let mut block = vec![0u8; 100 * MIB as usize];
+    // Touch every page so it is resident, not only reserved.
+    for page in block.chunks_mut(4096) {
+        page[0] = 1;
+    }
+    let held = memory::jemalloc().unwrap();
+    assert!(
+        held.allocated >= before.allocated + 100 * MIB,
+        "allocated {} -> {}",
+        before.allocated,
+        held.allocated
+    );
+    assert!(
+        held.active >= held.allocated && held.mapped >= held.active,
+        "{held:?}"
+    );
+    assert!(held.metadata > 0, "{held:?}");
+    let process = memory::process(None).unwrap();
+    assert!(process.resident_bytes >= 100 * MIB, "{process:?}");
+
+    // The sampler's next reading, on /metrics.
+    std::thread::sleep(Duration::from_millis(300));
+    let text = handle.render();
+    let allocated = gauge(&text, "poolscope_jemalloc_bytes{kind=\"allocated\"}");
+    assert!(allocated >= (100 * MIB) as f64, "{allocated}");
+    assert!(gauge(&text, "poolscope_process_resident_memory_bytes") >= (100 * MIB) as f64);
+    assert!(gauge(&text, "poolscope_process_virtual_memory_bytes") > 0.0);
+    for kind in ["active", "resident", "mapped", "retained", "metadata"] {
+        gauge(
+            &text,
+            &format!("poolscope_jemalloc_bytes{{kind=\"{kind}\"}}"),
+        );
+    }
+
+    std::hint::black_box(&block);
+    drop(block);
+    let freed = memory::jemalloc().unwrap();
+    assert!(
+        freed.allocated + 90 * MIB <= held.allocated,
+        "allocated {} after freeing, {} before",
+        freed.allocated,
+        held.allocated
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let allocated = gauge(
+        &handle.render(),
+        "poolscope_jemalloc_bytes{kind=\"allocated\"}",
+    );
+    assert!(allocated < (50 * MIB) as f64, "{allocated}");
+    assert_eq!(
+        memory::latest().unwrap().jemalloc.unwrap().allocated as f64,
+        allocated
+    );
+}
+
+#[test]
+fn worker_processes_are_measured_by_pid() {
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import time; x = bytearray(30 * 1024 * 1024); time.sleep(30)",
+        ])
+        .spawn()
+        .expect("python3");
+    let pool = Pool::new("memory-pool");
+    let worker = pool.worker(0);
+    worker.set_pid(child.id());
+    worker.set_state(WorkerState::Available);
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let measured = loop {
+        let snapshot = memory::snapshot();
+        let pool = snapshot
+            .pools
+            .iter()
+            .find(|p| p.pool.as_str() == "memory-pool")
+            .cloned();
+        if let Some(pool) = pool.filter(|p| p.resident_bytes >= 30 * MIB) {
+            break pool;
+        }
+        assert!(std::time::Instant::now() < until, "{snapshot:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(measured.processes, 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    // A dead worker's process is skipped, not an error.
+    let snapshot = memory::snapshot();
+    let after = snapshot
+        .pools
+        .iter()
+        .find(|p| p.pool.as_str() == "memory-pool")
+        .unwrap();
+    assert_eq!(after.processes, 0);
+    pool.retire();
+}
