@@ -213,6 +213,8 @@ struct Job {
     request: proto::ExecuteRequest,
     worker: Option<usize>,
     reply: oneshot::Sender<Reply>,
+    /// When it was queued: the queue wait ends when a worker takes it.
+    queued: Instant,
 }
 
 enum Msg {
@@ -335,6 +337,7 @@ impl PythonPool {
             request,
             worker,
             reply,
+            queued: Instant::now(),
         });
         match self.jobs.try_send(job) {
             Ok(()) => {}
@@ -465,8 +468,9 @@ async fn dispatch(
                 Some(at) => {
                     let Some(worker) = idle.remove(at) else { break };
                     let Some(job) = waiting.remove(i) else { break };
+                    let queued = job.queued;
                     match slots[worker].try_send(job) {
-                        Ok(()) => {}
+                        Ok(()) => shared.observed.queue_wait(queued.elapsed()),
                         // Idle workers have room; should one not, keep the job.
                         Err(mpsc::error::TrySendError::Full(job)) => {
                             waiting.insert(i, job);

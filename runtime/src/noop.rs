@@ -80,6 +80,10 @@ impl Pool {
 
     /// Does nothing.
     #[inline(always)]
+    pub fn queue_wait(&self, _wait: Duration) {}
+
+    /// Does nothing.
+    #[inline(always)]
     pub fn saturated(&self, _queue_size: usize, _available_workers: usize) {}
 
     /// A worker handle that does nothing.

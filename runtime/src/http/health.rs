@@ -320,6 +320,12 @@ pub(crate) struct PoolReport {
     /// The pool's worker processes' resident size, summed, from the memory
     /// sampler's last reading (`null` without a sampler or without pids).
     pub workers_resident_bytes: Option<u64>,
+    /// Busy time over wall time times workers, over the window (0 to 1).
+    pub utilization: Option<f64>,
+    /// Queue wait percentiles over the window (`Pool::queue_wait`).
+    pub queue_wait_seconds: Percentiles,
+    /// Time in worker (busy period) percentiles over the window.
+    pub time_in_worker_seconds: Percentiles,
     pub window: WindowCounts,
 }
 
@@ -367,6 +373,7 @@ pub(crate) struct WindowCounts {
     pub failed: u64,
     pub saturations: u64,
     pub crashes: u64,
+    pub queue_waits: u64,
 }
 
 impl PoolReport {
@@ -421,15 +428,31 @@ impl PoolReport {
                     .find(|p| p.pool == pool.pool)
                     .map(|p| p.resident_bytes)
             }),
+            utilization: window.utilization,
+            queue_wait_seconds: Percentiles {
+                p50: window.queue_wait_p50,
+                p99: window.queue_wait_p99,
+            },
+            time_in_worker_seconds: Percentiles {
+                p50: window.time_in_worker_p50,
+                p99: window.time_in_worker_p99,
+            },
             window: WindowCounts {
                 seconds: window.seconds,
                 requests: window.requests,
                 failed: window.failed,
                 saturations: window.saturations,
                 crashes: window.crashes,
+                queue_waits: window.queue_waits,
             },
         }
     }
+}
+
+#[derive(Serialize)]
+pub(crate) struct Percentiles {
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
 }
 
 #[cfg(test)]
@@ -461,6 +484,17 @@ mod tests {
                 crashes: 0,
                 sessions_active: 0,
                 sessions_expired: 0,
+                busy_nanos: 0,
+                queue_wait: HistogramSnapshot {
+                    bounds: vec![1.0],
+                    counts: vec![0, 0],
+                    sum_seconds: 0.0,
+                },
+                time_in_worker: HistogramSnapshot {
+                    bounds: vec![1.0],
+                    counts: vec![0, 0],
+                    sum_seconds: 0.0,
+                },
                 worker_list: Vec::new(),
             }),
             requests: Some(RequestTotals {

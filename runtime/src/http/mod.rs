@@ -604,6 +604,14 @@ async fn sample(state: std::sync::Weak<State>) {
             .record(now, &pools);
         #[cfg(feature = "dashboard")]
         state.dashboard.record_chart(now, &pools);
+        // Utilization needs a window, which only this history has.
+        let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
+        for pool in pools.iter().filter(|p| p.state.is_some()) {
+            if let Some(utilization) = history.window(now, state.health.window, pool).utilization {
+                metrics::gauge!("poolscope_pool_utilization", "pool" => pool.pool.as_str())
+                    .set(utilization);
+            }
+        }
     }
 }
 

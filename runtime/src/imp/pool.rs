@@ -17,7 +17,9 @@ use crate::types::events::{
     WorkerStarted,
 };
 use crate::types::label::{AsLabel, Label};
-use crate::types::stats::{PoolState, WorkerCounts, WorkerInfo, MAX_LISTED_WORKERS};
+use crate::types::stats::{
+    HistogramSnapshot, PoolState, WorkerCounts, WorkerInfo, MAX_LISTED_WORKERS,
+};
 use crate::types::{Kind, Outcome, WorkerState};
 
 /// The live state of a pool, read by health checks: plain atomics beside the
@@ -31,6 +33,56 @@ struct Live {
     crashes: AtomicU64,
     sessions_active: AtomicI64,
     sessions_expired: AtomicU64,
+    /// Nanoseconds workers spent busy, summed over finished busy periods.
+    busy_nanos: AtomicU64,
+}
+
+/// A fixed-bucket histogram in atomics, on the duration buckets in force
+/// when the pool was created: what window percentiles of queue waits and
+/// times in worker are computed from (the exporter's histograms cannot be
+/// read back).
+struct Durations {
+    bounds: Arc<[f64]>,
+    counts: Box<[AtomicU64]>,
+    sum_nanos: AtomicU64,
+}
+
+impl Durations {
+    fn new() -> Durations {
+        let bounds = super::buckets::current();
+        Durations {
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            bounds,
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, nanos: u64) {
+        let seconds = nanos as f64 / 1e9;
+        let bucket = self.bounds.partition_point(|&bound| bound < seconds);
+        self.counts[bucket].fetch_add(1, Ordering::Relaxed);
+        self.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+    }
+
+    fn snapshot(&self) -> HistogramSnapshot {
+        HistogramSnapshot {
+            bounds: self.bounds.to_vec(),
+            counts: self
+                .counts
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            sum_seconds: self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9,
+        }
+    }
+}
+
+/// Busy periods are timed against one process-wide origin, so a start can
+/// live in an atomic.
+fn now_nanos() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    // +1: 0 means "not busy".
+    ORIGIN.get_or_init(Instant::now).elapsed().as_nanos() as u64 + 1
 }
 
 /// One pool's shared state: every handle built for the same label shares it.
@@ -48,6 +100,10 @@ struct Inner {
     sessions_active: Gauge,
     sessions_expired: Counter,
     cleanup_duration: Histogram,
+    queue_wait: Durations,
+    queue_wait_histogram: Histogram,
+    busy: Durations,
+    busy_histogram: Histogram,
     pool_starts: &'static Series,
     worker_starts: &'static Series,
 }
@@ -124,6 +180,10 @@ impl PoolBuilder {
             sessions_active: metrics::gauge!("poolscope_sessions_active", "pool" => l),
             sessions_expired: metrics::counter!("poolscope_sessions_expired_total", "pool" => l),
             cleanup_duration: metrics::histogram!("poolscope_session_cleanup_duration_seconds", "pool" => l),
+            queue_wait: Durations::new(),
+            queue_wait_histogram: metrics::histogram!("poolscope_queue_wait_duration_seconds", "pool" => l),
+            busy: Durations::new(),
+            busy_histogram: metrics::histogram!("poolscope_worker_busy_duration_seconds", "pool" => l),
             pool_starts: series::series(Kind::PoolStart, label, empty),
             worker_starts: series::series(Kind::WorkerStart, label, empty),
         }
@@ -164,6 +224,21 @@ fn describe() {
         "poolscope_session_cleanup_duration_seconds",
         Unit::Seconds,
         "Time taken by one session cleanup pass."
+    );
+    describe_histogram!(
+        "poolscope_queue_wait_duration_seconds",
+        Unit::Seconds,
+        "Time a request waited in the queue, from enqueue to dispatch."
+    );
+    describe_histogram!(
+        "poolscope_worker_busy_duration_seconds",
+        Unit::Seconds,
+        "Time a worker stayed busy with one request (time in worker)."
+    );
+    describe_gauge!(
+        "poolscope_pool_utilization",
+        Unit::Count,
+        "Busy time over wall time times workers, over the health window (0 to 1)."
     );
 }
 
@@ -242,6 +317,18 @@ impl Pool {
         self.inner.queue_depth.set(depth as f64);
     }
 
+    /// Reports how long a request waited in the queue, from enqueue to
+    /// dispatch to a worker: the `poolscope_queue_wait_duration_seconds`
+    /// histogram and the queue-wait percentiles of `/health/detailed`.
+    pub fn queue_wait(&self, wait: Duration) {
+        if !super::is_enabled() {
+            return;
+        }
+        let nanos = wait.as_nanos().min(u64::MAX as u128) as u64;
+        self.inner.queue_wait.record(nanos);
+        self.inner.queue_wait_histogram.record(wait.as_secs_f64());
+    }
+
     /// Reports saturation: requests wait and no worker is free, or the queue
     /// is full. Emits `pool.saturated` and counts it.
     pub fn saturated(&self, queue_size: usize, available_workers: usize) {
@@ -269,6 +356,7 @@ impl Pool {
             state: AtomicU8::new(WorkerState::Starting.index() as u8),
             since: Instant::now(),
             pid: AtomicU32::new(0),
+            busy_since: AtomicU64::new(0),
         });
         let mut list = self
             .inner
@@ -369,6 +457,8 @@ struct WorkerShared {
     since: Instant,
     /// The worker's process id; 0 until reported.
     pid: AtomicU32,
+    /// When the current busy period began ([`now_nanos`]); 0 when not busy.
+    busy_since: AtomicU64,
 }
 
 impl std::fmt::Debug for Worker {
@@ -404,7 +494,28 @@ impl Worker {
         if old != state.index() {
             self.pool.adjust_workers(WorkerState::from_index(old), -1);
             self.pool.adjust_workers(state, 1);
+            if state == WorkerState::Busy {
+                self.shared.busy_since.store(now_nanos(), Ordering::Relaxed);
+            } else if old == WorkerState::Busy.index() {
+                self.end_busy();
+            }
         }
+    }
+
+    /// Closes the current busy period: the time in worker histogram and the
+    /// busy time behind utilization.
+    fn end_busy(&self) {
+        let since = self.shared.busy_since.swap(0, Ordering::Relaxed);
+        if since == 0 || !super::is_enabled() {
+            return;
+        }
+        let nanos = now_nanos().saturating_sub(since);
+        self.pool
+            .live
+            .busy_nanos
+            .fetch_add(nanos, Ordering::Relaxed);
+        self.pool.busy.record(nanos);
+        self.pool.busy_histogram.record(nanos as f64 / 1e9);
     }
 
     /// Records the worker's process id, so the memory sampler can read its
@@ -480,6 +591,9 @@ impl Worker {
 
 impl Drop for Worker {
     fn drop(&mut self) {
+        if self.state() == WorkerState::Busy {
+            self.end_busy();
+        }
         self.pool.adjust_workers(self.state(), -1);
     }
 }
@@ -501,6 +615,31 @@ impl Inner {
             .workers
             .each_ref()
             .map(|w| w.load(Ordering::Relaxed).max(0) as u64);
+        let now = now_nanos();
+        let mut busy_nanos = load(&self.live.busy_nanos);
+        let worker_list: Vec<WorkerInfo> = {
+            let list = self.worker_list.lock().unwrap_or_else(|e| e.into_inner());
+            list.iter()
+                .filter_map(std::sync::Weak::upgrade)
+                .inspect(|w| {
+                    // Busy periods still running count up to now.
+                    let since = w.busy_since.load(Ordering::Relaxed);
+                    if since != 0 {
+                        busy_nanos += now.saturating_sub(since);
+                    }
+                })
+                .take(MAX_LISTED_WORKERS)
+                .map(|w| WorkerInfo {
+                    id: w.id.clone(),
+                    state: WorkerState::from_index(w.state.load(Ordering::Relaxed) as usize),
+                    uptime: w.since.elapsed(),
+                    pid: match w.pid.load(Ordering::Relaxed) {
+                        0 => None,
+                        pid => Some(pid),
+                    },
+                })
+                .collect()
+        };
         PoolState {
             pool: self.label,
             size: load(&self.live.size),
@@ -516,22 +655,10 @@ impl Inner {
             crashes: load(&self.live.crashes),
             sessions_active: self.live.sessions_active.load(Ordering::Relaxed).max(0) as u64,
             sessions_expired: load(&self.live.sessions_expired),
-            worker_list: {
-                let list = self.worker_list.lock().unwrap_or_else(|e| e.into_inner());
-                list.iter()
-                    .filter_map(std::sync::Weak::upgrade)
-                    .take(MAX_LISTED_WORKERS)
-                    .map(|w| WorkerInfo {
-                        id: w.id.clone(),
-                        state: WorkerState::from_index(w.state.load(Ordering::Relaxed) as usize),
-                        uptime: w.since.elapsed(),
-                        pid: match w.pid.load(Ordering::Relaxed) {
-                            0 => None,
-                            pid => Some(pid),
-                        },
-                    })
-                    .collect()
-            },
+            busy_nanos,
+            queue_wait: self.queue_wait.snapshot(),
+            time_in_worker: self.busy.snapshot(),
+            worker_list,
         }
     }
 }

@@ -59,7 +59,7 @@ impl WorkerCounts {
 }
 
 /// What the imperative pool API reported for one pool.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PoolState {
     /// The pool.
     pub pool: Label,
@@ -77,6 +77,14 @@ pub struct PoolState {
     pub sessions_active: u64,
     /// Sessions removed by cleanup.
     pub sessions_expired: u64,
+    /// Nanoseconds its workers have been busy, summed, including busy
+    /// periods still running: utilization is its growth over wall time.
+    pub busy_nanos: u64,
+    /// Queue waits reported with `Pool::queue_wait`.
+    pub queue_wait: HistogramSnapshot,
+    /// Busy periods of its workers (from `Busy` to another state): the time
+    /// a request spent in a worker.
+    pub time_in_worker: HistogramSnapshot,
     /// The live worker handles, in creation order (at most
     /// [`MAX_LISTED_WORKERS`]).
     pub worker_list: Vec<WorkerInfo>,

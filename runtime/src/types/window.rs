@@ -15,6 +15,9 @@ struct PoolSample {
     durations: Option<HistogramSnapshot>,
     saturations: u64,
     crashes: u64,
+    busy_nanos: u64,
+    queue_wait: Option<HistogramSnapshot>,
+    time_in_worker: Option<HistogramSnapshot>,
 }
 
 impl PoolSample {
@@ -24,6 +27,9 @@ impl PoolSample {
             durations: pool.requests.as_ref().map(|r| r.durations.clone()),
             saturations: pool.state.as_ref().map_or(0, |s| s.saturations),
             crashes: pool.state.as_ref().map_or(0, |s| s.crashes),
+            busy_nanos: pool.state.as_ref().map_or(0, |s| s.busy_nanos),
+            queue_wait: pool.state.as_ref().map(|s| s.queue_wait.clone()),
+            time_in_worker: pool.state.as_ref().map(|s| s.time_in_worker.clone()),
         }
     }
 }
@@ -59,6 +65,20 @@ pub struct WindowStats {
     pub saturations: u64,
     /// Worker crashes reported.
     pub crashes: u64,
+    /// Busy time of the pool's workers over wall time times its size (or,
+    /// without a size, its listed workers), 0 to 1; `None` for a pool
+    /// without the pool API or without workers.
+    pub utilization: Option<f64>,
+    /// Queue waits reported over the window.
+    pub queue_waits: u64,
+    /// Median queue wait, seconds.
+    pub queue_wait_p50: Option<f64>,
+    /// 99th percentile queue wait, seconds.
+    pub queue_wait_p99: Option<f64>,
+    /// Median time in worker (one busy period), seconds.
+    pub time_in_worker_p50: Option<f64>,
+    /// 99th percentile time in worker, seconds.
+    pub time_in_worker_p99: Option<f64>,
 }
 
 impl History {
@@ -119,6 +139,29 @@ impl History {
             _ => None,
         };
         let quantile = |q| durations.as_ref().and_then(|d| d.quantile(q));
+        let growth =
+            |now: &Option<HistogramSnapshot>, then: Option<&Option<HistogramSnapshot>>| match (
+                now,
+                then.and_then(|t| t.as_ref()),
+            ) {
+                (Some(now), Some(then)) => now.since(then),
+                (Some(now), None) => Some(now.clone()),
+                _ => None,
+            };
+        let queue_wait = growth(&now_sample.queue_wait, then.map(|t| &t.queue_wait));
+        let time_in_worker = growth(&now_sample.time_in_worker, then.map(|t| &t.time_in_worker));
+        let utilization = current.state.as_ref().and_then(|state| {
+            let capacity = if state.size > 0 {
+                state.size
+            } else {
+                state.worker_list.len() as u64
+            };
+            if capacity == 0 || seconds <= 0.0 {
+                return None;
+            }
+            let busy = diff(|s| s.busy_nanos) as f64 / 1e9;
+            Some((busy / (seconds * capacity as f64)).clamp(0.0, 1.0))
+        });
         WindowStats {
             seconds,
             requests,
@@ -134,6 +177,12 @@ impl History {
             p99: quantile(0.99),
             saturations: diff(|s| s.saturations),
             crashes: diff(|s| s.crashes),
+            utilization,
+            queue_waits: queue_wait.as_ref().map_or(0, HistogramSnapshot::count),
+            queue_wait_p50: queue_wait.as_ref().and_then(|h| h.quantile(0.5)),
+            queue_wait_p99: queue_wait.as_ref().and_then(|h| h.quantile(0.99)),
+            time_in_worker_p50: time_in_worker.as_ref().and_then(|h| h.quantile(0.5)),
+            time_in_worker_p99: time_in_worker.as_ref().and_then(|h| h.quantile(0.99)),
         }
     }
 }

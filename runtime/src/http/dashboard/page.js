@@ -143,6 +143,8 @@
     ['error_rate', 'error rate', function (p) { return percent(p.error_rate); }],
     ['p50', 'p50', function (p) { return seconds((p.latency_seconds || {}).p50); }],
     ['p99', 'p99', function (p) { return seconds((p.latency_seconds || {}).p99); }],
+    ['utilization', 'utilization', function (p) { return percent(p.utilization); }],
+    ['queue_wait_p99', 'queue wait p99', function (p) { return seconds((p.queue_wait_seconds || {}).p99); }],
     ['saturations', 'saturated', function (p) { return count(p.saturations_total); }],
     ['crashes', 'crashes', function (p) { return count(p.crashes_total); }],
     ['sessions', 'sessions', function (p) { return p.sessions ? count(p.sessions.active) : '–'; }],
