@@ -67,6 +67,30 @@ async fn the_page_is_self_contained_and_locked_down() {
 }
 
 #[tokio::test]
+async fn switching_the_dashboard_off_ends_open_streams() {
+    let server = builder().build().unwrap().start().unwrap();
+    let mut events = Events::open(server.local_addr(), &[]).await.unwrap();
+    events.next().await.unwrap();
+    server.set_enabled(Endpoint::Dashboard, false);
+    let ended = tokio::time::timeout(Duration::from_secs(3), async {
+        while events.next().await.is_some() {}
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream outlived the switch");
+    assert_eq!(
+        get(server.local_addr(), "/dashboard/events").await.status,
+        StatusCode::NOT_FOUND
+    );
+    let head = client::request(server.local_addr(), "HEAD", "/dashboard/events").await;
+    assert_eq!(head.status, StatusCode::NOT_FOUND);
+    server.set_enabled(Endpoint::Dashboard, true);
+    let head = client::request(server.local_addr(), "HEAD", "/dashboard/events").await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert_eq!(head.header("content-type"), "text/event-stream");
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn disabled_the_dashboard_answers_404_everywhere() {
     let server = builder()
         .with_endpoint(Endpoint::Dashboard, false)
@@ -127,7 +151,12 @@ fn fails(message: &str) -> Result<(), std::io::Error> {
     Err(std::io::Error::other(message.to_owned()))
 }
 
-#[tokio::test]
+#[observe(pool = "dash-push", command = "panics")]
+fn panics() {
+    panic!("db login failed password=hunter2 user=bob");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failure_is_pushed_at_once_sanitized() {
     // Every server in this process hears every failure; a longer list keeps
     // the other tests' failures from pushing this one out.
@@ -179,6 +208,26 @@ async fn a_failure_is_pushed_at_once_sanitized() {
         .as_str()
         .is_some_and(|c| c.len() == 32));
     let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("user=bob") && !message.contains("hunter2"),
+        "{message}"
+    );
+    // A panic's message goes through the sanitizer too.
+    let _ = std::panic::catch_unwind(panics);
+    let panicked = loop {
+        let snapshot = events.next().await.unwrap();
+        let found = snapshot["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["command"] == "panics")
+            .cloned();
+        if let Some(found) = found {
+            break found;
+        }
+    };
+    assert_eq!(panicked["kind"], "panic");
+    let message = panicked["message"].as_str().unwrap();
     assert!(
         message.contains("user=bob") && !message.contains("hunter2"),
         "{message}"
@@ -332,7 +381,9 @@ async fn the_bearer_token_guards_dashboard_metrics_and_details_but_not_probes() 
     assert_eq!(signed_in.header("location"), "/dashboard");
     let cookie = signed_in.header("set-cookie").to_owned();
     assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Lax")
+            && cookie.contains("Path=/dashboard"),
         "{cookie}"
     );
     let pair = cookie.split(';').next().unwrap().to_owned();

@@ -371,7 +371,17 @@ async fn the_dashboard_follows_the_python_pool_live() {
         )
         .await;
     assert_eq!(state, "live");
-    // And it shows current numbers again.
+    // It shows the new server's state, not the old one's: its error list
+    // starts empty (the old rows are dropped, not mistaken for new ones).
+    browser
+        .wait_for(
+            "the new server's empty error list",
+            "return document.querySelectorAll('#errors li').length === 0 \
+                && !document.getElementById('no-errors').hidden;",
+            Duration::from_secs(5),
+        )
+        .await;
+    // And current numbers again.
     browser
         .wait_for(
             "the pool card after the reconnection",

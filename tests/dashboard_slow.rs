@@ -24,7 +24,7 @@ async fn a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming() 
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_dashboard(
             DashboardConfig::default()
-                .with_interval(Duration::from_millis(20))
+                .with_interval(Duration::from_millis(100))
                 .with_viewer_buffer(2)
                 .with_recent_errors(100),
         )

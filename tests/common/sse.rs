@@ -17,7 +17,8 @@ use super::client::Reply;
 /// An open `/dashboard/events` stream, read event by event.
 pub struct Events {
     body: Incoming,
-    buffer: String,
+    /// Bytes as they came: a chunk may end inside a multi-byte character.
+    buffer: Vec<u8>,
 }
 
 impl Events {
@@ -54,15 +55,16 @@ impl Events {
         );
         Ok(Events {
             body: response.into_body(),
-            buffer: String::new(),
+            buffer: Vec::new(),
         })
     }
 
     /// The next `snapshot` event's JSON, or `None` when the stream ended.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
-            if let Some(end) = self.buffer.find("\n\n") {
-                let event: String = self.buffer.drain(..end + 2).collect();
+            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+                let bytes: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                let event = String::from_utf8(bytes).expect("a whole event is UTF-8");
                 let mut name = "message";
                 let mut data = None;
                 for line in event.lines() {
@@ -83,8 +85,7 @@ impl Events {
                 .expect("a frame within 10 s")?;
             let Ok(frame) = frame else { return None };
             if let Ok(data) = frame.into_data() {
-                self.buffer
-                    .push_str(std::str::from_utf8(&data).expect("UTF-8"));
+                self.buffer.extend_from_slice(&data);
             }
         }
     }

@@ -30,12 +30,14 @@ impl Auth {
                 token.len()
             ));
         }
+        // Characters that travel unchanged in a header, a cookie and a URL
+        // query (no percent-decoding needed).
         if let Some(bad) = token
             .chars()
-            .find(|c| !c.is_ascii_graphic() || matches!(c, ';' | ',' | '"' | '\\'))
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '~' | '-')))
         {
             return Err(format!(
-                "the bearer token holds {bad:?}: use printable ASCII without spaces, `;`, `,`, `\"` or `\\`"
+                "the bearer token holds {bad:?}: use letters, digits, `.`, `_`, `~` and `-` (e.g. `openssl rand -hex 32`)"
             ));
         }
         Ok(Auth { token })
@@ -75,11 +77,13 @@ impl Auth {
     }
 
     /// The `Set-Cookie` value that keeps the browser signed in for this
-    /// server: not readable by scripts, never sent cross-site.
+    /// server: not readable by scripts, sent only to the dashboard's paths,
+    /// and on top-level navigation from other sites (`Lax`: a link to the
+    /// dashboard works) but not on their subrequests.
     #[cfg(feature = "dashboard")]
     pub(crate) fn cookie(&self) -> String {
         format!(
-            "{COOKIE_NAME}={}; Path=/; HttpOnly; SameSite=Strict",
+            "{COOKIE_NAME}={}; Path=/dashboard; HttpOnly; SameSite=Lax",
             self.token
         )
     }
@@ -141,5 +145,8 @@ mod tests {
             .unwrap_err()
             .contains("';'"));
         assert!(Auth::new("0123456789abcdef x".into()).is_err());
+        assert!(Auth::new("0123456789abcdef&x".into()).is_err());
+        assert!(Auth::new("0123456789abcdef#x".into()).is_err());
+        assert!(Auth::new("0123456789abcdef.x_y~z-w".into()).is_ok());
     }
 }

@@ -187,11 +187,11 @@ impl ServerBuilder {
     /// (by default `/health/detailed`, `/metrics` and the dashboard; the
     /// probes `/health` and `/health/ready` stay open for load balancers).
     /// A browser opens the dashboard once as `/dashboard?token=<token>`: the
-    /// server answers with an `HttpOnly`, `SameSite=Strict` cookie and
+    /// server answers with an `HttpOnly`, `SameSite=Lax` cookie and
     /// redirects to `/dashboard`, so the token leaves the address bar.
     /// Requests without the token get 401. Serve it over TLS (a proxy) when
     /// the network is not trusted: the token travels in clear otherwise.
-    /// The token must be at least 16 printable ASCII characters.
+    /// The token must be at least 16 characters of `A-Z a-z 0-9 . _ ~ -`.
     pub fn with_bearer_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
@@ -317,7 +317,12 @@ impl ServerBuilder {
                 protected: self.protected,
                 auth,
                 #[cfg(feature = "dashboard")]
-                dashboard: dashboard::Hub::new(self.dashboard),
+                dashboard: {
+                    let hub = dashboard::Hub::new(self.dashboard);
+                    hub.enabled
+                        .store(self.enabled[Endpoint::Dashboard.index()], Ordering::Relaxed);
+                    hub
+                },
                 shutting_down: AtomicBool::new(false),
                 started: Instant::now(),
                 health: self.health,
@@ -472,6 +477,14 @@ impl ServerHandle {
     /// endpoint answers 404.
     pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
         self.state.enabled[endpoint.index()].store(enabled, Ordering::Relaxed);
+        // Open dashboard streams end within a tick too.
+        #[cfg(feature = "dashboard")]
+        if endpoint == Endpoint::Dashboard {
+            self.state
+                .dashboard
+                .enabled
+                .store(enabled, Ordering::Relaxed);
+        }
     }
 
     /// Whether an endpoint is on.
@@ -657,14 +670,16 @@ fn respond(state: &State, request: &Request<Incoming>, kill: &Arc<Notify>) -> Re
         .as_ref()
         .filter(|_| state.protected[endpoint.index()])
     {
+        // A valid token in the address signs in and leaves the address,
+        // whether or not the browser already holds the cookie.
+        #[cfg(feature = "dashboard")]
+        if endpoint == Endpoint::Dashboard
+            && matches!(request.uri().path(), "/dashboard" | "/dashboard/")
+            && auth.query_token(request.uri().query())
+        {
+            return sign_in(auth);
+        }
         if !auth.allows(request) {
-            #[cfg(feature = "dashboard")]
-            if endpoint == Endpoint::Dashboard
-                && matches!(request.uri().path(), "/dashboard" | "/dashboard/")
-                && auth.query_token(request.uri().query())
-            {
-                return sign_in(auth);
-            }
             let mut response = text(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized: send `Authorization: Bearer <token>` (or open /dashboard?token=<token> in a browser)\n",

@@ -395,7 +395,8 @@ impl Active {
                     .unwrap_or_else(|| ("panic message not captured".to_owned(), None));
                 let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", message);
                 ctx.location = location;
-                Some(ctx)
+                // A panic message is as likely as an error to quote a secret.
+                Some(ctx.sanitized())
             });
         } else {
             self.complete(Outcome::Cancelled, ended, || None);

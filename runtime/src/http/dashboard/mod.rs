@@ -42,7 +42,7 @@ use recent::Recent;
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
 pub struct DashboardConfig {
-    /// How often a snapshot is pushed, at most 500 ms. Errors, alerts and
+    /// How often a snapshot is pushed, 100 ms to 500 ms. Errors, alerts and
     /// worker starts and crashes push one at once besides. Default 500 ms.
     pub interval: Duration,
     /// How far back the request-rate and latency chart goes. Default 5 min.
@@ -115,9 +115,9 @@ impl DashboardConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.interval < Duration::from_millis(20) || self.interval > Duration::from_millis(500) {
+        if self.interval < MIN_GAP || self.interval > Duration::from_millis(500) {
             return Err(format!(
-                "dashboard `interval` is {:?}: it must be between 20 ms and 500 ms, so the page is never more than a second behind",
+                "dashboard `interval` is {:?}: it must be between 100 ms and 500 ms, so the page is never more than a second behind",
                 self.interval
             ));
         }
@@ -158,6 +158,11 @@ pub(crate) struct Hub {
     chart: Mutex<Chart>,
     viewers: AtomicUsize,
     dropped: AtomicU64,
+    /// Mirrors the endpoint switch: open streams end when it goes off.
+    pub(crate) enabled: std::sync::atomic::AtomicBool,
+    /// Tells this server's snapshots from a restarted one's: error ids and
+    /// sequence numbers start again with a new instance.
+    instance: u64,
     /// Keeps the event handler subscribed while the hub lives.
     subscription: Mutex<Option<crate::imp::events::Subscription>>,
 }
@@ -178,6 +183,8 @@ impl Hub {
             recent,
             viewers: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
+            enabled: std::sync::atomic::AtomicBool::new(true),
+            instance: u64::from_str_radix(&nonce()[..12], 16).unwrap_or(0),
             subscription: Mutex::new(None),
         });
         let weak = Arc::downgrade(&hub);
@@ -231,14 +238,15 @@ impl Hub {
         let marks = Marks {
             seq,
             error_id: errors.first().map_or(0, |e| e.id),
-            chart_ms: pools
+            chart_point: pools
                 .iter()
-                .filter_map(|p| p.series.last().map(|point| point.0))
+                .filter_map(|p| p.series.last().map(|point| point.seq))
                 .max()
                 .unwrap_or(0),
         };
         let mut snapshot = Snapshot {
             kind: "full",
+            instance: self.instance,
             seq,
             at_ms: unix_ms(SystemTime::now()),
             version: env!("CARGO_PKG_VERSION"),
@@ -264,7 +272,7 @@ impl Hub {
             snapshot.kind = "delta";
             snapshot.errors.retain(|e| e.id > previous.error_id);
             for pool in &mut snapshot.pools {
-                pool.series.retain(|point| point.0 > previous.chart_ms);
+                pool.series.retain(|point| point.seq > previous.chart_point);
             }
             encode(&snapshot)
         });
@@ -285,8 +293,9 @@ pub(crate) struct Marks {
     seq: u64,
     /// The newest error sent.
     error_id: u64,
-    /// The newest chart point sent.
-    chart_ms: u64,
+    /// The newest chart point sent (points are numbered in order, so a
+    /// wall clock stepping back cannot hide new ones).
+    chart_point: u64,
 }
 
 /// One tick, as SSE frames: the full snapshot for viewers that just came
@@ -336,6 +345,8 @@ struct Snapshot<'a> {
     /// `full`, or `delta`: `errors` and each pool's `series` hold only what
     /// is new since the previous frame.
     kind: &'static str,
+    /// Changes when the server restarts: the page then starts over.
+    instance: u64,
     seq: u64,
     at_ms: u64,
     version: &'static str,
@@ -363,7 +374,7 @@ struct DashPool<'a> {
     /// Requests a second over the last few seconds.
     rate_now: f64,
     /// `[unix ms, requests/s, p99 seconds or null]`, oldest first.
-    series: Vec<(u64, f64, Option<f64>)>,
+    series: Vec<ChartPoint>,
 }
 
 #[derive(Serialize)]
@@ -454,20 +465,37 @@ fn memory() -> Memory {
     }
 }
 
+/// One second of the chart; sent as `[unix ms, requests/s, p99 or null]`.
+#[derive(Clone, Copy, Debug)]
+struct ChartPoint {
+    seq: u64,
+    at_ms: u64,
+    rate: f64,
+    p99: Option<f64>,
+}
+
+impl Serialize for ChartPoint {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        (self.at_ms, self.rate, self.p99).serialize(serializer)
+    }
+}
+
 /// Per-pool points of the chart, one a second.
 struct Chart {
+    next_point: u64,
     span: Duration,
     pools: HashMap<Label, PoolChart>,
 }
 
 struct PoolChart {
     last: Option<(Instant, u64, Option<HistogramSnapshot>)>,
-    points: VecDeque<(u64, f64, Option<f64>)>,
+    points: VecDeque<ChartPoint>,
 }
 
 impl Chart {
     fn new(span: Duration) -> Chart {
         Chart {
+            next_point: 0,
             span,
             pools: HashMap::new(),
         }
@@ -492,7 +520,13 @@ impl Chart {
                         .as_ref()
                         .and_then(|then| requests.durations.since(then))
                         .and_then(|d| d.quantile(0.99));
-                    entry.points.push_back((unix_ms(wall), rate, p99));
+                    self.next_point += 1;
+                    entry.points.push_back(ChartPoint {
+                        seq: self.next_point,
+                        at_ms: unix_ms(wall),
+                        rate,
+                        p99,
+                    });
                     while entry.points.len() > keep {
                         entry.points.pop_front();
                     }
@@ -502,7 +536,7 @@ impl Chart {
         }
     }
 
-    fn series(&self, pool: &str) -> Vec<(u64, f64, Option<f64>)> {
+    fn series(&self, pool: &str) -> Vec<ChartPoint> {
         self.pools
             .iter()
             .find(|(label, _)| label.as_str() == pool)
@@ -533,15 +567,32 @@ pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
         if since < MIN_GAP {
             tokio::time::sleep(MIN_GAP - since).await;
         }
+        if !hub.enabled.load(Ordering::Relaxed) {
+            // Switched off: wake the feeders so they close their streams.
+            sender.send_modify(|_| {});
+            previous = None;
+            continue;
+        }
         if !hub.watched() {
             // Nobody saw the last tick's frames: the next delta would be
             // against nothing anyone holds.
             previous = None;
             continue;
         }
-        let Some(view) = view() else { return };
         let seq = previous.map_or(1, |p| p.seq + 1);
-        let (full, delta, marks) = hub.render(&view, seq, previous.as_ref());
+        // A bug in a snapshot must cost one tick, not the dashboard.
+        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            view().map(|view| hub.render(&view, seq, previous.as_ref()))
+        }));
+        let (full, delta, marks) = match rendered {
+            Ok(Some(rendered)) => rendered,
+            Ok(None) => return,
+            Err(_) => {
+                tracing::error!("poolscope dashboard failed to compute a snapshot");
+                previous = None;
+                continue;
+            }
+        };
         last = Instant::now();
         sender.send_replace(Arc::new(Frames {
             seq,
@@ -575,12 +626,15 @@ pub(crate) enum Refused {
 /// connection.
 pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused> {
     let viewers = hub.viewers.fetch_add(1, Ordering::Relaxed) + 1;
+    // Increments, not a set from the count: racing threads cannot leave an
+    // older value behind. The guard takes it back, refused or not.
+    metrics::gauge!("poolscope_dashboard_viewers").increment(1.0);
     let guard = ViewerGuard { hub: hub.clone() };
     if viewers > hub.config.max_viewers {
         return Err(Refused::TooManyViewers);
     }
-    metrics::gauge!("poolscope_dashboard_viewers").set(viewers as f64);
-    let (tx, rx) = mpsc::channel::<Bytes>(hub.config.viewer_buffer);
+    // One slot more for the `retry:` preamble.
+    let (tx, rx) = mpsc::channel::<Bytes>(hub.config.viewer_buffer + 1);
     let mut frames = hub.frames.clone();
     // Ask for a fresh snapshot instead of handing over a stale one.
     frames.mark_unchanged();
@@ -598,6 +652,9 @@ pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused
                     }
                 }
                 () = tx.closed() => break,
+            }
+            if !feeder_hub.enabled.load(Ordering::Relaxed) {
+                break;
             }
             let frames_now = frames.borrow_and_update().clone();
             // The delta only when this viewer holds the tick it is against.
@@ -628,8 +685,8 @@ struct ViewerGuard {
 
 impl Drop for ViewerGuard {
     fn drop(&mut self) {
-        let left = self.hub.viewers.fetch_sub(1, Ordering::Relaxed) - 1;
-        metrics::gauge!("poolscope_dashboard_viewers").set(left as f64);
+        self.hub.viewers.fetch_sub(1, Ordering::Relaxed);
+        metrics::gauge!("poolscope_dashboard_viewers").decrement(1.0);
     }
 }
 

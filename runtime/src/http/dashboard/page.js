@@ -104,7 +104,16 @@
 
   // ---- rendering ----------------------------------------------------------
 
+  var instance = null;
+
   function render(s) {
+    // A restarted server numbers its errors from 1 again: forget the rows
+    // of the previous one rather than mistake its new errors for old ones.
+    if (s.instance !== instance) {
+      instance = s.instance;
+      errorRows.forEach(function (row) { row.remove(); });
+      errorRows.clear();
+    }
     renderHealth(s.health || {});
     byId('uptime').textContent = duration(s.uptime_seconds);
     var memory = s.memory || {};
@@ -254,20 +263,26 @@
     var y = function (v, max) { return H - PAD - (v / max) * (H - 2 * PAD); };
     chart.appendChild(svg('line', { 'class': 'grid', x1: 0, y1: H - PAD, x2: W, y2: H - PAD }));
     chart.appendChild(svg('line', { 'class': 'grid', x1: 0, y1: PAD, x2: W, y2: PAD }));
-    var rateD = '', p99D = '', gap = true, last = null;
-    series.forEach(function (pt) {
+    var rateD = '', p99D = '', previous = null;
+    var lonely = [];
+    series.forEach(function (pt, i) {
       if (num(pt[1])) rateD += (rateD ? 'L' : 'M') + x(pt[0]).toFixed(1) + ' ' + y(pt[1], maxRate).toFixed(1);
-      // A second without requests has no p99: break the line there.
-      if (num(pt[2]) && (last === null || pt[0] - last <= 2 * stepMs)) {
-        p99D += (gap ? 'M' : 'L') + x(pt[0]).toFixed(1) + ' ' + y(pt[2], maxP99).toFixed(1);
-        gap = false;
-      } else {
-        gap = true;
-      }
-      last = pt[0];
+      if (!num(pt[2])) { previous = null; return; }
+      // A second without requests has no p99: the line breaks there and
+      // starts again at the next point that has one.
+      var joined = previous !== null && pt[0] - previous <= 2 * stepMs;
+      p99D += (joined ? 'L' : 'M') + x(pt[0]).toFixed(1) + ' ' + y(pt[2], maxP99).toFixed(1);
+      var next = series[i + 1];
+      var joinsNext = next && num(next[2]) && next[0] - pt[0] <= 2 * stepMs;
+      // A point with neither neighbour draws no line: mark it with a dot.
+      if (!joined && !joinsNext) lonely.push(pt);
+      previous = pt[0];
     });
     chart.appendChild(svg('path', { 'class': 'rate', d: rateD || 'M0 0' }));
     chart.appendChild(svg('path', { 'class': 'p99', d: p99D || 'M0 0' }));
+    lonely.forEach(function (pt) {
+      chart.appendChild(svg('circle', { 'class': 'p99-dot', cx: x(pt[0]).toFixed(1), cy: y(pt[2], maxP99).toFixed(1), r: 2 }));
+    });
     var top = svg('text', { x: 4, y: PAD - 3 });
     top.textContent = 'max ' + rate(maxRate);
     chart.appendChild(top);

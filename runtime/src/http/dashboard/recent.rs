@@ -244,12 +244,12 @@ impl Recent {
         outcome: Outcome,
         error: Option<&ErrorContext>,
     ) -> ErrorItem {
-        // Events are built only inside poolscope, and their error context
-        // is sanitized when it is captured; the command and worker names
-        // are the application's own text and are sanitized here.
+        // Captured context is sanitized already; once more here (failures
+        // are rare) so that no capture path that forgets can leak a secret
+        // onto the page. Sanitizing is idempotent.
         use crate::types::sanitize::sanitize;
         let clean = |text: &str| sanitize(text).into_owned();
-        let error = error.cloned();
+        let error = error.cloned().map(ErrorContext::sanitized);
         let kind = match (&error, outcome) {
             (_, Outcome::Cancelled) => "cancelled",
             (Some(e), _) => match e.kind {
@@ -343,6 +343,15 @@ mod tests {
         }
         let messages: Vec<_> = recent.errors().iter().map(|e| e.message.clone()).collect();
         assert_eq!(messages, ["failure 4", "failure 3", "failure 2"]);
+    }
+
+    #[test]
+    fn secrets_in_messages_never_reach_the_list() {
+        let mut recent = Recent::new(3, 3);
+        recent.record(&failed("login failed password=hunter2 for bob"));
+        let message = &recent.errors()[0].message;
+        assert!(!message.contains("hunter2"), "{message}");
+        assert!(message.contains("for bob"), "{message}");
     }
 
     #[test]
