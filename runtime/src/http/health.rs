@@ -358,6 +358,7 @@ pub(crate) struct Latency {
     pub p50: Option<f64>,
     pub p90: Option<f64>,
     pub p99: Option<f64>,
+    pub p999: Option<f64>,
 }
 
 #[derive(Serialize)]
@@ -415,6 +416,7 @@ impl PoolReport {
                 p50: window.p50,
                 p90: window.p90,
                 p99: window.p99,
+                p999: window.p999,
             },
             saturations_total: state.map(|s| s.saturations),
             crashes_total: state.map(|s| s.crashes),

@@ -223,4 +223,55 @@ mod tests {
         assert_eq!(now.since(&then).unwrap().counts, vec![2, 0]);
         assert!(now.since(&hist(&[2.0], &[0, 0])).is_none());
     }
+
+    /// Percentiles from the default buckets against exact percentiles of
+    /// known data: each estimate lies in the bucket that holds the exact
+    /// value, so the error is at most that bucket's width (documented in
+    /// docs/metrics.md).
+    #[test]
+    fn estimates_stay_within_the_bucket_of_the_exact_percentile() {
+        let bounds = crate::imp::buckets::DEFAULT_DURATION_BUCKETS.to_vec();
+        // Three shapes: uniform over 0-200 ms, log-uniform over 50 µs-5 s,
+        // and a bimodal mix of fast calls and slow ones.
+        let uniform: Vec<f64> = (0..10_000).map(|i| (i as f64 + 0.5) * 0.000_02).collect();
+        let log_uniform: Vec<f64> = (0..10_000)
+            .map(|i| 0.000_05 * (100_000f64).powf((i as f64 + 0.5) / 10_000.0))
+            .collect();
+        let bimodal: Vec<f64> = (0..10_000)
+            .map(|i| {
+                if i % 10 == 0 {
+                    0.8 + (i % 7) as f64 * 0.01
+                } else {
+                    0.003 + (i % 5) as f64 * 0.0001
+                }
+            })
+            .collect();
+        for (name, mut data) in [
+            ("uniform", uniform),
+            ("log-uniform", log_uniform),
+            ("bimodal", bimodal),
+        ] {
+            let mut counts = vec![0u64; bounds.len() + 1];
+            for &v in &data {
+                counts[bounds.partition_point(|&b| b < v)] += 1;
+            }
+            let h = HistogramSnapshot {
+                bounds: bounds.clone(),
+                counts,
+                sum_seconds: data.iter().sum(),
+            };
+            data.sort_by(f64::total_cmp);
+            for q in [0.5, 0.9, 0.99, 0.999] {
+                let exact = data[((q * data.len() as f64).ceil() as usize).saturating_sub(1)];
+                let estimate = h.quantile(q).unwrap();
+                let bucket = bounds.partition_point(|&b| b < exact);
+                let lower = if bucket == 0 { 0.0 } else { bounds[bucket - 1] };
+                let upper = bounds[bucket];
+                assert!(
+                    (lower..=upper).contains(&estimate),
+                    "{name} q{q}: exact {exact}, estimate {estimate}, bucket ({lower}, {upper}]"
+                );
+            }
+        }
+    }
 }

@@ -61,6 +61,8 @@ pub struct WindowStats {
     pub p90: Option<f64>,
     /// 99th percentile, seconds.
     pub p99: Option<f64>,
+    /// 99.9th percentile, seconds.
+    pub p999: Option<f64>,
     /// Saturations reported.
     pub saturations: u64,
     /// Worker crashes reported.
@@ -175,6 +177,7 @@ impl History {
             p50: quantile(0.5),
             p90: quantile(0.9),
             p99: quantile(0.99),
+            p999: quantile(0.999),
             saturations: diff(|s| s.saturations),
             crashes: diff(|s| s.crashes),
             utilization,
