@@ -38,7 +38,8 @@ pub mod correlation {
 /// line, and the `poolscope_alerts_firing` gauge.
 pub mod alerts {
     pub use crate::imp::alerts::{
-        watch_error_rate, AlertError, AlertWatcher, ErrorRateRule, ERROR_RATE_RULE,
+        watch, watch_error_rate, AlertError, AlertRule, AlertWatcher, ErrorRateRule, Measure,
+        ERROR_RATE_RULE,
     };
 }
 
@@ -95,7 +96,12 @@ pub mod logging;
 #[cfg(feature = "http")]
 pub mod http;
 
-#[cfg(feature = "metrics")]
+#[cfg(any(
+    feature = "metrics",
+    feature = "timing",
+    feature = "correlation",
+    feature = "errors"
+))]
 pub mod memory;
 
 /// Histogram bucket configuration for durations.

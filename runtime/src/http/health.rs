@@ -214,6 +214,17 @@ pub(crate) fn checks(
             });
         }
     }
+    // Readiness alert rules: failing while they fire.
+    for (rule, pool, value, threshold) in crate::imp::alerts::readiness_failures() {
+        out.push(Check {
+            check: format!("alert:{rule}"),
+            message: format!("alert `{rule}` is firing: {value} over {threshold}"),
+            pool,
+            passed: false,
+            value: Some(value),
+            threshold: Some(threshold),
+        });
+    }
     for (name, check) in custom {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check()))
             .unwrap_or_else(|_| Err("the check panicked".to_owned()));

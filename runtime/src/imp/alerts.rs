@@ -1,19 +1,24 @@
-//! Error-rate alerts: a per-pool failure rate over a sliding window, checked
-//! on a timer; `alert.fired` when it passes the threshold, `alert.resolved`
-//! when it falls back below a lower one (hysteresis, so a rate hovering at
-//! the threshold does not flap).
+//! Threshold alerts: rules over a pool's error rate, latency, queue depth,
+//! queue wait, utilization, crash rate and memory, evaluated on a timer;
+//! `alert.fired` when a value goes above its threshold, `alert.resolved`
+//! when it falls back to a lower one (hysteresis, so a value hovering at the
+//! threshold does not flap). Readiness rules fail `/health/ready` while they
+//! fire.
 
-use std::collections::HashMap;
-use std::sync::mpsc;
-use std::time::{Instant, SystemTime};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{mpsc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{self, active as events_active};
-pub use crate::types::alert_rule::{AlertError, ErrorRateRule, ERROR_RATE_RULE};
+pub use crate::types::alert_rule::{
+    AlertError, AlertRule, ErrorRateRule, Measure, ERROR_RATE_RULE,
+};
 use crate::types::events::{Alert, Event};
 use crate::types::label::Label;
-use crate::types::window::History;
+use crate::types::stats::PoolSnapshot;
+use crate::types::window::{History, WindowStats};
 
-/// Evaluates a rule until dropped.
+/// Evaluates rules until dropped; dropping it resolves what still fires.
 #[derive(Debug)]
 pub struct AlertWatcher {
     // Dropping the sender wakes the thread at once.
@@ -37,16 +42,54 @@ impl Drop for AlertWatcher {
 /// [`AlertError::Rule`] for a window or period of zero or a resolve ratio
 /// outside 0 to 1; [`AlertError::Thread`] if the thread cannot start.
 pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError> {
-    describe();
     rule.validate()?;
+    let mut general = AlertRule::from(&rule);
+    // The old rule accepted any positive window.
+    general.window = general.window.max(Duration::from_secs(1));
+    watch(vec![general], rule.every)
+}
+
+/// Starts evaluating `rules` every `every` on a thread of its own. Each
+/// rule is judged per pool (or once, for process-wide measures); a value
+/// that cannot be measured (too few requests, no sampler) resolves a firing
+/// alert rather than keep it stuck.
+///
+/// ```
+/// use std::time::Duration;
+/// use poolscope_runtime::alerts::{watch, AlertRule, Measure};
+/// let watcher = watch(
+///     vec![
+///         AlertRule::new("queue", Measure::QueueDepth, 100.0).unwrap().for_readiness(true),
+///         AlertRule::new("busy", Measure::Utilization, 0.9).unwrap(),
+///     ],
+///     Duration::from_secs(1),
+/// )
+/// .unwrap();
+/// drop(watcher);
+/// ```
+///
+/// # Errors
+///
+/// [`AlertError::Rule`] for a rule out of range or a period of zero;
+/// [`AlertError::Thread`] if the thread cannot start.
+pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, AlertError> {
+    describe();
+    for rule in &rules {
+        rule.validate()?;
+    }
+    if every.is_zero() {
+        return Err(AlertError::Rule(
+            "the evaluation period must be more than zero".into(),
+        ));
+    }
     let (stop, stopped) = mpsc::channel::<()>();
     let thread = std::thread::Builder::new()
         .name("poolscope-alerts".into())
         .spawn(move || {
-            let mut state = ErrorRateState::new(rule);
+            let mut state = Rules::new(rules, every);
             loop {
                 state.evaluate(Instant::now());
-                match stopped.recv_timeout(state.rule.every) {
+                match stopped.recv_timeout(every) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
                     _ => break,
                 }
@@ -60,88 +103,191 @@ pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError>
     })
 }
 
-struct ErrorRateState {
-    rule: ErrorRateRule,
-    history: History,
-    firing: HashMap<Label, f64>,
+/// A firing readiness rule: `(rule, pool)` to `(value, threshold)`.
+type Firing = BTreeMap<(String, Option<String>), (f64, f64)>;
+
+/// Readiness rules firing now.
+static READINESS: Mutex<Firing> = Mutex::new(BTreeMap::new());
+
+/// The readiness rules firing now, for `/health/ready`.
+#[cfg_attr(not(feature = "http"), allow(dead_code))]
+pub(crate) fn readiness_failures() -> Vec<(String, Option<String>, f64, f64)> {
+    READINESS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+        .map(|((rule, pool), (value, threshold))| (rule.clone(), pool.clone(), *value, *threshold))
+        .collect()
 }
 
-impl ErrorRateState {
-    fn new(rule: ErrorRateRule) -> ErrorRateState {
-        let keep = rule.window + rule.every * 2;
-        ErrorRateState {
-            rule,
-            history: History::new(keep),
+struct Rules {
+    rules: Vec<AlertRule>,
+    history: History,
+    /// Firing alerts by (rule index, pool), with the last value.
+    firing: HashMap<(usize, Option<Label>), f64>,
+}
+
+impl Rules {
+    fn new(rules: Vec<AlertRule>, every: Duration) -> Rules {
+        let longest = rules
+            .iter()
+            .map(|r| r.window)
+            .max()
+            .unwrap_or(Duration::from_secs(60));
+        Rules {
+            rules,
+            history: History::new(longest + every * 2),
             firing: HashMap::new(),
         }
     }
 
     fn evaluate(&mut self, now: Instant) {
         let pools = super::stats::pools();
-        for pool in &pools {
-            let window = self.history.window(now, self.rule.window, pool);
-            let rate = (window.requests >= self.rule.min_requests)
-                .then_some(window.error_rate)
-                .flatten();
-            let firing = self.firing.contains_key(&pool.pool);
-            match rate {
-                // Too few requests to judge: a firing alert has nothing left
-                // to stand on, so it resolves rather than stay stuck.
-                None if firing => self.resolve(pool.pool, window.error_rate.unwrap_or(0.0)),
-                Some(rate) if !firing && rate > self.rule.threshold => self.fire(pool.pool, rate),
-                Some(rate) if firing && rate <= self.rule.threshold * self.rule.resolve_ratio => {
-                    self.resolve(pool.pool, rate)
+        let memory = self
+            .rules
+            .iter()
+            .any(|r| {
+                matches!(
+                    r.measure,
+                    Measure::WorkersResidentBytes | Measure::ProcessResidentBytes
+                )
+            })
+            .then(memory_now);
+        for index in 0..self.rules.len() {
+            // Cloned: judging needs `self` mutably.
+            let rule = self.rules[index].clone();
+            if rule.measure.is_process_wide() {
+                let value = memory
+                    .as_ref()
+                    .and_then(|m| m.process)
+                    .map(|p| p.resident_bytes as f64);
+                self.judge(index, None, value);
+                continue;
+            }
+            for pool in &pools {
+                if !rule.pools.is_empty() && !rule.pools.iter().any(|p| p == pool.pool.as_str()) {
+                    continue;
                 }
-                Some(rate) if firing => {
-                    self.firing.insert(pool.pool, rate);
-                }
-                _ => {}
+                let window = self.history.window(now, rule.window, pool);
+                let value = measure(&rule, pool, &window, memory.as_ref());
+                self.judge(index, Some(pool.pool), value);
             }
         }
         self.history.record(now, &pools);
     }
 
-    fn fire(&mut self, pool: Label, rate: f64) {
-        self.firing.insert(pool, rate);
-        let labels = [
-            ("rule", ERROR_RATE_RULE.to_owned()),
-            ("pool", pool.as_str().to_owned()),
-        ];
-        metrics::gauge!("poolscope_alerts_firing", &labels).set(1.0);
-        metrics::counter!("poolscope_alerts_fired_total", &labels).increment(1);
-        if events_active() {
-            events::emit(Event::AlertFired(alert(pool, rate, self.rule.threshold)));
+    fn judge(&mut self, index: usize, pool: Option<Label>, value: Option<f64>) {
+        let rule = &self.rules[index];
+        let key = (index, pool);
+        let firing = self.firing.get(&key).copied();
+        match (value, firing) {
+            (None, Some(last)) => self.resolve(index, pool, last),
+            (Some(v), None) if v > rule.threshold => self.fire(index, pool, v),
+            (Some(v), Some(_)) if v <= rule.resolve_at => self.resolve(index, pool, v),
+            (Some(v), Some(_)) => {
+                self.firing.insert(key, v);
+            }
+            _ => {}
         }
     }
 
-    fn resolve(&mut self, pool: Label, rate: f64) {
-        self.firing.remove(&pool);
-        let labels = [
-            ("rule", ERROR_RATE_RULE.to_owned()),
-            ("pool", pool.as_str().to_owned()),
-        ];
-        metrics::gauge!("poolscope_alerts_firing", &labels).set(0.0);
+    fn labels(&self, index: usize, pool: Option<Label>) -> [(&'static str, String); 2] {
+        [
+            ("rule", self.rules[index].name.clone()),
+            (
+                "pool",
+                pool.map(|p| p.as_str().to_owned()).unwrap_or_default(),
+            ),
+        ]
+    }
+
+    fn fire(&mut self, index: usize, pool: Option<Label>, value: f64) {
+        self.firing.insert((index, pool), value);
+        let labels = self.labels(index, pool);
+        metrics::gauge!("poolscope_alerts_firing", &labels).set(1.0);
+        metrics::counter!("poolscope_alerts_fired_total", &labels).increment(1);
+        let rule = &self.rules[index];
+        if rule.readiness {
+            READINESS.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                (rule.name.clone(), pool.map(|p| p.as_str().to_owned())),
+                (value, rule.threshold),
+            );
+        }
         if events_active() {
-            events::emit(Event::AlertResolved(alert(pool, rate, self.rule.threshold)));
+            events::emit(Event::AlertFired(alert(rule, pool, value)));
+        }
+    }
+
+    fn resolve(&mut self, index: usize, pool: Option<Label>, value: f64) {
+        self.firing.remove(&(index, pool));
+        let labels = self.labels(index, pool);
+        metrics::gauge!("poolscope_alerts_firing", &labels).set(0.0);
+        let rule = &self.rules[index];
+        if rule.readiness {
+            READINESS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&(rule.name.clone(), pool.map(|p| p.as_str().to_owned())));
+        }
+        if events_active() {
+            events::emit(Event::AlertResolved(alert(rule, pool, value)));
         }
     }
 
     /// A watcher going away leaves nothing firing.
     fn resolve_all(&mut self) {
-        let firing: Vec<(Label, f64)> = self.firing.iter().map(|(p, r)| (*p, *r)).collect();
-        for (pool, rate) in firing {
-            self.resolve(pool, rate);
+        let firing: Vec<((usize, Option<Label>), f64)> =
+            self.firing.iter().map(|(k, v)| (*k, *v)).collect();
+        for ((index, pool), value) in firing {
+            self.resolve(index, pool, value);
         }
     }
 }
 
-fn alert(pool: Label, value: f64, threshold: f64) -> Alert {
+/// The memory sampler's last reading, or a fresh one.
+fn memory_now() -> crate::memory::MemorySnapshot {
+    match crate::memory::latest() {
+        Some(latest) => (*latest).clone(),
+        None => crate::memory::snapshot(),
+    }
+}
+
+/// The rule's value for one pool; `None` when it cannot be judged.
+fn measure(
+    rule: &AlertRule,
+    pool: &PoolSnapshot,
+    window: &WindowStats,
+    memory: Option<&crate::memory::MemorySnapshot>,
+) -> Option<f64> {
+    if rule.measure.needs_requests() && window.requests < rule.min_requests {
+        return None;
+    }
+    match rule.measure {
+        Measure::ErrorRate => window.error_rate,
+        Measure::Latency { quantile } => window.durations.as_ref()?.quantile(quantile),
+        Measure::QueueDepth => pool.state.as_ref().map(|s| s.queue_depth as f64),
+        Measure::QueueWait { quantile } => window.queue_wait.as_ref()?.quantile(quantile),
+        Measure::Utilization => window.utilization,
+        Measure::CrashRate => {
+            pool.state.as_ref()?;
+            (window.seconds > 0.0).then(|| window.crashes as f64 * 60.0 / window.seconds)
+        }
+        Measure::WorkersResidentBytes => memory?
+            .pools
+            .iter()
+            .find(|p| p.pool == pool.pool)
+            .map(|p| p.resident_bytes as f64),
+        Measure::ProcessResidentBytes => None,
+    }
+}
+
+fn alert(rule: &AlertRule, pool: Option<Label>, value: f64) -> Alert {
     Alert {
         at: SystemTime::now(),
-        rule: ERROR_RATE_RULE.to_owned(),
-        pool: Some(pool),
+        rule: rule.name.clone(),
+        pool,
         value,
-        threshold,
+        threshold: rule.threshold,
     }
 }
 
@@ -150,7 +296,7 @@ fn describe() {
     metrics::describe_gauge!(
         "poolscope_alerts_firing",
         metrics::Unit::Count,
-        "1 while an alert rule fires for a pool, else 0."
+        "1 while an alert rule fires (for a pool), else 0."
     );
     metrics::describe_counter!(
         "poolscope_alerts_fired_total",

@@ -101,3 +101,198 @@ impl ErrorRateRule {
         Ok(())
     }
 }
+
+/// What a threshold rule measures, per pool unless said otherwise.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Measure {
+    /// Failed ÷ completed requests over the window (0 to 1).
+    ErrorRate,
+    /// A request-duration quantile over the window, in seconds.
+    Latency {
+        /// The quantile, 0 to 1 (0.99 for p99).
+        quantile: f64,
+    },
+    /// Requests waiting in the queue now.
+    QueueDepth,
+    /// A queue-wait quantile over the window, in seconds.
+    QueueWait {
+        /// The quantile, 0 to 1.
+        quantile: f64,
+    },
+    /// Busy time ÷ (wall time × workers) over the window (0 to 1).
+    Utilization,
+    /// Worker crashes per minute over the window.
+    CrashRate,
+    /// The resident size of the pool's worker processes, summed, in bytes
+    /// (needs a running `memory::MemorySampler` and worker pids).
+    WorkersResidentBytes,
+    /// This process's resident size, in bytes (not per pool).
+    ProcessResidentBytes,
+}
+
+impl Measure {
+    /// Whether the value is about the process rather than one pool.
+    pub fn is_process_wide(self) -> bool {
+        matches!(self, Measure::ProcessResidentBytes)
+    }
+
+    /// Whether the value needs [`AlertRule::min_requests`] requests in the
+    /// window to be judged.
+    pub fn needs_requests(self) -> bool {
+        matches!(self, Measure::ErrorRate | Measure::Latency { .. })
+    }
+}
+
+/// A threshold alert rule: fires when the measured value goes above
+/// `threshold`, resolves when it falls to `resolve_at` or below (hysteresis:
+/// a value hovering at the threshold does not flap).
+///
+/// ```
+/// use std::time::Duration;
+/// use poolscope_runtime::alerts::{AlertRule, Measure};
+/// let rule = AlertRule::new("slow", Measure::Latency { quantile: 0.99 }, 0.5)
+///     .unwrap()
+///     .with_window(Duration::from_secs(120))
+///     .for_readiness(true);
+/// assert_eq!(rule.resolve_at, 0.4);
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+#[must_use]
+pub struct AlertRule {
+    /// The rule's name in events, logs and the `rule` label.
+    pub name: String,
+    /// What it measures.
+    pub measure: Measure,
+    /// Fire above this.
+    pub threshold: f64,
+    /// Resolve at or below this. Default 80% of the threshold.
+    pub resolve_at: f64,
+    /// The sliding window of rates and percentiles. Default 60 s.
+    pub window: Duration,
+    /// Error-rate and latency rules judge only windows with at least this
+    /// many requests (and a firing alert resolves when there are fewer).
+    /// Default 20.
+    pub min_requests: u64,
+    /// Only these pools; empty means every pool.
+    pub pools: Vec<String>,
+    /// While firing, `/health/ready` answers 503 with this rule as the
+    /// failed check.
+    pub readiness: bool,
+}
+
+impl AlertRule {
+    /// A rule named `name` firing when `measure` goes above `threshold`.
+    ///
+    /// # Errors
+    ///
+    /// [`AlertError::Rule`] for an empty name, a threshold that is negative
+    /// or not finite, a fraction above 1, or a quantile outside 0 to 1.
+    pub fn new(
+        name: impl Into<String>,
+        measure: Measure,
+        threshold: f64,
+    ) -> Result<AlertRule, AlertError> {
+        let rule = AlertRule {
+            name: name.into(),
+            measure,
+            threshold,
+            resolve_at: threshold * 0.8,
+            window: Duration::from_secs(60),
+            min_requests: 20,
+            pools: Vec::new(),
+            readiness: false,
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+
+    /// Sets [`AlertRule::resolve_at`].
+    pub fn with_resolve_at(mut self, value: f64) -> Self {
+        self.resolve_at = value;
+        self
+    }
+
+    /// Sets [`AlertRule::window`].
+    pub fn with_window(mut self, window: Duration) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// Sets [`AlertRule::min_requests`].
+    pub fn with_min_requests(mut self, requests: u64) -> Self {
+        self.min_requests = requests;
+        self
+    }
+
+    /// Adds a pool to [`AlertRule::pools`].
+    pub fn for_pool(mut self, pool: impl Into<String>) -> Self {
+        self.pools.push(pool.into());
+        self
+    }
+
+    /// Sets [`AlertRule::readiness`].
+    pub fn for_readiness(mut self, readiness: bool) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
+    /// Checks every setting, naming the one out of range.
+    ///
+    /// # Errors
+    ///
+    /// [`AlertError::Rule`] with the rule's name and the problem.
+    pub fn validate(&self) -> Result<(), AlertError> {
+        let bad =
+            |problem: String| Err(AlertError::Rule(format!("rule `{}`: {problem}", self.name)));
+        if self.name.trim().is_empty() {
+            return Err(AlertError::Rule("an alert rule needs a name".into()));
+        }
+        if !self.threshold.is_finite() || self.threshold < 0.0 {
+            return bad(format!(
+                "threshold {} is not a finite value ≥ 0",
+                self.threshold
+            ));
+        }
+        if matches!(self.measure, Measure::ErrorRate | Measure::Utilization) && self.threshold > 1.0
+        {
+            return bad(format!(
+                "threshold {} is a fraction: it must be at most 1",
+                self.threshold
+            ));
+        }
+        if let Measure::Latency { quantile } | Measure::QueueWait { quantile } = self.measure {
+            if !(0.0..=1.0).contains(&quantile) {
+                return bad(format!("quantile {quantile} is not between 0 and 1"));
+            }
+        }
+        if !self.resolve_at.is_finite() || self.resolve_at > self.threshold || self.resolve_at < 0.0
+        {
+            return bad(format!(
+                "resolve_at {} must be between 0 and the threshold {}",
+                self.resolve_at, self.threshold
+            ));
+        }
+        if self.window < Duration::from_secs(1) {
+            return bad(format!(
+                "window {:?} is shorter than one second",
+                self.window
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl From<&ErrorRateRule> for AlertRule {
+    fn from(rule: &ErrorRateRule) -> AlertRule {
+        AlertRule {
+            name: ERROR_RATE_RULE.to_owned(),
+            measure: Measure::ErrorRate,
+            threshold: rule.threshold,
+            resolve_at: rule.threshold * rule.resolve_ratio,
+            window: rule.window,
+            min_requests: rule.min_requests,
+            pools: Vec::new(),
+            readiness: false,
+        }
+    }
+}

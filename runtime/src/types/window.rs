@@ -81,6 +81,10 @@ pub struct WindowStats {
     pub time_in_worker_p50: Option<f64>,
     /// 99th percentile time in worker, seconds.
     pub time_in_worker_p99: Option<f64>,
+    /// The request durations of the window, for any other quantile.
+    pub durations: Option<HistogramSnapshot>,
+    /// The queue waits of the window.
+    pub queue_wait: Option<HistogramSnapshot>,
 }
 
 impl History {
@@ -186,6 +190,8 @@ impl History {
             queue_wait_p99: queue_wait.as_ref().and_then(|h| h.quantile(0.99)),
             time_in_worker_p50: time_in_worker.as_ref().and_then(|h| h.quantile(0.5)),
             time_in_worker_p99: time_in_worker.as_ref().and_then(|h| h.quantile(0.99)),
+            durations,
+            queue_wait,
         }
     }
 }
