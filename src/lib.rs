@@ -20,6 +20,7 @@
 //! | `observe` | all three aspects |
 //! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
 //! | `http` | the HTTP server: `/health`, `/health/ready`, `/health/detailed`, `/metrics` |
+//! | `config` | one `Config` from TOML and `POOLSCOPE_...` variables, reloaded live |
 //! | `jemalloc` | jemalloc as an opt-in global allocator, its statistics as gauges |
 //! | `dashboard` | the live dashboard at `/dashboard`, streamed over Server-Sent Events (brings `http`) |
 //! | `logging` | structured logs on `tracing`: JSON or human, correlation ids, sampling, sanitized |
@@ -75,6 +76,9 @@ pub use poolscope_runtime::metrics;
 
 #[cfg(feature = "http")]
 pub use poolscope_runtime::http;
+
+#[cfg(feature = "config")]
+pub use poolscope_runtime::config;
 
 #[cfg(feature = "logging")]
 pub use poolscope_runtime::logging;

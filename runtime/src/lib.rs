@@ -38,8 +38,8 @@ pub mod correlation {
 /// line, and the `poolscope_alerts_firing` gauge.
 pub mod alerts {
     pub use crate::imp::alerts::{
-        watch, watch_error_rate, AlertError, AlertRule, AlertWatcher, ErrorRateRule, Measure,
-        ERROR_RATE_RULE,
+        watch, watch_error_rate, AlertControls, AlertError, AlertRule, AlertWatcher, ErrorRateRule,
+        Measure, ERROR_RATE_RULE,
     };
 }
 
@@ -95,6 +95,9 @@ pub mod logging;
 /// and `/metrics` for Prometheus.
 #[cfg(feature = "http")]
 pub mod http;
+
+#[cfg(feature = "config")]
+pub mod config;
 
 #[cfg(any(
     feature = "metrics",

@@ -325,7 +325,7 @@ impl ServerBuilder {
                 },
                 shutting_down: AtomicBool::new(false),
                 started: Instant::now(),
-                health: self.health,
+                health: arc_swap::ArcSwap::from_pointee(self.health),
                 metrics: self.metrics,
                 checks: self.checks,
                 max_body_bytes: self.max_body_bytes,
@@ -345,13 +345,14 @@ struct Settings {
 /// What every connection's service shares.
 struct State {
     enabled: [AtomicBool; ENDPOINTS],
+    /// Swapped whole by `ServerControls::set_health`; readers never lock.
     protected: [bool; ENDPOINTS],
     auth: Option<auth::Auth>,
     #[cfg(feature = "dashboard")]
     dashboard: std::sync::Arc<dashboard::Hub>,
     shutting_down: AtomicBool,
     started: Instant,
-    health: HealthConfig,
+    health: arc_swap::ArcSwap<HealthConfig>,
     metrics: Option<MetricsHandle>,
     checks: Vec<(String, CustomCheck)>,
     max_body_bytes: u64,
@@ -473,6 +474,14 @@ impl ServerHandle {
         self.local_addr
     }
 
+    /// A cheap handle for changing the running server's switches and
+    /// thresholds from elsewhere (e.g. a configuration reload).
+    pub fn controls(&self) -> ServerControls {
+        ServerControls {
+            state: self.state.clone(),
+        }
+    }
+
     /// Switches an endpoint on or off while the server runs; a disabled
     /// endpoint answers 404.
     pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
@@ -511,6 +520,48 @@ impl Drop for ServerHandle {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+}
+
+/// Changes a running server's endpoint switches and readiness thresholds;
+/// see [`ServerHandle::controls`]. Cloning is cheap.
+#[derive(Clone, Debug)]
+pub struct ServerControls {
+    state: Arc<State>,
+}
+
+impl ServerControls {
+    /// As [`ServerHandle::set_enabled`].
+    pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
+        self.state.enabled[endpoint.index()].store(enabled, Ordering::Relaxed);
+        #[cfg(feature = "dashboard")]
+        if endpoint == Endpoint::Dashboard {
+            self.state
+                .dashboard
+                .enabled
+                .store(enabled, Ordering::Relaxed);
+        }
+    }
+
+    /// Replaces the readiness thresholds; the next probe uses them.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Config`] for a threshold out of range (the old ones stay).
+    pub fn set_health(&self, health: HealthConfig) -> Result<(), HttpError> {
+        health.validate().map_err(HttpError::Config)?;
+        self.state
+            .history
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .set_keep(health.window + Duration::from_secs(2));
+        self.state.health.store(Arc::new(health));
+        Ok(())
+    }
+
+    /// The readiness thresholds in force.
+    pub fn health(&self) -> HealthConfig {
+        (**self.state.health.load()).clone()
     }
 }
 
@@ -620,7 +671,10 @@ async fn sample(state: std::sync::Weak<State>) {
         // Utilization needs a window, which only this history has.
         let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
         for pool in pools.iter().filter(|p| p.state.is_some()) {
-            if let Some(utilization) = history.window(now, state.health.window, pool).utilization {
+            if let Some(utilization) = history
+                .window(now, state.health.load().window, pool)
+                .utilization
+            {
                 metrics::gauge!("poolscope_pool_utilization", "pool" => pool.pool.as_str())
                     .set(utilization);
             }
@@ -766,7 +820,7 @@ fn render(
                 status: if ready { "ready" } else { "unavailable" },
                 version: env!("CARGO_PKG_VERSION"),
                 uptime_seconds: state.started.elapsed().as_secs_f64(),
-                window_seconds: state.health.window.as_secs_f64(),
+                window_seconds: state.health.load().window.as_secs_f64(),
                 memory: health::MemoryReport::now(),
                 pools: pools
                     .iter()
@@ -908,7 +962,7 @@ fn dashboard_view(state: &State) -> dashboard::View {
     let snapshots: Vec<PoolSnapshot> = pools.into_iter().map(|(pool, _)| pool).collect();
     dashboard::View {
         uptime_seconds: state.started.elapsed().as_secs_f64(),
-        window_seconds: state.health.window.as_secs_f64(),
+        window_seconds: state.health.load().window.as_secs_f64(),
         shutting_down: state.shutting_down.load(Ordering::Relaxed),
         pools: reports,
         pool_states: snapshots,
@@ -919,17 +973,18 @@ fn dashboard_view(state: &State) -> dashboard::View {
 /// Every pool with its window statistics, and the readiness checks.
 fn evaluate(state: &State) -> (Vec<(PoolSnapshot, WindowStats)>, Vec<health::Check>) {
     let now = Instant::now();
+    let health = state.health.load();
     let pools: Vec<(PoolSnapshot, WindowStats)> = {
         let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
         crate::imp::stats::pools()
             .into_iter()
             .map(|pool| {
-                let window = history.window(now, state.health.window, &pool);
+                let window = history.window(now, health.window, &pool);
                 (pool, window)
             })
             .collect()
     };
-    let checks = health::checks(&state.health, &pools, &state.checks);
+    let checks = health::checks(&health, &pools, &state.checks);
     (pools, checks)
 }
 

@@ -6,7 +6,7 @@
 //! fire.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{self, active as events_active};
@@ -21,9 +21,49 @@ use crate::types::window::{History, WindowStats};
 /// Evaluates rules until dropped; dropping it resolves what still fires.
 #[derive(Debug)]
 pub struct AlertWatcher {
+    controls: AlertControls,
     // Dropping the sender wakes the thread at once.
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Replaces a running watcher's rules; see [`AlertWatcher::controls`].
+/// Cloning is cheap.
+#[derive(Clone, Debug, Default)]
+pub struct AlertControls {
+    pending: Arc<Mutex<Option<Vec<AlertRule>>>>,
+}
+
+impl AlertControls {
+    /// Replaces the rules from the next evaluation on: alerts of the old
+    /// rules resolve, the new rules start from a fresh history.
+    ///
+    /// # Errors
+    ///
+    /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
+    pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
+        for rule in &rules {
+            rule.validate()?;
+        }
+        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(rules);
+        Ok(())
+    }
+}
+
+impl AlertWatcher {
+    /// A handle for replacing the rules while the watcher runs.
+    pub fn controls(&self) -> AlertControls {
+        self.controls.clone()
+    }
+
+    /// As [`AlertControls::set_rules`].
+    ///
+    /// # Errors
+    ///
+    /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
+    pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
+        self.controls.set_rules(rules)
+    }
 }
 
 impl Drop for AlertWatcher {
@@ -83,11 +123,18 @@ pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, Ale
         ));
     }
     let (stop, stopped) = mpsc::channel::<()>();
+    let controls = AlertControls::default();
+    let pending = controls.pending.clone();
     let thread = std::thread::Builder::new()
         .name("poolscope-alerts".into())
         .spawn(move || {
             let mut state = Rules::new(rules, every);
             loop {
+                let replaced = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(rules) = replaced {
+                    state.resolve_all();
+                    state = Rules::new(rules, every);
+                }
                 state.evaluate(Instant::now());
                 match stopped.recv_timeout(every) {
                     Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -98,6 +145,7 @@ pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, Ale
         })
         .map_err(|e| AlertError::Thread(e.to_string()))?;
     Ok(AlertWatcher {
+        controls,
         stop: Some(stop),
         thread: Some(thread),
     })

@@ -165,11 +165,61 @@ impl LogConfig {
 /// dropped. Hold it for the life of the program.
 #[must_use = "logging stops (and buffered lines are flushed) when the guard is dropped"]
 pub struct LogGuard {
+    level: LevelControl,
     _sink: Subscription,
     stop: Arc<AtomicBool>,
     counter_thread: Option<std::thread::JoinHandle<()>>,
     // Last: dropping it flushes what is buffered.
     _writer: WorkerGuard,
+}
+
+/// Changes the log filter of a running subscriber; see
+/// [`LogGuard::level_control`]. Cloning is cheap.
+#[derive(Clone)]
+pub struct LevelControl {
+    handle: tracing_subscriber::reload::Handle<EnvFilter, tracing_subscriber::Registry>,
+}
+
+impl std::fmt::Debug for LevelControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LevelControl").finish_non_exhaustive()
+    }
+}
+
+impl LevelControl {
+    /// Replaces the filter (`info`, `warn,poolscope=debug`, ...); lines
+    /// from then on follow it.
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Filter`] for a filter that does not parse (the old one
+    /// stays).
+    pub fn set_level(&self, filter: &str) -> Result<(), LogError> {
+        let parsed = EnvFilter::try_new(filter).map_err(|e| LogError::Filter {
+            filter: filter.to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.handle.reload(parsed).map_err(|e| LogError::Filter {
+            filter: filter.to_owned(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl LogGuard {
+    /// A handle for changing the filter while the program runs.
+    pub fn level_control(&self) -> LevelControl {
+        self.level.clone()
+    }
+
+    /// As [`LevelControl::set_level`].
+    ///
+    /// # Errors
+    ///
+    /// [`LogError::Filter`] for a filter that does not parse.
+    pub fn set_level(&self, filter: &str) -> Result<(), LogError> {
+        self.level.set_level(filter)
+    }
 }
 
 impl std::fmt::Debug for LogGuard {
@@ -213,6 +263,8 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
             json: config.format == Format::Json,
         })
         .with_writer(writer);
+    // Reloadable, so the level can change without a restart.
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let subscriber = tracing_subscriber::registry().with(filter).with(layer);
     crate::imp::events::set_sample_rate(config.sample_rate);
     let sink = sink::subscribe();
@@ -239,6 +291,7 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     Ok((
         tracing::Dispatch::new(subscriber),
         LogGuard {
+            level: LevelControl { handle },
             _sink: sink,
             stop,
             counter_thread,

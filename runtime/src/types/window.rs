@@ -95,6 +95,13 @@ impl History {
         }
     }
 
+    /// Keeps at least `keep` from now on (a longer window reaches back only
+    /// as far as the samples already kept).
+    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    pub(crate) fn set_keep(&mut self, keep: Duration) {
+        self.keep = keep;
+    }
+
     pub(crate) fn record(&mut self, now: Instant, pools: &[PoolSnapshot]) {
         self.samples.push_back((
             now,
