@@ -41,6 +41,7 @@
 //! | `size = <expr>` | pool size, for `pool.started` |
 //! | `ttl = <expr>` | session time to live (`Duration`), for `session.created` |
 //! | `skip(a, b)` / `skip_all` | arguments never formatted into events |
+//! | `labels(tier = "gold")` | extra metric labels on the call site's series: names not set by poolscope, values string literals (so the number of series stays bounded), at most 8 |
 //!
 //! ```
 //! use poolscope::observe;

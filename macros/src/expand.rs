@@ -105,12 +105,15 @@ fn site(spec: &Spec) -> TokenStream {
         Some(LabelValue::Literal(lit)) => lit.to_token_stream(),
         _ => quote!(#fn_name),
     };
+    let names = spec.labels.iter().map(|(name, _)| name);
+    let values = spec.labels.iter().map(|(_, value)| value);
     quote! {
-        static __POOLSCOPE_SITE: ::poolscope::__private::Site = ::poolscope::__private::Site::new(
+        static __POOLSCOPE_SITE: ::poolscope::__private::Site = ::poolscope::__private::Site::with_labels(
             #name,
             ::poolscope::__private::Kind::#kind,
             #pool,
             #command,
+            &[#((#names, #values)),*],
         );
     }
 }

@@ -10,8 +10,9 @@ use syn::{Error, Expr, ExprLit, FnArg, Ident, ItemFn, Lit, LitStr, Pat, ReturnTy
 use crate::args::{Arg, Args, Value};
 
 const KEYS: &str =
-    "`name`, `kind`, `pool`, `command`, `worker`, `correlation`, `size`, `ttl`, `skip`, `skip_all`";
-const KEY_NAMES: [&str; 10] = [
+    "`name`, `kind`, `pool`, `command`, `worker`, `correlation`, `size`, `ttl`, `skip`, `skip_all`, `labels`";
+const KEY_NAMES: [&str; 11] = [
+    "labels",
     "name",
     "kind",
     "pool",
@@ -105,7 +106,83 @@ pub(crate) struct Spec {
     pub size: Option<Expr>,
     pub ttl: Option<Expr>,
     pub skip: Skip,
+    /// `labels(tier = "gold")`: extra static metric labels, name and value.
+    pub labels: Vec<(String, LitStr)>,
     pub func: ItemFn,
+}
+
+/// Labels poolscope sets itself, or Prometheus reserves.
+const RESERVED_LABELS: [&str; 7] = [
+    "pool", "command", "outcome", "le", "kind", "state", "quantile",
+];
+/// Most extra labels on one call site: each multiplies nothing (values are
+/// literals), but every one is a column on every line of the series.
+const MAX_LABELS: usize = 8;
+
+/// `labels(a = "x", b = "y")`: literal names and values only, so the
+/// series a call site adds are known at compile time.
+fn labels(
+    list: &syn::punctuated::Punctuated<Expr, syn::Token![,]>,
+    errors: &mut Errors,
+) -> Vec<(String, LitStr)> {
+    let mut out: Vec<(String, LitStr)> = Vec::new();
+    if list.len() > MAX_LABELS {
+        errors.push(Error::new_spanned(
+            list,
+            format!("`labels` takes at most {MAX_LABELS} labels"),
+        ));
+    }
+    for expr in list {
+        let Expr::Assign(assign) = expr else {
+            errors.push(Error::new_spanned(
+                expr,
+                "`labels` takes `name = \"value\"` pairs, e.g. `labels(tier = \"gold\")`",
+            ));
+            continue;
+        };
+        let name = match &*assign.left {
+            Expr::Path(p) if p.qself.is_none() && p.path.get_ident().is_some() => {
+                p.path.get_ident().map(Ident::to_string).unwrap_or_default()
+            }
+            other => {
+                errors.push(Error::new_spanned(
+                    other,
+                    "a label name is an identifier, e.g. `tier`",
+                ));
+                continue;
+            }
+        };
+        let value = match &*assign.right {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(s), ..
+            }) => s.clone(),
+            other => {
+                errors.push(Error::new_spanned(
+                    other,
+                    "a label value is a string literal: values known at compile time keep the number of series bounded",
+                ));
+                continue;
+            }
+        };
+        if RESERVED_LABELS.contains(&name.as_str()) || name.starts_with("__") {
+            errors.push(Error::new_spanned(
+                &assign.left,
+                format!(
+                    "`{name}` is a label poolscope or Prometheus sets itself; pick another name"
+                ),
+            ));
+            continue;
+        }
+        if out.iter().any(|(n, _)| *n == name) {
+            errors.push(Error::new_spanned(
+                &assign.left,
+                format!("label `{name}` is given twice"),
+            ));
+            continue;
+        }
+        out.push((name, value));
+    }
+    out
 }
 
 struct Errors(Option<Error>);
@@ -135,6 +212,7 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
     let mut ttl = None;
     let mut skip = Skip::None;
     let mut skip_all_key: Option<Ident> = None;
+    let mut extra_labels = Vec::new();
     let mut skip_key: Option<Ident> = None;
 
     for Arg { key, value } in args.items {
@@ -235,6 +313,13 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
                     "`skip` takes a list of argument names: `skip(a, b)`; to skip every argument write `skip_all`",
                 )),
             },
+            "labels" => match value {
+                Value::List(_, list) => extra_labels = labels(&list, &mut errors),
+                _ => errors.push(Error::new_spanned(
+                    &key,
+                    "`labels` takes a list: `labels(tier = \"gold\", region = \"eu\")`",
+                )),
+            },
             "skip_all" => match value {
                 Value::Flag => skip_all_key = Some(key.clone()),
                 Value::Assign(expr) => {
@@ -300,6 +385,7 @@ pub(crate) fn validate(args: Args, item: TokenStream) -> syn::Result<Spec> {
         size: size.map(|(v, _)| v),
         ttl: ttl.map(|(v, _)| v),
         skip,
+        labels: extra_labels,
         func,
     })
 }

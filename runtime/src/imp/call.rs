@@ -33,6 +33,7 @@ pub struct Site {
     kind: Kind,
     pool: Option<&'static str>,
     command: &'static str,
+    extra: series::Extra,
     // Static labels: the series, resolved once.
     fixed: OnceLock<&'static Series>,
     // Dynamic labels: the series of the previous call, which is the next
@@ -54,6 +55,26 @@ impl Site {
             kind,
             pool,
             command,
+            extra: &[],
+            fixed: OnceLock::new(),
+            last: AtomicPtr::new(std::ptr::null_mut()),
+        }
+    }
+
+    /// A call site with extra static labels (`labels(tier = "gold")`).
+    pub const fn with_labels(
+        name: &'static str,
+        kind: Kind,
+        pool: Option<&'static str>,
+        command: &'static str,
+        extra: &'static [(&'static str, &'static str)],
+    ) -> Site {
+        Site {
+            name,
+            kind,
+            pool,
+            command,
+            extra,
             fixed: OnceLock::new(),
             last: AtomicPtr::new(std::ptr::null_mut()),
         }
@@ -81,7 +102,7 @@ impl Site {
     fn fixed_series(&'static self) -> &'static Series {
         self.fixed.get_or_init(|| {
             let (pool, command) = self.labels(None, None);
-            series::series(self.kind, pool, command)
+            series::series_labeled(self.kind, pool, command, self.extra)
         })
     }
 
@@ -97,7 +118,7 @@ impl Site {
                 return last;
             }
         }
-        let found = series::series(self.kind, pool, command);
+        let found = series::series_labeled(self.kind, pool, command, self.extra);
         self.last
             .store(found as *const Series as *mut Series, Ordering::Release);
         found

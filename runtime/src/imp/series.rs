@@ -84,6 +84,8 @@ pub(crate) struct Series {
     pub(crate) kind: Kind,
     pub(crate) pool: Label,
     pub(crate) command: Label,
+    /// A call site's `labels(..)`: literals, so a bounded set.
+    pub(crate) extra: Extra,
     id: usize,
     bounds: Arc<[f64]>,
     bounds_ns: Box<[u64]>,
@@ -128,7 +130,7 @@ thread_local! {
 }
 
 impl Series {
-    fn new(id: usize, kind: Kind, pool: Label, command: Label, bounds: Arc<[f64]>) -> Series {
+    fn new(id: usize, (kind, pool, command, extra): Key, bounds: Arc<[f64]>) -> Series {
         let bounds_ns: Box<[u64]> = bounds.iter().map(|s| (s * 1e9).round() as u64).collect();
         let buckets = bounds.len() + 1;
         let first_at_least = std::array::from_fn(|e| {
@@ -140,6 +142,7 @@ impl Series {
             kind,
             pool,
             command,
+            extra,
             id,
             bounds,
             bounds_ns,
@@ -287,7 +290,10 @@ impl Series {
     }
 }
 
-type Key = (Kind, Label, Label);
+/// Extra labels of a call site, name and value.
+pub(crate) type Extra = &'static [(&'static str, &'static str)];
+
+type Key = (Kind, Label, Label, Extra);
 
 struct Registry {
     by_key: HashMap<Key, &'static Series>,
@@ -303,13 +309,25 @@ pub(crate) const MAX_SERIES: usize = 10_000;
 /// The series for `(kind, pool, command)`, created on first use and kept for
 /// the life of the process.
 pub(crate) fn series(kind: Kind, pool: Label, command: Label) -> &'static Series {
-    series_with(kind, pool, command, super::buckets::current)
+    series_with(kind, pool, command, &[], super::buckets::current)
+}
+
+/// As [`series`], with a call site's extra labels (series with the same
+/// labels are the same series, whichever site records into them).
+pub(crate) fn series_labeled(
+    kind: Kind,
+    pool: Label,
+    command: Label,
+    extra: Extra,
+) -> &'static Series {
+    series_with(kind, pool, command, extra, super::buckets::current)
 }
 
 fn series_with(
     kind: Kind,
     pool: Label,
     command: Label,
+    extra: Extra,
     bounds: impl FnOnce() -> Arc<[f64]>,
 ) -> &'static Series {
     let mut guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
@@ -318,7 +336,7 @@ fn series_with(
         ordered: Vec::new(),
     });
     let key = if registry.by_key.len() >= MAX_SERIES
-        && !registry.by_key.contains_key(&(kind, pool, command))
+        && !registry.by_key.contains_key(&(kind, pool, command, extra))
     {
         let overflow = Label::from_static(crate::types::label::OVERFLOW_LABEL);
         // Only requests have a command label; for the other kinds the
@@ -328,9 +346,9 @@ fn series_with(
         } else {
             Label::from_static("")
         };
-        (kind, overflow, command)
+        (kind, overflow, command, &[][..])
     } else {
-        (kind, pool, command)
+        (kind, pool, command, extra)
     };
     if let Some(series) = registry.by_key.get(&key) {
         return series;
@@ -338,8 +356,7 @@ fn series_with(
     // Leaked on purpose: call sites cache the reference without a lock or a
     // reference count, and a series lives as long as the process.
     let id = registry.ordered.len();
-    let series: &'static Series =
-        Box::leak(Box::new(Series::new(id, key.0, key.1, key.2, bounds())));
+    let series: &'static Series = Box::leak(Box::new(Series::new(id, key, bounds())));
     registry.by_key.insert(key, series);
     registry.ordered.push(series);
     series
@@ -507,6 +524,13 @@ fn base_labels(series: &Series, has_command: bool) -> String {
         escape_into(&mut base, series.command.as_str());
         base.push('"');
     }
+    for (name, value) in series.extra {
+        base.push(',');
+        base.push_str(name);
+        base.push_str("=\"");
+        escape_into(&mut base, value);
+        base.push('"');
+    }
     base
 }
 
@@ -621,6 +645,7 @@ mod tests {
             Kind::Request,
             Label::new("bucket-test"),
             Label::new("c"),
+            &[],
             || Arc::from(&[0.001, 0.01][..]),
         );
         s.record(None, Outcome::Ok, 1_000_000); // exactly 1 ms: `le` is inclusive
@@ -641,6 +666,7 @@ mod tests {
             Kind::Request,
             Label::new("table-test"),
             Label::new("c"),
+            &[],
             || bounds,
         );
         let mut samples: Vec<u64> = vec![0, 1, 2, 3, u64::MAX, u64::MAX - 1, 1 << 63];
