@@ -104,6 +104,9 @@ max_queue_depth = 5
 name = "deep"
 measure = "queue_depth"
 threshold = 8
+
+[dashboard]
+metrics = ["app_jobs_total"]
 "#,
     );
     let took = within("the new configuration", LIVE, async || {
@@ -126,6 +129,16 @@ threshold = 8
         "an info line after the level went to warn"
     );
     tracing::warn!(marker = "shown", "a warn line");
+    // An application metric declared for the dashboard shows there.
+    metrics::counter!("app_jobs_total", "queue" => "fast").increment(3);
+    metrics::counter!("app_other_total").increment(1);
+    let snapshot = get(addr, "/dashboard/snapshot").await.json();
+    assert_eq!(
+        snapshot["custom_metrics"],
+        serde_json::json!([["app_jobs_total{queue=\"fast\"}", 3.0]]),
+        "{}",
+        snapshot["custom_metrics"]
+    );
     // The new alert rule runs: the queue of 10 is over its 8.
     within("the alert from the new rule", LIVE, async || {
         metrics
@@ -190,6 +203,8 @@ threshold = 8
     assert_eq!(get(addr, "/metrics").await.status, StatusCode::OK);
     assert_eq!(poolscope::events::sample_rate(), 1.0);
     assert_eq!(get(addr, "/health/ready").await.status, StatusCode::OK);
+    let snapshot = get(addr, "/dashboard/snapshot").await.json();
+    assert_eq!(snapshot["custom_metrics"], serde_json::json!([]));
 
     drop(watcher);
     drop(guard); // flushes the log

@@ -51,6 +51,17 @@ pub struct Config {
     pub sanitizer: SanitizerKeys,
     /// Alert rules.
     pub alerts: Alerts,
+    /// The dashboard.
+    pub dashboard: Dashboard,
+}
+
+/// `[dashboard]`.
+#[derive(Clone, Debug, PartialEq, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Dashboard {
+    /// Application metrics (names as on `/metrics`) the dashboard shows,
+    /// every series of each. Live. Default none.
+    pub metrics: Vec<String>,
 }
 
 impl Default for Config {
@@ -64,6 +75,7 @@ impl Default for Config {
             buckets: Buckets::default(),
             sanitizer: SanitizerKeys::default(),
             alerts: Alerts::default(),
+            dashboard: Dashboard::default(),
         }
     }
 }
@@ -308,6 +320,7 @@ const ENV_KEYS: &[&str] = &[
     "buckets.durations",
     "sanitizer.extra_keys",
     "alerts.every_seconds",
+    "dashboard.metrics",
 ];
 
 const FLOAT_KEYS: &[&str] = &[
@@ -461,6 +474,12 @@ impl Config {
             ));
         }
         self.alert_rules()?;
+        if let Some(bad) = self.dashboard.metrics.iter().find(|n| !metric_name(n)) {
+            return Err(field(
+                "dashboard.metrics",
+                format!("`{bad}` is not a Prometheus metric name"),
+            ));
+        }
         Ok(())
     }
 
@@ -535,6 +554,14 @@ impl Config {
     }
 }
 
+fn metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
 #[cfg(feature = "logging")]
 fn tracing_filter_ok(filter: &str) -> Result<(), ()> {
     tracing_subscriber::EnvFilter::try_new(filter)
@@ -554,7 +581,10 @@ fn tracing_filter_ok(filter: &str) -> Result<(), ()> {
 /// An environment value as TOML: a number, a boolean, a list for list keys,
 /// else a string.
 fn env_value(key: &str, value: &str) -> toml::Value {
-    if matches!(key, "buckets.durations" | "sanitizer.extra_keys") {
+    if matches!(
+        key,
+        "buckets.durations" | "sanitizer.extra_keys" | "dashboard.metrics"
+    ) {
         let items = value.split(',').map(str::trim).filter(|s| !s.is_empty());
         return toml::Value::Array(
             items
@@ -682,7 +712,12 @@ impl Live {
             server.set_enabled(Endpoint::Detailed, e.detailed);
             server.set_enabled(Endpoint::Metrics, e.metrics);
             #[cfg(feature = "dashboard")]
-            server.set_enabled(Endpoint::Dashboard, e.dashboard);
+            {
+                server.set_enabled(Endpoint::Dashboard, e.dashboard);
+                server
+                    .set_dashboard_metrics(config.dashboard.metrics.clone())
+                    .map_err(|e| field("dashboard.metrics", e.to_string()))?;
+            }
             server
                 .set_health(config.health_config())
                 .map_err(|e| field("health", e.to_string()))?;

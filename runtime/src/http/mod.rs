@@ -559,6 +559,27 @@ impl ServerControls {
         Ok(())
     }
 
+    /// Replaces the application metrics the dashboard shows.
+    ///
+    /// # Errors
+    ///
+    /// [`HttpError::Config`] for a name that is not a metric name.
+    #[cfg(feature = "dashboard")]
+    pub fn set_dashboard_metrics(&self, names: Vec<String>) -> Result<(), HttpError> {
+        if let Some(bad) = names.iter().find(|n| !dashboard::valid_metric_name(n)) {
+            return Err(HttpError::Config(format!(
+                "dashboard metric `{bad}` is not a Prometheus metric name"
+            )));
+        }
+        *self
+            .state
+            .dashboard
+            .custom
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = names;
+        Ok(())
+    }
+
     /// The readiness thresholds in force.
     pub fn health(&self) -> HealthConfig {
         (**self.state.health.load()).clone()
@@ -831,14 +852,7 @@ fn render(
             json(StatusCode::OK, &body)
         }
         Endpoint::Metrics => {
-            let body = match state
-                .metrics
-                .clone()
-                .or_else(crate::imp::metrics::installed)
-            {
-                Some(handle) => handle.render(),
-                None => crate::imp::metrics::render(),
-            };
+            let body = metrics_text(state);
             let mut response = Response::new(full(Bytes::from(body)));
             response.headers_mut().insert(
                 CONTENT_TYPE,
@@ -848,6 +862,18 @@ fn render(
         }
         #[cfg(feature = "dashboard")]
         Endpoint::Dashboard => render_dashboard(state, request, kill),
+    }
+}
+
+/// The Prometheus text `/metrics` serves.
+fn metrics_text(state: &State) -> String {
+    match state
+        .metrics
+        .clone()
+        .or_else(crate::imp::metrics::installed)
+    {
+        Some(handle) => handle.render(),
+        None => crate::imp::metrics::render(),
     }
 }
 
@@ -960,7 +986,20 @@ fn dashboard_view(state: &State) -> dashboard::View {
         .map(|((pool, window), rate)| (health::PoolReport::new(pool, window), rate))
         .collect();
     let snapshots: Vec<PoolSnapshot> = pools.into_iter().map(|(pool, _)| pool).collect();
+    let names = state
+        .dashboard
+        .custom
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    // Rendering the whole exposition costs; only when metrics are declared.
+    let custom = if names.is_empty() {
+        Vec::new()
+    } else {
+        dashboard::custom_series(&metrics_text(state), &names)
+    };
     dashboard::View {
+        custom,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         window_seconds: state.health.load().window.as_secs_f64(),
         shutting_down: state.shutting_down.load(Ordering::Relaxed),

@@ -56,6 +56,9 @@ pub struct DashboardConfig {
     pub recent_errors: usize,
     /// Alert transitions kept for the recent-alerts list. Default 50.
     pub recent_alerts: usize,
+    /// Application metrics (names as on `/metrics`) shown on the page, with
+    /// every series of each. Default none.
+    pub metrics: Vec<String>,
 }
 
 impl Default for DashboardConfig {
@@ -67,8 +70,46 @@ impl Default for DashboardConfig {
             viewer_buffer: 4,
             recent_errors: 50,
             recent_alerts: 50,
+            metrics: Vec::new(),
         }
     }
+}
+
+/// Whether `name` can be a Prometheus metric name.
+pub(crate) fn valid_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+/// Most custom series a snapshot carries.
+const MAX_CUSTOM_SERIES: usize = 200;
+
+/// The series of `names` in Prometheus text, with their values.
+pub(crate) fn custom_series(text: &str, names: &[String]) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        if line.starts_with('#') || line.is_empty() {
+            continue;
+        }
+        let end = line.find(['{', ' ']).unwrap_or(line.len());
+        if !names.iter().any(|n| n == &line[..end]) {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        if let Ok(value) = value.parse::<f64>() {
+            // Application label values could hold anything.
+            out.push((crate::types::sanitize::sanitize(series).into_owned(), value));
+            if out.len() == MAX_CUSTOM_SERIES {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The chart gets one point a second.
@@ -108,6 +149,12 @@ impl DashboardConfig {
         self
     }
 
+    /// Adds an application metric to [`DashboardConfig::metrics`].
+    pub fn with_metric(mut self, name: impl Into<String>) -> Self {
+        self.metrics.push(name.into());
+        self
+    }
+
     /// Sets [`DashboardConfig::recent_alerts`].
     pub fn with_recent_alerts(mut self, alerts: usize) -> Self {
         self.recent_alerts = alerts;
@@ -126,6 +173,11 @@ impl DashboardConfig {
             return Err(format!(
                 "dashboard `chart_span` is {:?}: it must be between 10 s and 1 h",
                 self.chart_span
+            ));
+        }
+        if let Some(bad) = self.metrics.iter().find(|n| !valid_metric_name(n)) {
+            return Err(format!(
+                "dashboard metric `{bad}` is not a Prometheus metric name"
             ));
         }
         for (name, value, max) in [
@@ -158,6 +210,8 @@ pub(crate) struct Hub {
     chart: Mutex<Chart>,
     viewers: AtomicUsize,
     dropped: AtomicU64,
+    /// Application metrics shown on the page; replaced by configuration.
+    pub(crate) custom: Mutex<Vec<String>>,
     /// Mirrors the endpoint switch: open streams end when it goes off.
     pub(crate) enabled: std::sync::atomic::AtomicBool,
     /// Tells this server's snapshots from a restarted one's: error ids and
@@ -174,6 +228,7 @@ impl Hub {
             config.recent_errors,
             config.recent_alerts,
         )));
+        let custom = Mutex::new(config.metrics.clone());
         let hub = Arc::new(Hub {
             chart: Mutex::new(Chart::new(config.chart_span)),
             config,
@@ -184,6 +239,7 @@ impl Hub {
             viewers: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
             enabled: std::sync::atomic::AtomicBool::new(true),
+            custom,
             instance: u64::from_str_radix(&nonce()[..12], 16).unwrap_or(0),
             subscription: Mutex::new(None),
         });
@@ -266,6 +322,7 @@ impl Hub {
             },
             viewers: self.viewers.load(Ordering::Relaxed),
             viewers_dropped: self.dropped.load(Ordering::Relaxed),
+            custom_metrics: &view.custom,
         };
         let full = encode(&snapshot);
         let delta = previous.map(|previous| {
@@ -332,6 +389,8 @@ fn describe() {
 
 /// What the server measured for this tick, handed to the snapshot.
 pub(crate) struct View {
+    /// Application metrics' series and values.
+    pub custom: Vec<(String, f64)>,
     pub uptime_seconds: f64,
     pub window_seconds: f64,
     pub shutting_down: bool,
@@ -365,6 +424,8 @@ struct Snapshot<'a> {
     alerts: Alerts<'a>,
     viewers: usize,
     viewers_dropped: u64,
+    /// Application metrics declared for the dashboard: `[series, value]`.
+    custom_metrics: &'a [(String, f64)],
 }
 
 #[derive(Serialize)]

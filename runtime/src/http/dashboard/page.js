@@ -128,6 +128,7 @@
     renderPools(s.pools || [], delta, s.chart_step_ms || 1000, s.chart_span_ms || 300000);
     renderErrors(s.errors || [], delta, s.errors_min_id || 0);
     renderAlerts((s.alerts || {}).firing || [], (s.alerts || {}).recent || []);
+    renderCustom(s.custom_metrics || []);
   }
 
   function renderHealth(h) {
@@ -401,6 +402,18 @@
     list.replaceChildren();
     recent.forEach(function (a) { list.appendChild(alertRow(a)); });
     byId('no-alerts').hidden = recent.length > 0;
+  }
+
+  function renderCustom(series) {
+    byId('custom-section').hidden = series.length === 0;
+    var table = byId('custom');
+    table.replaceChildren();
+    series.forEach(function (pair) {
+      var row = el('tr');
+      row.appendChild(el('td', 'series', pair[0]));
+      row.appendChild(el('td', 'value', num(pair[1]) ? String(pair[1]) : '–'));
+      table.appendChild(row);
+    });
   }
 
   connect();
