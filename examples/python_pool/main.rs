@@ -5,6 +5,7 @@
 //! pip install grpcio grpcio-tools
 //! cargo run --release --example python_pool                  # until Ctrl-C
 //! cargo run --release --example python_pool -- --requests 2000
+//! cargo run --release --example python_pool -- --config examples/python_pool/poolscope.toml
 //! ```
 
 mod pool;
@@ -26,6 +27,7 @@ struct Options {
     requests: Option<u64>,
     address: std::net::SocketAddr,
     workers: usize,
+    config: Option<std::path::PathBuf>,
 }
 
 fn options() -> Result<Options, String> {
@@ -33,6 +35,7 @@ fn options() -> Result<Options, String> {
         requests: None,
         address: ([127, 0, 0, 1], 9464).into(),
         workers: 4,
+        config: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -50,6 +53,7 @@ fn options() -> Result<Options, String> {
                     .parse()
                     .map_err(|e| format!("--listen: {e}"))?
             }
+            "--config" => options.config = Some(value("--config")?.into()),
             "--workers" => {
                 options.workers = value("--workers")?
                     .parse()
@@ -57,7 +61,7 @@ fn options() -> Result<Options, String> {
             }
             other => {
                 return Err(format!(
-                    "unknown argument `{other}`: expected --requests N, --listen ADDR, --workers N"
+                    "unknown argument `{other}`: expected --requests N, --listen ADDR, --workers N, --config FILE"
                 ))
             }
         }
@@ -114,6 +118,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let addr = server.local_addr();
     let http = server.start()?;
+    // `--config FILE`: sampling, log level, endpoints, thresholds and alert
+    // rules from a TOML file, reloaded when it changes.
+    let _config = match &options.config {
+        Some(path) => Some(poolscope::config::ConfigWatcher::start(
+            path,
+            poolscope::config::Live::new()
+                .with_server(http.controls())
+                .with_logs(_logs.level_control())
+                .with_alerts(_alerts.controls()),
+        )?),
+        None => None,
+    };
 
     let mut config = PoolConfig::new("python");
     config.size = options.workers;
