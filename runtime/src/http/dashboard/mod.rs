@@ -278,19 +278,32 @@ impl Hub {
         seq: u64,
         previous: Option<&Marks>,
     ) -> (Vec<u8>, Option<Vec<u8>>, Marks) {
-        let recent = lock(&self.recent);
-        let chart = lock(&self.chart);
+        // Copied out (errors by reference count) so that encoding, the slow
+        // part, runs without the locks: the event handler on a failing
+        // call's thread takes `recent` and must not wait for it.
+        let (held_errors, held_firing, held_alerts) = {
+            let recent = lock(&self.recent);
+            (recent.errors(), recent.firing(), recent.alerts())
+        };
+        let series: Vec<Vec<ChartPoint>> = {
+            let chart = lock(&self.chart);
+            view.pools
+                .iter()
+                .map(|(report, _)| chart.series(&report.pool))
+                .collect()
+        };
         let pools: Vec<DashPool<'_>> = view
             .pools
             .iter()
-            .map(|(report, rate_now)| DashPool {
-                series: chart.series(&report.pool),
+            .zip(series)
+            .map(|((report, rate_now), series)| DashPool {
+                series,
                 report,
                 rate_now: *rate_now,
             })
             .collect();
-        let firing = recent.firing();
-        let errors = recent.errors();
+        let firing: Vec<&recent::AlertItem> = held_firing.iter().collect();
+        let errors: Vec<&recent::ErrorItem> = held_errors.iter().map(|e| &**e).collect();
         let marks = Marks {
             seq,
             error_id: errors.first().map_or(0, |e| e.id),
@@ -318,7 +331,7 @@ impl Hub {
             errors,
             alerts: Alerts {
                 firing,
-                recent: recent.alerts(),
+                recent: held_alerts.iter().collect(),
             },
             viewers: self.viewers.load(Ordering::Relaxed),
             viewers_dropped: self.dropped.load(Ordering::Relaxed),

@@ -2,6 +2,7 @@
 //! Everything stored here has been through the sanitizer.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use serde::Serialize;
@@ -71,7 +72,7 @@ pub(crate) struct AlertItem {
 }
 
 pub(crate) struct Recent {
-    errors: VecDeque<ErrorItem>,
+    errors: VecDeque<Arc<ErrorItem>>,
     alerts: VecDeque<AlertItem>,
     /// Alerts firing now, by (rule, pool).
     firing: BTreeMap<(String, Option<String>), AlertItem>,
@@ -92,18 +93,18 @@ impl Recent {
         }
     }
 
-    /// Newest first.
-    pub(crate) fn errors(&self) -> Vec<&ErrorItem> {
-        self.errors.iter().rev().collect()
+    /// Newest first; shared, not copied.
+    pub(crate) fn errors(&self) -> Vec<Arc<ErrorItem>> {
+        self.errors.iter().rev().cloned().collect()
     }
 
     /// Newest first.
-    pub(crate) fn alerts(&self) -> Vec<&AlertItem> {
-        self.alerts.iter().rev().collect()
+    pub(crate) fn alerts(&self) -> Vec<AlertItem> {
+        self.alerts.iter().rev().cloned().collect()
     }
 
-    pub(crate) fn firing(&self) -> Vec<&AlertItem> {
-        self.firing.values().collect()
+    pub(crate) fn firing(&self) -> Vec<AlertItem> {
+        self.firing.values().cloned().collect()
     }
 
     fn id(&mut self) -> u64 {
@@ -210,7 +211,7 @@ impl Recent {
         if self.errors.len() == self.max_errors {
             self.errors.pop_front();
         }
-        self.errors.push_back(item);
+        self.errors.push_back(Arc::new(item));
     }
 
     fn push_alert(&mut self, item: AlertItem) {
