@@ -66,8 +66,8 @@ extern crate self as poolscope;
 
 pub use poolscope_macros::observe;
 pub use poolscope_runtime::{
-    alerts, buckets, correlation, error, events, is_enabled, label, sanitize, set_enabled, stats,
-    Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
+    alerts, buckets, catalogue, correlation, error, events, is_enabled, label, sanitize,
+    set_enabled, stats, Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
 };
 
 #[cfg(feature = "metrics")]

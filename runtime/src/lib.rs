@@ -107,6 +107,11 @@ pub mod config;
 ))]
 pub mod memory;
 
+/// Every metric poolscope exports: names, types, labels, help.
+pub mod catalogue {
+    pub use crate::types::catalogue::{find, MetricDef, MetricKind, METRICS};
+}
+
 /// Histogram bucket configuration for durations.
 pub mod buckets {
     pub use crate::imp::buckets::{

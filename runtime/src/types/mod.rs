@@ -2,6 +2,7 @@
 //! constructs or matches on must exist, with the same shape, in every build.
 
 pub(crate) mod alert_rule;
+pub(crate) mod catalogue;
 pub(crate) mod correlation;
 pub(crate) mod error;
 pub(crate) mod events;

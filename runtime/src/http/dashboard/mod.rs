@@ -256,6 +256,10 @@ impl Hub {
         );
         *lock(&hub.subscription) = Some(subscription);
         describe();
+        // Registered at zero, so a scrape shows "none dropped" rather than
+        // nothing.
+        metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(0);
+        metrics::gauge!("poolscope_dashboard_viewers").increment(0.0);
         hub
     }
 
