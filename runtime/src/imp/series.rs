@@ -85,6 +85,7 @@ pub(crate) struct Series {
     pub(crate) pool: Label,
     pub(crate) command: Label,
     /// A call site's `labels(..)`: literals, so a bounded set.
+    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
     pub(crate) extra: Extra,
     id: usize,
     bounds: Arc<[f64]>,
