@@ -19,11 +19,10 @@ fn call(fail: bool) -> Result<(), std::fmt::Error> {
 }
 
 fn gauge(text: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix("poolscope_alerts_firing{rule=\"error_rate\",pool=\"alerting\"} ")?
-            .parse()
-            .ok()
-    })
+    common::sample(
+        text,
+        "poolscope_alerts_firing{rule=\"error_rate\",pool=\"alerting\"}",
+    )
 }
 
 /// Calls `call(fail)` until `until` says stop or 5 s pass.

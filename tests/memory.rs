@@ -2,6 +2,7 @@
 //! follow 100 MiB allocated and freed, the process figures come from /proc,
 //! and a pool's worker processes are measured by pid.
 
+mod common;
 use std::time::Duration;
 
 use poolscope::memory::{self, Jemalloc, MemorySampler};
@@ -11,12 +12,6 @@ use poolscope::{Pool, WorkerState};
 static GLOBAL: Jemalloc = Jemalloc;
 
 const MIB: u64 = 1 << 20;
-
-fn gauge(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-}
 
 #[test]
 fn the_gauges_follow_100_mib_allocated_and_freed() {
@@ -46,12 +41,15 @@ fn the_gauges_follow_100_mib_allocated_and_freed() {
     // The sampler's next reading, on /metrics.
     std::thread::sleep(Duration::from_millis(300));
     let text = handle.render();
-    let allocated = gauge(&text, "poolscope_jemalloc_bytes{kind=\"allocated\"}");
+    let allocated = common::expect_sample(&text, "poolscope_jemalloc_bytes{kind=\"allocated\"}");
     assert!(allocated >= (100 * MIB) as f64, "{allocated}");
-    assert!(gauge(&text, "poolscope_process_resident_memory_bytes") >= (100 * MIB) as f64);
-    assert!(gauge(&text, "poolscope_process_virtual_memory_bytes") > 0.0);
+    assert!(
+        common::expect_sample(&text, "poolscope_process_resident_memory_bytes")
+            >= (100 * MIB) as f64
+    );
+    assert!(common::expect_sample(&text, "poolscope_process_virtual_memory_bytes") > 0.0);
     for kind in ["active", "resident", "mapped", "retained", "metadata"] {
-        gauge(
+        common::expect_sample(
             &text,
             &format!("poolscope_jemalloc_bytes{{kind=\"{kind}\"}}"),
         );
@@ -67,7 +65,7 @@ fn the_gauges_follow_100_mib_allocated_and_freed() {
         held.allocated
     );
     std::thread::sleep(Duration::from_millis(300));
-    let allocated = gauge(
+    let allocated = common::expect_sample(
         &handle.render(),
         "poolscope_jemalloc_bytes{kind=\"allocated\"}",
     );

@@ -18,6 +18,7 @@ mod pool;
 #[path = "common/sse.rs"]
 mod sse;
 
+mod common;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -44,12 +45,6 @@ impl Write for SlowSink {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
-}
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,14 +140,16 @@ async fn the_pool_under_load_loses_nothing_and_stays_flat() {
     let ok = answered[0].load(Ordering::Relaxed);
     let failed = answered[1].load(Ordering::Relaxed);
     let text = metrics.render();
-    let counted_ok = metric(
+    let counted_ok = common::sample(
         &text,
         "poolscope_requests_total{pool=\"soak\",command=\"echo\",outcome=\"ok\"}",
-    );
-    let counted_failed = metric(
+    )
+    .unwrap_or(0.0);
+    let counted_failed = common::sample(
         &text,
         "poolscope_requests_total{pool=\"soak\",command=\"fail\",outcome=\"error\"}",
-    );
+    )
+    .unwrap_or(0.0);
     latencies.sort_unstable();
     let slowest = *latencies.last().unwrap();
     let growth = end as f64 / warm as f64 - 1.0;
@@ -196,7 +193,7 @@ async fn the_pool_under_load_loses_nothing_and_stays_flat() {
     // Dropped log lines are counted, not silent.
     drop(logs); // flushes and stops the counter thread after a last update
     let text = metrics.render();
-    let dropped = metric(&text, "poolscope_log_lines_dropped_total");
+    let dropped = common::sample(&text, "poolscope_log_lines_dropped_total").unwrap_or(0.0);
     let lines = written.0.load(Ordering::Relaxed);
     println!("log lines: {lines} written, {dropped} dropped");
     assert!(dropped > 0.0, "the slow writer must have dropped lines");

@@ -5,17 +5,12 @@
 #[path = "common/http.rs"]
 mod client;
 
+mod common;
 use std::time::{Duration, Instant};
 
 use client::get;
 use poolscope::http::{HealthConfig, Server};
 use poolscope::{Pool, WorkerState};
-
-fn metric(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn workers_busy_half_the_time_read_half_utilized() {
@@ -69,7 +64,7 @@ async fn workers_busy_half_the_time_read_half_utilized() {
         (utilization - 0.5).abs() <= 0.1,
         "utilization {utilization}, expected 0.5 ± 0.1: {report}"
     );
-    let gauge = metric(
+    let gauge = common::expect_sample(
         &metrics.render(),
         "poolscope_pool_utilization{pool=\"half-busy\"}",
     );
@@ -87,14 +82,14 @@ async fn workers_busy_half_the_time_read_half_utilized() {
     // Every queue wait and busy period counted once, on /metrics.
     let text = metrics.render();
     assert_eq!(
-        metric(
+        common::expect_sample(
             &text,
             "poolscope_queue_wait_duration_seconds_count{pool=\"half-busy\"}"
         ),
         200.0
     );
     assert_eq!(
-        metric(
+        common::expect_sample(
             &text,
             "poolscope_worker_busy_duration_seconds_count{pool=\"half-busy\"}"
         ),

@@ -474,7 +474,12 @@ impl Config {
             ));
         }
         self.alert_rules()?;
-        if let Some(bad) = self.dashboard.metrics.iter().find(|n| !metric_name(n)) {
+        if let Some(bad) = self
+            .dashboard
+            .metrics
+            .iter()
+            .find(|n| !crate::types::catalogue::is_metric_name(n))
+        {
             return Err(field(
                 "dashboard.metrics",
                 format!("`{bad}` is not a Prometheus metric name"),
@@ -552,14 +557,6 @@ impl Config {
         health.max_p99 = h.max_p99_seconds.map(Duration::from_secs_f64);
         health
     }
-}
-
-fn metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
 }
 
 #[cfg(feature = "logging")]

@@ -460,6 +460,18 @@ pub struct ServerHandle {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
+impl State {
+    /// An endpoint's on/off switch. The dashboard's lives in its hub, where
+    /// its open streams read it, so there is one flag, not a mirrored pair.
+    fn switch(&self, endpoint: Endpoint) -> &AtomicBool {
+        #[cfg(feature = "dashboard")]
+        if endpoint == Endpoint::Dashboard {
+            return &self.dashboard.enabled;
+        }
+        &self.enabled[endpoint.index()]
+    }
+}
+
 impl std::fmt::Debug for State {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("State")
@@ -485,20 +497,14 @@ impl ServerHandle {
     /// Switches an endpoint on or off while the server runs; a disabled
     /// endpoint answers 404.
     pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
-        self.state.enabled[endpoint.index()].store(enabled, Ordering::Relaxed);
-        // Open dashboard streams end within a tick too.
-        #[cfg(feature = "dashboard")]
-        if endpoint == Endpoint::Dashboard {
-            self.state
-                .dashboard
-                .enabled
-                .store(enabled, Ordering::Relaxed);
-        }
+        self.state
+            .switch(endpoint)
+            .store(enabled, Ordering::Relaxed);
     }
 
     /// Whether an endpoint is on.
     pub fn is_enabled(&self, endpoint: Endpoint) -> bool {
-        self.state.enabled[endpoint.index()].load(Ordering::Relaxed)
+        self.state.switch(endpoint).load(Ordering::Relaxed)
     }
 
     /// Stops accepting, lets open connections finish (up to the grace
@@ -533,14 +539,9 @@ pub struct ServerControls {
 impl ServerControls {
     /// As [`ServerHandle::set_enabled`].
     pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
-        self.state.enabled[endpoint.index()].store(enabled, Ordering::Relaxed);
-        #[cfg(feature = "dashboard")]
-        if endpoint == Endpoint::Dashboard {
-            self.state
-                .dashboard
-                .enabled
-                .store(enabled, Ordering::Relaxed);
-        }
+        self.state
+            .switch(endpoint)
+            .store(enabled, Ordering::Relaxed);
     }
 
     /// Replaces the readiness thresholds; the next probe uses them.
@@ -566,11 +567,7 @@ impl ServerControls {
     /// [`HttpError::Config`] for a name that is not a metric name.
     #[cfg(feature = "dashboard")]
     pub fn set_dashboard_metrics(&self, names: Vec<String>) -> Result<(), HttpError> {
-        if let Some(bad) = names.iter().find(|n| !dashboard::valid_metric_name(n)) {
-            return Err(HttpError::Config(format!(
-                "dashboard metric `{bad}` is not a Prometheus metric name"
-            )));
-        }
+        dashboard::check_metrics(&names).map_err(HttpError::Config)?;
         *self
             .state
             .dashboard
@@ -717,7 +714,7 @@ fn full(bytes: Bytes) -> Body {
 
 fn respond(state: &State, request: &Request<Incoming>, kill: &Arc<Notify>) -> Response<Body> {
     let endpoint = Endpoint::of_path(request.uri().path())
-        .filter(|e| state.enabled[e.index()].load(Ordering::Relaxed));
+        .filter(|e| state.switch(*e).load(Ordering::Relaxed));
     let Some(endpoint) = endpoint else {
         return text(StatusCode::NOT_FOUND, "not found\n");
     };

@@ -217,7 +217,7 @@ impl Rules {
                     continue;
                 }
                 let window = self.history.window(now, rule.window, pool);
-                let value = measure(&rule, pool, &window, memory.as_ref());
+                let value = measure(&rule, pool, &window, memory.as_deref());
                 self.judge(index, Some(pool.pool), value);
             }
         }
@@ -292,12 +292,9 @@ impl Rules {
     }
 }
 
-/// The memory sampler's last reading, or a fresh one.
-fn memory_now() -> crate::memory::MemorySnapshot {
-    match crate::memory::latest() {
-        Some(latest) => (*latest).clone(),
-        None => crate::memory::snapshot(),
-    }
+/// The memory sampler's last reading (shared, not copied), or a fresh one.
+fn memory_now() -> Arc<crate::memory::MemorySnapshot> {
+    crate::memory::latest().unwrap_or_else(|| Arc::new(crate::memory::snapshot()))
 }
 
 /// The rule's value for one pool; `None` when it cannot be judged.

@@ -264,6 +264,17 @@ pub const METRICS: &[MetricDef] = &[
     ),
 ];
 
+/// Whether `name` can be a Prometheus metric name
+/// (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
+#[cfg_attr(not(any(feature = "dashboard", feature = "config")), allow(dead_code))]
+pub(crate) fn is_metric_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
 /// The metric named `name` (a histogram's `_bucket`, `_sum` and `_count`
 /// series name their histogram).
 pub fn find(name: &str) -> Option<&'static MetricDef> {

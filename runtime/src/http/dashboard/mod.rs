@@ -75,13 +75,17 @@ impl Default for DashboardConfig {
     }
 }
 
-/// Whether `name` can be a Prometheus metric name.
-pub(crate) fn valid_metric_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+/// Checks the names of the application metrics to show.
+pub(crate) fn check_metrics(names: &[String]) -> Result<(), String> {
+    match names
+        .iter()
+        .find(|n| !crate::types::catalogue::is_metric_name(n))
+    {
+        Some(bad) => Err(format!(
+            "dashboard metric `{bad}` is not a Prometheus metric name"
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Most custom series a snapshot carries.
@@ -175,11 +179,7 @@ impl DashboardConfig {
                 self.chart_span
             ));
         }
-        if let Some(bad) = self.metrics.iter().find(|n| !valid_metric_name(n)) {
-            return Err(format!(
-                "dashboard metric `{bad}` is not a Prometheus metric name"
-            ));
-        }
+        check_metrics(&self.metrics)?;
         for (name, value, max) in [
             ("max_viewers", self.max_viewers, 10_000),
             ("viewer_buffer", self.viewer_buffer, 1_000),

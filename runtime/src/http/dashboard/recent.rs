@@ -7,8 +7,10 @@ use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::types::error::{ErrorContext, ErrorKind};
+use crate::types::correlation::CorrelationId;
+use crate::types::error::ErrorContext;
 use crate::types::events::{Alert, Event};
+use crate::types::label::Label;
 use crate::types::Outcome;
 
 /// One failure as the page lists it.
@@ -71,6 +73,17 @@ pub(crate) struct AlertItem {
     pub threshold: f64,
 }
 
+/// What every failure event carries, whatever its kind.
+struct Failure<'a> {
+    at: SystemTime,
+    pool: Label,
+    command: Option<Label>,
+    worker: Option<&'a str>,
+    correlation_id: Option<CorrelationId>,
+    outcome: Outcome,
+    error: Option<&'a ErrorContext>,
+}
+
 pub(crate) struct Recent {
     errors: VecDeque<Arc<ErrorItem>>,
     alerts: VecDeque<AlertItem>,
@@ -115,96 +128,74 @@ impl Recent {
     /// Takes in an event; `true` when the page should hear of it at once
     /// (a failure, an alert, a worker starting or crashing).
     pub(crate) fn record(&mut self, event: &Event) -> bool {
-        match event {
-            Event::RequestCompleted(e) if e.outcome != Outcome::Ok => {
-                let item = self.failure(
-                    event.name(),
-                    e.at,
-                    e.pool.as_str(),
-                    Some(e.command.as_str()),
-                    e.worker.as_deref(),
-                    e.correlation_id.map(|c| c.to_string()),
-                    e.outcome,
-                    e.error.as_ref(),
-                );
-                self.push_error(item);
-                true
-            }
-            Event::WorkerCrashed(e) => {
-                let item = self.failure(
-                    event.name(),
-                    e.at,
-                    e.pool.as_str(),
-                    None,
-                    Some(&e.worker),
-                    e.correlation_id.map(|c| c.to_string()),
-                    Outcome::Error,
-                    Some(&e.error),
-                );
-                self.push_error(item);
-                true
-            }
-            Event::WorkerStarted(e) => {
-                if e.outcome != Outcome::Ok {
-                    let item = self.failure(
-                        event.name(),
-                        e.at,
-                        e.pool.as_str(),
-                        None,
-                        e.worker.as_deref(),
-                        e.correlation_id.map(|c| c.to_string()),
-                        e.outcome,
-                        e.error.as_ref(),
-                    );
-                    self.push_error(item);
-                }
-                true
-            }
-            Event::PoolStarted(e) => {
-                if e.outcome != Outcome::Ok {
-                    let item = self.failure(
-                        event.name(),
-                        e.at,
-                        e.pool.as_str(),
-                        None,
-                        None,
-                        e.correlation_id.map(|c| c.to_string()),
-                        e.outcome,
-                        e.error.as_ref(),
-                    );
-                    self.push_error(item);
-                }
-                true
-            }
-            Event::SessionCreated(e) if e.outcome != Outcome::Ok => {
-                let item = self.failure(
-                    event.name(),
-                    e.at,
-                    e.pool.as_str(),
-                    None,
-                    None,
-                    e.correlation_id.map(|c| c.to_string()),
-                    e.outcome,
-                    e.error.as_ref(),
-                );
-                self.push_error(item);
-                true
-            }
+        let failure = match event {
+            Event::RequestCompleted(e) => Failure {
+                at: e.at,
+                pool: e.pool,
+                command: Some(e.command),
+                worker: e.worker.as_deref(),
+                correlation_id: e.correlation_id,
+                outcome: e.outcome,
+                error: e.error.as_ref(),
+            },
+            Event::WorkerCrashed(e) => Failure {
+                at: e.at,
+                pool: e.pool,
+                command: None,
+                worker: Some(&e.worker),
+                correlation_id: e.correlation_id,
+                outcome: Outcome::Error,
+                error: Some(&e.error),
+            },
+            Event::WorkerStarted(e) => Failure {
+                at: e.at,
+                pool: e.pool,
+                command: None,
+                worker: e.worker.as_deref(),
+                correlation_id: e.correlation_id,
+                outcome: e.outcome,
+                error: e.error.as_ref(),
+            },
+            Event::PoolStarted(e) => Failure {
+                at: e.at,
+                pool: e.pool,
+                command: None,
+                worker: None,
+                correlation_id: e.correlation_id,
+                outcome: e.outcome,
+                error: e.error.as_ref(),
+            },
+            Event::SessionCreated(e) => Failure {
+                at: e.at,
+                pool: e.pool,
+                command: None,
+                worker: None,
+                correlation_id: e.correlation_id,
+                outcome: e.outcome,
+                error: e.error.as_ref(),
+            },
             Event::AlertFired(alert) => {
                 let item = self.alert("fired", alert);
                 self.firing
                     .insert((item.rule.clone(), item.pool.clone()), item.clone());
                 self.push_alert(item);
-                true
+                return true;
             }
             Event::AlertResolved(alert) => {
                 let item = self.alert("resolved", alert);
                 self.firing.remove(&(item.rule.clone(), item.pool.clone()));
                 self.push_alert(item);
-                true
+                return true;
             }
-            _ => false,
+            _ => return false,
+        };
+        if failure.outcome == Outcome::Ok {
+            // A started worker or pool changes the cards: news even when fine.
+            return matches!(event, Event::WorkerStarted(_) | Event::PoolStarted(_));
         }
+        let item = self.failure(event.name(), failure);
+        self.push_error(item);
+        true
     }
 
     fn push_error(&mut self, item: ErrorItem) {
@@ -233,18 +224,16 @@ impl Recent {
         }
     }
 
-    #[allow(clippy::too_many_arguments)] // one call per event kind, all named
-    fn failure(
-        &mut self,
-        event: &'static str,
-        at: SystemTime,
-        pool: &str,
-        command: Option<&str>,
-        worker: Option<&str>,
-        correlation_id: Option<String>,
-        outcome: Outcome,
-        error: Option<&ErrorContext>,
-    ) -> ErrorItem {
+    fn failure(&mut self, event: &'static str, failure: Failure<'_>) -> ErrorItem {
+        let Failure {
+            at,
+            pool,
+            command,
+            worker,
+            correlation_id,
+            outcome,
+            error,
+        } = failure;
         // Captured context is sanitized already; once more here (failures
         // are rare) so that no capture path that forgets can leak a secret
         // onto the page. Sanitizing is idempotent.
@@ -253,11 +242,7 @@ impl Recent {
         let error = error.cloned().map(ErrorContext::sanitized);
         let kind = match (&error, outcome) {
             (_, Outcome::Cancelled) => "cancelled",
-            (Some(e), _) => match e.kind {
-                ErrorKind::Error => "error",
-                ErrorKind::Panic => "panic",
-                ErrorKind::Crash => "crash",
-            },
+            (Some(e), _) => e.kind.as_str(),
             (None, Outcome::Panic) => "panic",
             (None, _) => "error",
         };
@@ -272,10 +257,10 @@ impl Recent {
             id: self.id(),
             at_ms: super::unix_ms(at),
             event,
-            pool: pool.to_owned(),
-            command: command.map(clean),
+            pool: pool.as_str().to_owned(),
+            command: command.map(|c| clean(c.as_str())),
             worker: worker.map(clean),
-            correlation_id,
+            correlation_id: correlation_id.map(|c| c.to_string()),
             kind,
             type_name: error
                 .as_ref()
