@@ -388,7 +388,8 @@ impl PythonPool {
             .len()
     }
 
-    fn session_worker(&self, id: &str) -> Result<usize, PoolError> {
+    /// The worker a session is bound to (its id in the pool's worker list).
+    pub fn session_worker(&self, id: &str) -> Result<usize, PoolError> {
         let sessions = self
             .shared
             .sessions

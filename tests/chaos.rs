@@ -1,0 +1,457 @@
+//! Chaos: workers of the flagship pool are killed with SIGKILL every few
+//! hundred milliseconds while callers keep it busy. Asserts that every crash
+//! is reported exactly once with its context (signal, uptime, the worker's
+//! own stderr), that the pool recovers, that `/health/ready` agrees with the
+//! pool's state whenever that state is settled, and that no request hangs
+//! past its timeout: every call is answered, counted once, by outcome.
+//!
+//! CI runs it for 12 s. A longer run, with a fixed seed if wanted:
+//!
+//! ```text
+//! POOLSCOPE_CHAOS_SECONDS=120 POOLSCOPE_CHAOS_SEED=7 \
+//!   cargo test --release --features full --test chaos -- --nocapture
+//! ```
+
+#[path = "common/http.rs"]
+mod client;
+mod common;
+#[path = "../examples/python_pool/pool.rs"]
+#[allow(dead_code)] // the example's pool, of which each test uses a part
+mod pool;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use client::get;
+use hyper::StatusCode;
+use pool::PoolError;
+use poolscope::events::Event;
+use poolscope::http::{HealthConfig, Server};
+use poolscope::WorkerState;
+use serde_json::json;
+
+const POOL: &str = "chaos";
+const SIZE: usize = 4;
+/// `/health/ready` wants this many workers up.
+const MIN_READY: u64 = 3;
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A small xorshift: the run's choices follow from the seed it prints.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn workers() -> Vec<poolscope::stats::WorkerInfo> {
+    poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool.as_str() == POOL)
+        .and_then(|p| p.state)
+        .map(|s| s.worker_list)
+        .unwrap_or_default()
+}
+
+fn up() -> u64 {
+    poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool.as_str() == POOL)
+        .and_then(|p| p.state)
+        .map_or(0, |s| s.workers.up())
+}
+
+/// The pid a worker wrote in its own log lines (`"pid": N,`), which the
+/// crash context carries in its stderr tail.
+fn logged_pid(stderr: &str) -> Option<u32> {
+    let at = stderr.rfind("\"pid\": ")? + "\"pid\": ".len();
+    let digits: String = stderr[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// One process killed by the test.
+struct Kill {
+    pid: u32,
+    worker: String,
+}
+
+/// What callers got back, by command and by result.
+#[derive(Default)]
+struct Tally {
+    /// (command, ok?) → answers.
+    answers: BTreeMap<(&'static str, bool), u64>,
+    /// Failures by kind.
+    kinds: BTreeMap<&'static str, u64>,
+    /// Crash errors handed to callers, by the crashed worker's pid.
+    crash_pids: Vec<Option<u32>>,
+    slowest: Duration,
+    slowest_hang: Duration,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
+    let seconds: u64 = std::env::var("POOLSCOPE_CHAOS_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    let seed: u64 = std::env::var("POOLSCOPE_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    println!("chaos: {seconds} s, seed {seed}");
+    let metrics = poolscope::metrics::install().expect("recorder");
+    let server = Server::builder()
+        .with_address("127.0.0.1:0".parse().unwrap())
+        .with_metrics(metrics.clone())
+        .with_health(HealthConfig::default().with_min_ready_workers(MIN_READY))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let captured = common::capture(POOL);
+    let mut config = pool::PoolConfig::new(POOL);
+    config.size = SIZE;
+    config.request_timeout = TIMEOUT;
+    config.restart_backoff = Duration::from_millis(50);
+    let pool = pool::start(config).await.expect("the Python pool");
+
+    // Hanging commands go through a session, so they run on one worker
+    // (the "hang worker") that the killer spares: the pool kills it itself
+    // when a command times out, and those crashes are told apart by worker.
+    let session = pool.create_session(Duration::from_secs(3600), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let callers: Vec<_> = (0..7u64)
+        .map(|caller| {
+            let pool = pool.clone();
+            let tally = tally.clone();
+            let session = session.clone();
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while Instant::now() < deadline {
+                    i += 1;
+                    let hang = caller == 0 && i % 4 == 0;
+                    let (command, args, session) = if hang {
+                        ("sleep", json!({ "ms": 60_000 }), Some(session.as_str()))
+                    } else if i % 20 == 0 {
+                        ("fail", json!({ "message": "chaos" }), None)
+                    } else if i % 3 == 0 {
+                        ("sleep", json!({ "ms": 5 }), None)
+                    } else {
+                        ("echo", json!({ "caller": caller, "i": i }), None)
+                    };
+                    let started = Instant::now();
+                    let result = pool.execute(command, args, session).await;
+                    let took = started.elapsed();
+                    let mut tally = tally.lock().unwrap();
+                    *tally.answers.entry((command, result.is_ok())).or_default() += 1;
+                    if hang {
+                        tally.slowest_hang = tally.slowest_hang.max(took);
+                    } else {
+                        tally.slowest = tally.slowest.max(took);
+                    }
+                    if let Err(err) = result {
+                        let kind = match &err {
+                            PoolError::Python { .. } => "python",
+                            PoolError::Crash(crash) => {
+                                assert_eq!(
+                                    crash.context.signal.as_deref(),
+                                    Some("SIGKILL"),
+                                    "{err}"
+                                );
+                                let pid = crash.context.stderr_tail.as_deref().and_then(logged_pid);
+                                tally.crash_pids.push(pid);
+                                "crash"
+                            }
+                            PoolError::Timeout(_) => "timeout",
+                            PoolError::Grpc(_) => "grpc",
+                            other => panic!("a failure chaos cannot explain: {other}"),
+                        };
+                        *tally.kinds.entry(kind).or_default() += 1;
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Readiness, polled all along. The pool's state is read just before and
+    // just after each answer; when both readings agree the answer must too.
+    let stop = Arc::new(AtomicBool::new(false));
+    let polling = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut judged_ready, mut judged_unready, mut unsettled) = (0u64, 0u64, 0u64);
+            while !stop.load(Ordering::Relaxed) {
+                let before = up();
+                let reply = get(addr, "/health/ready").await;
+                let after = up();
+                match (before >= MIN_READY, after >= MIN_READY) {
+                    (true, true) => {
+                        assert_eq!(
+                            reply.status,
+                            StatusCode::OK,
+                            "{} up: {}",
+                            before,
+                            reply.body
+                        );
+                        judged_ready += 1;
+                    }
+                    (false, false) => {
+                        assert_eq!(
+                            reply.status,
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "{before}..{after} up: {}",
+                            reply.body
+                        );
+                        let failed = &reply.json()["failed"][0];
+                        assert_eq!(
+                            (failed["check"].as_str(), failed["pool"].as_str()),
+                            (Some("workers"), Some(POOL)),
+                            "{}",
+                            reply.body
+                        );
+                        let value = failed["value"].as_f64().unwrap();
+                        assert!(
+                            value < MIN_READY as f64,
+                            "{value} workers reported up: {}",
+                            reply.body
+                        );
+                        judged_unready += 1;
+                    }
+                    _ => unsettled += 1,
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+            (judged_ready, judged_unready, unsettled)
+        })
+    };
+
+    // The killer: one worker every 150–400 ms, and once, halfway, every
+    // worker it may kill at the same moment.
+    let mut rng = Rng(seed);
+    let mut kills: Vec<Kill> = Vec::new();
+    let spared = pool.session_worker(&session).unwrap().to_string();
+    let mut massacre_done = false;
+    while Instant::now() < deadline - Duration::from_millis(500) {
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(250))).await;
+        let candidates: Vec<_> = workers()
+            .into_iter()
+            .filter(|w| {
+                matches!(w.state, WorkerState::Available | WorkerState::Busy)
+                    && w.id != spared
+                    && w.pid.is_some_and(|pid| !kills.iter().any(|k| k.pid == pid))
+            })
+            .collect();
+        if candidates.is_empty() {
+            continue;
+        }
+        let halfway = Instant::now() + Duration::from_secs(seconds / 2) >= deadline;
+        let victims: Vec<_> = if halfway && !massacre_done {
+            massacre_done = true;
+            candidates
+        } else {
+            vec![candidates[rng.below(candidates.len() as u64) as usize].clone()]
+        };
+        for victim in victims {
+            let pid = victim.pid.unwrap();
+            let killed = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .expect("kill(1)")
+                .success();
+            if killed {
+                kills.push(Kill {
+                    pid,
+                    worker: victim.id.clone(),
+                });
+            }
+        }
+    }
+    for caller in callers {
+        caller.await.expect("a caller panicked");
+    }
+
+    // Recovery: every worker back, then a burst that all succeeds.
+    let until = Instant::now() + Duration::from_secs(20);
+    while workers()
+        .iter()
+        .filter(|w| w.state == WorkerState::Available)
+        .count()
+        < SIZE
+    {
+        assert!(
+            Instant::now() < until,
+            "the pool did not recover: {:?}",
+            workers()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let burst: Vec<_> = (0..100)
+        .map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move { pool.execute("echo", json!({ "i": i }), None).await })
+        })
+        .collect();
+    for call in burst {
+        call.await
+            .unwrap()
+            .expect("after recovery every request succeeds");
+    }
+    tally
+        .lock()
+        .unwrap()
+        .answers
+        .entry(("echo", true))
+        .and_modify(|n| *n += 100)
+        .or_insert(100);
+    let ready = get(addr, "/health/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
+    stop.store(true, Ordering::Relaxed);
+    let (judged_ready, judged_unready, unsettled) = polling.await.expect("the readiness poller");
+
+    let text = metrics.render();
+    common::promtool_check(&text);
+    pool.shutdown();
+    let events = captured.take();
+    let tally = tally.lock().unwrap();
+    let crashes: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::WorkerCrashed(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    println!(
+        "answers {:?}; failures {:?}; {} kills, {} crash events; slowest call {:?}, slowest hang {:?}; readiness judged {judged_ready} ready + {judged_unready} unready ({unsettled} while the state moved)",
+        tally.answers,
+        tally.kinds,
+        kills.len(),
+        crashes.len(),
+        tally.slowest,
+        tally.slowest_hang
+    );
+
+    // Each crash reported exactly once, with its context; the process it
+    // names is known from its own stderr.
+    let mut by_pid: HashMap<u32, usize> = HashMap::new();
+    for crash in &crashes {
+        let context = crash.error.crash.as_ref().expect("a crash context");
+        assert_eq!(context.signal.as_deref(), Some("SIGKILL"), "{crash:?}");
+        assert!(context.uptime.is_some(), "{crash:?}");
+        assert!(crash.reason.contains("SIGKILL"), "{}", crash.reason);
+        let pid = context
+            .stderr_tail
+            .as_deref()
+            .and_then(logged_pid)
+            .unwrap_or_else(|| panic!("no pid in the stderr tail: {crash:?}"));
+        *by_pid.entry(pid).or_default() += 1;
+    }
+    assert!(
+        by_pid.values().all(|n| *n == 1),
+        "a process reported twice: {by_pid:?}"
+    );
+    assert!(kills.len() as u64 >= seconds, "only {} kills", kills.len());
+    for kill in &kills {
+        let crash = crashes
+            .iter()
+            .find(|c| {
+                c.error
+                    .crash
+                    .as_ref()
+                    .and_then(|c| c.stderr_tail.as_deref())
+                    .and_then(logged_pid)
+                    == Some(kill.pid)
+            })
+            .unwrap_or_else(|| panic!("the kill of pid {} was not reported", kill.pid));
+        assert_eq!(crash.worker, kill.worker);
+    }
+    // The other crashes are the pool's own kills of workers stuck past the
+    // timeout: one per timed-out request, on the spared worker.
+    let own: Vec<_> = crashes
+        .iter()
+        .filter(|c| {
+            let pid = c
+                .error
+                .crash
+                .as_ref()
+                .and_then(|c| c.stderr_tail.as_deref())
+                .and_then(logged_pid);
+            !kills.iter().any(|k| Some(k.pid) == pid)
+        })
+        .collect();
+    let timeouts = tally.kinds.get("timeout").copied().unwrap_or(0);
+    assert!(timeouts > 0, "no hang timed out");
+    assert_eq!(own.len() as u64, timeouts, "{own:?}");
+    for crash in &own {
+        assert_eq!(crash.worker, spared);
+        assert_eq!(
+            crash.error.crash.as_ref().unwrap().last_command.as_deref(),
+            Some("sleep")
+        );
+    }
+    // A request failed by a crash carries that crash's context: the pid is
+    // one that crashed.
+    for pid in &tally.crash_pids {
+        let pid = pid.expect("a crash handed to a caller names its process");
+        assert!(by_pid.contains_key(&pid), "pid {pid} never reported");
+    }
+    assert!(tally.crash_pids.len() <= crashes.len());
+    let counted = common::expect_sample(
+        &text,
+        &format!("poolscope_worker_crashes_total{{pool=\"{POOL}\",kind=\"signal\"}}"),
+    );
+    assert_eq!(counted, crashes.len() as f64, "crashes counted once");
+
+    // No request hangs past its timeout. The timeout bounds the time in a
+    // worker; a call also waits in the queue, here at most for a restart
+    // (a hang's worker is killed and restarted before the next hang runs).
+    assert!(
+        tally.slowest_hang < TIMEOUT + Duration::from_secs(3),
+        "{:?}",
+        tally.slowest_hang
+    );
+    assert!(
+        tally.slowest < TIMEOUT + Duration::from_secs(4),
+        "{:?}",
+        tally.slowest
+    );
+
+    // Every answer counted once, by command and outcome.
+    for ((command, ok), answers) in &tally.answers {
+        let outcome = if *ok { "ok" } else { "error" };
+        let series =
+            format!("poolscope_requests_total{{pool=\"{POOL}\",command=\"{command}\",outcome=\"{outcome}\"}}");
+        assert_eq!(
+            common::sample(&text, &series).unwrap_or(0.0),
+            *answers as f64,
+            "{series}"
+        );
+    }
+
+    // Readiness was judged both ways, and never wrongly.
+    assert!(
+        judged_ready > 0 && judged_unready > 0,
+        "{judged_ready} ready, {judged_unready} unready"
+    );
+    server.shutdown().await;
+}
