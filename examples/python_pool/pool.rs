@@ -533,6 +533,8 @@ impl StderrTail {
 struct Running {
     child: Child,
     client: Client,
+    /// Where the worker listens: a broken channel is reconnected here.
+    port: u16,
     stderr: StderrTail,
     started: Instant,
 }
@@ -610,6 +612,7 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
     Ok(Running {
         child,
         client,
+        port,
         stderr,
         started,
     })
@@ -662,6 +665,7 @@ async fn slot(
         let Running {
             child,
             client,
+            port,
             stderr,
             started,
         } = &mut running;
@@ -684,14 +688,16 @@ async fn slot(
                     let Some(job) = job else { return };
                     worker.set_state(WorkerState::Busy);
                     last_command = Some(job.request.command.clone());
-                    let call = execute(client, job.request, shared.config.request_timeout);
-                    tokio::pin!(call);
-                    let reply = tokio::select! {
-                        reply = &mut call => reply,
-                        status = child.wait() => {
-                            let crash = crash_of(status, stderr, *started, last_command.take()).await;
-                            let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
-                            break crash;
+                    let reply = {
+                        let call = execute(client, job.request, shared.config.request_timeout);
+                        tokio::pin!(call);
+                        tokio::select! {
+                            reply = &mut call => reply,
+                            status = child.wait() => {
+                                let crash = crash_of(status, stderr, *started, last_command.take()).await;
+                                let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
+                                break crash;
+                            }
                         }
                     };
                     // A broken channel is a crash too; the exit status says which.
@@ -701,6 +707,28 @@ async fn slot(
                                 let crash = crash_of(status, stderr, *started, last_command.take()).await;
                                 let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
                                 break crash;
+                            }
+                        }
+                    }
+                    // The process lives but its channel broke (garbage on
+                    // the wire, a reset): the connection may still look open
+                    // to the next call, which would fail with it. Reconnect
+                    // first; a worker that cannot be reached is lost.
+                    if let Err(PoolError::Grpc(status)) = &reply {
+                        if std::error::Error::source(status).is_some() {
+                            // Unless it is dying: then its exit says how.
+                            if let Ok(status) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+                                let crash = crash_of(status, stderr, *started, last_command.take()).await;
+                                let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
+                                break crash;
+                            }
+                            match tokio::time::timeout(Duration::from_secs(5), Client::connect(*port)).await {
+                                Ok(Ok(fresh)) => *client = fresh,
+                                _ => {
+                                    let _ = child.start_kill();
+                                    let _ = job.reply.send(reply);
+                                    break WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take());
+                                }
                             }
                         }
                     }

@@ -372,10 +372,7 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: path.to_owned(),
-            reason: e.to_string(),
-        })?;
+        let text = read_limited(path)?;
         let mut table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Parse {
             reason: e.to_string(),
             path: Some(path.to_owned()),
@@ -823,6 +820,32 @@ impl ConfigWatcher {
     pub fn applied(&self) -> u64 {
         self.state.applied.load(Ordering::Relaxed)
     }
+}
+
+/// Largest configuration file read. A real one is a few KiB; a larger file
+/// is a mistake (a log or a binary written to the wrong path), and reading
+/// it whole on every change would hold that much memory in the watcher.
+pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+fn read_limited(path: &Path) -> Result<String, ConfigError> {
+    use std::io::Read;
+    let error = |reason: String| ConfigError::Read {
+        path: path.to_owned(),
+        reason,
+    };
+    let file = std::fs::File::open(path).map_err(|e| error(e.to_string()))?;
+    let mut bytes = Vec::new();
+    // One byte past the limit tells a file that is too large, even one
+    // still growing while it is read.
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| error(e.to_string()))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(error(format!(
+            "larger than {MAX_CONFIG_BYTES} bytes, the most a configuration may be"
+        )));
+    }
+    String::from_utf8(bytes).map_err(|e| error(format!("not UTF-8 text: {e}")))
 }
 
 /// What tells a changed file: modification time and length.

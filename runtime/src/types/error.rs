@@ -399,6 +399,13 @@ impl WorkerCrash {
         )
     }
 
+    /// A worker whose channel broke while its process may still run (it
+    /// cannot be reached, or answered with garbage): neither an exit code
+    /// nor a signal. Counted as kind `lost`.
+    pub fn lost(stderr: &[u8], uptime: Duration, last_command: Option<String>) -> WorkerCrash {
+        WorkerCrash::new(None, None, stderr, uptime, last_command)
+    }
+
     /// From a child's exit status (exit code, or on Unix the signal).
     pub fn from_status(
         status: std::process::ExitStatus,

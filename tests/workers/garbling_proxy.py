@@ -1,0 +1,91 @@
+#!/usr/bin/env python3
+"""A worker that writes garbage on its gRPC channel, for tests/hostile.rs.
+
+The pool starts it as it starts worker.py (`--id N --port 0`). It runs the
+real worker (examples/python_pool/worker.py) as its child, listens on a port
+of its own, prints `READY <that port>`, and relays every connection to the
+worker. A chunk from the worker that carries the marker GARBLE (an `echo` of
+it) is replaced, on its way to the pool, by bytes that are not HTTP/2: the
+pool's channel breaks in the middle of a reply. Everything else passes
+through untouched, so the next connection works again.
+"""
+
+import argparse
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+WORKER = os.path.join(HERE, "..", "..", "examples", "python_pool", "worker.py")
+MARKER = b"GARBLE"
+# A frame header announcing 16 MiB of an unknown frame type, then noise.
+GARBAGE = b"\xff\xff\xff\xee\xff\xff\xff\xff\xff" + b"\xde\xad\xbe\xef garbage, not HTTP/2 " * 8
+
+
+def die_with_parent():
+    # The relay may be SIGKILLed by the pool: the worker must not outlive it.
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def pump(source, target, garble):
+    try:
+        while True:
+            data = source.recv(65536)
+            if not data:
+                break
+            if garble and MARKER in data:
+                sys.stderr.write("relay: garbling a reply\n")
+                sys.stderr.flush()
+                data = GARBAGE
+            target.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (source, target):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def serve(client, worker_port):
+    try:
+        upstream = socket.create_connection(("127.0.0.1", worker_port))
+    except OSError:
+        client.close()
+        return
+    threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
+    threading.Thread(target=pump, args=(upstream, client, True), daemon=True).start()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--id", default="0")
+    parser.add_argument("--port", type=int, default=0)
+    options = parser.parse_args()
+    worker = subprocess.Popen(
+        [sys.executable, WORKER, "--id", options.id, "--port", "0"],
+        stdout=subprocess.PIPE,
+        preexec_fn=die_with_parent,
+    )
+    line = worker.stdout.readline().decode().strip()
+    if not line.startswith("READY "):
+        sys.exit(f"the worker did not start: {line!r}")
+    worker_port = int(line.split()[1])
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", options.port))
+    listener.listen(16)
+    print(f"READY {listener.getsockname()[1]}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: (worker.kill(), os._exit(0)))
+    while True:
+        client, _ = listener.accept()
+        serve(client, worker_port)
+
+
+if __name__ == "__main__":
+    main()
