@@ -150,12 +150,12 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
                 let mut i = 0u64;
                 while Instant::now() < deadline {
                     i += 1;
-                    let hang = caller == 0 && i % 4 == 0;
+                    let hang = caller == 0 && i.is_multiple_of(4);
                     let (command, args, session) = if hang {
                         ("sleep", json!({ "ms": 60_000 }), Some(session.as_str()))
-                    } else if i % 20 == 0 {
+                    } else if i.is_multiple_of(20) {
                         ("fail", json!({ "message": "chaos" }), None)
-                    } else if i % 3 == 0 {
+                    } else if i.is_multiple_of(3) {
                         ("sleep", json!({ "ms": 5 }), None)
                     } else {
                         ("echo", json!({ "caller": caller, "i": i }), None)
@@ -333,7 +333,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     common::promtool_check(&text);
     pool.shutdown();
     let events = captured.take();
-    let tally = tally.lock().unwrap();
+    let tally = std::mem::take(&mut *tally.lock().unwrap());
     let crashes: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
