@@ -290,6 +290,53 @@ async fn every_viewer_gets_the_same_snapshot_computed_once_per_tick() {
 }
 
 #[tokio::test]
+async fn custom_checks_run_on_every_probe_but_at_most_once_a_second_for_the_dashboard() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    let runs = Arc::new(AtomicU64::new(0));
+    let counted = runs.clone();
+    let server = builder()
+        .with_dashboard(DashboardConfig::default().with_interval(Duration::from_millis(100)))
+        .with_readiness_check("db", move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+            Err("connection refused".into())
+        })
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let mut viewer = Events::open(addr, &[]).await.unwrap();
+    let started = Instant::now();
+    let mut snapshots = 0u64;
+    let mut last = serde_json::Value::Null;
+    while started.elapsed() < Duration::from_millis(2_000) {
+        last = viewer.next().await.unwrap();
+        snapshots += 1;
+    }
+    let dashboard_runs = runs.load(Ordering::Relaxed);
+    // 10 snapshots a second; the check ran about twice (once a second).
+    assert!(snapshots >= 15, "{snapshots} snapshots");
+    assert!(
+        dashboard_runs <= 4,
+        "{dashboard_runs} runs for {snapshots} snapshots"
+    );
+    assert!(
+        last.to_string().contains("connection refused"),
+        "the dashboard still shows the check's result: {last}"
+    );
+    // Probes always run it.
+    for _ in 0..5 {
+        assert_eq!(
+            get(addr, "/health/ready").await.status,
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    assert!(runs.load(Ordering::Relaxed) >= dashboard_runs + 5);
+    server.shutdown().await;
+}
+
+#[tokio::test]
 async fn viewers_beyond_the_limit_get_503_until_one_leaves() {
     let server = builder()
         .with_dashboard(DashboardConfig::default().with_max_viewers(2))

@@ -140,7 +140,7 @@ pub(crate) struct Check {
 pub(crate) fn checks(
     config: &HealthConfig,
     pools: &[(PoolSnapshot, WindowStats)],
-    custom: &[(String, CustomCheck)],
+    custom: Vec<Check>,
 ) -> Vec<Check> {
     let mut out = Vec::new();
     for (pool, window) in pools {
@@ -225,6 +225,13 @@ pub(crate) fn checks(
             threshold: Some(threshold),
         });
     }
+    out.extend(custom);
+    out
+}
+
+/// Runs the application's own readiness checks; a panic fails its check.
+pub(crate) fn run_custom(custom: &[(String, CustomCheck)]) -> Vec<Check> {
+    let mut out = Vec::with_capacity(custom.len());
     for (name, check) in custom {
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check()))
             .unwrap_or_else(|_| Err("the check panicked".to_owned()));
@@ -570,7 +577,11 @@ mod tests {
         };
         let custom: Vec<(String, CustomCheck)> =
             vec![("db".into(), Arc::new(|| Err("connection refused".into())))];
-        let out = checks(&config, &[(snapshot("p", 0, 0, 0, 0, 0), window)], &custom);
+        let out = checks(
+            &config,
+            &[(snapshot("p", 0, 0, 0, 0, 0), window)],
+            run_custom(&custom),
+        );
         let failed: Vec<(&str, Option<f64>, Option<f64>)> = out
             .iter()
             .filter(|c| !c.passed)
@@ -600,7 +611,11 @@ mod tests {
             p99: Some(5.0),
             ..WindowStats::default()
         };
-        let out = checks(&config, &[(snapshot("p", 0, 0, 0, 0, 1), window)], &[]);
+        let out = checks(
+            &config,
+            &[(snapshot("p", 0, 0, 0, 0, 1), window)],
+            Vec::new(),
+        );
         assert!(out.iter().all(|c| c.passed), "{out:?}");
     }
 

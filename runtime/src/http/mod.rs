@@ -227,7 +227,8 @@ impl ServerBuilder {
 
     /// Adds a readiness check of the application's own: `/health/ready`
     /// answers 503 while it returns `Err(reason)`. It runs on every probe,
-    /// on the server's task, so it must be quick.
+    /// on the server's task, so it must be quick. The dashboard reuses its
+    /// last result for up to a second.
     pub fn with_readiness_check(
         mut self,
         name: impl Into<String>,
@@ -328,6 +329,7 @@ impl ServerBuilder {
                 health: arc_swap::ArcSwap::from_pointee(self.health),
                 metrics: self.metrics,
                 checks: self.checks,
+                custom_results: Mutex::new(None),
                 max_body_bytes: self.max_body_bytes,
                 history: Mutex::new(history),
             }),
@@ -355,6 +357,10 @@ struct State {
     health: arc_swap::ArcSwap<HealthConfig>,
     metrics: Option<MetricsHandle>,
     checks: Vec<(String, CustomCheck)>,
+    /// The custom checks' last results and when they ran: the dashboard
+    /// reuses them for a second instead of running application code (a
+    /// database ping, say) on every tick. Probes always run them.
+    custom_results: Mutex<Option<(Instant, Vec<health::Check>)>>,
     max_body_bytes: u64,
     history: Mutex<History>,
 }
@@ -814,7 +820,7 @@ fn render(
             )
         }
         Endpoint::Ready => {
-            let (_, checks) = evaluate(state);
+            let (_, checks) = evaluate(state, Custom::Run);
             let failed: Vec<_> = checks.iter().filter(|c| !c.passed).cloned().collect();
             let ready = failed.is_empty() && !state.shutting_down.load(Ordering::Relaxed);
             let body = health::Readiness {
@@ -832,7 +838,7 @@ fn render(
             )
         }
         Endpoint::Detailed => {
-            let (pools, checks) = evaluate(state);
+            let (pools, checks) = evaluate(state, Custom::Run);
             let ready = checks.iter().all(|c| c.passed);
             let body = health::Detailed {
                 status: if ready { "ready" } else { "unavailable" },
@@ -968,7 +974,7 @@ const RATE_NOW_WINDOW: Duration = Duration::from_secs(5);
 /// checks `/health/detailed` and `/health/ready` report.
 #[cfg(feature = "dashboard")]
 fn dashboard_view(state: &State) -> dashboard::View {
-    let (pools, checks) = evaluate(state);
+    let (pools, checks) = evaluate(state, Custom::Recent);
     let now = Instant::now();
     let rates: Vec<f64> = {
         let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
@@ -1006,8 +1012,48 @@ fn dashboard_view(state: &State) -> dashboard::View {
     }
 }
 
+/// How long the dashboard reuses the custom checks' results.
+#[cfg(feature = "dashboard")]
+const CUSTOM_RESULTS_TTL: Duration = Duration::from_secs(1);
+
+/// Whether the custom readiness checks run now or may come from the last run.
+#[derive(Clone, Copy, PartialEq)]
+enum Custom {
+    /// Run them (a probe asks).
+    Run,
+    /// The results of a run younger than `CUSTOM_RESULTS_TTL` will do.
+    #[cfg(feature = "dashboard")]
+    Recent,
+}
+
+fn custom_results(state: &State, how: Custom) -> Vec<health::Check> {
+    if state.checks.is_empty() {
+        return Vec::new();
+    }
+    #[cfg(feature = "dashboard")]
+    if how == Custom::Recent {
+        let cached = state
+            .custom_results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some((at, results)) = cached.as_ref() {
+            if at.elapsed() < CUSTOM_RESULTS_TTL {
+                return results.clone();
+            }
+        }
+    }
+    let _ = how;
+    // Run outside the lock: a slow check must not hold up the next caller.
+    let results = health::run_custom(&state.checks);
+    *state
+        .custom_results
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), results.clone()));
+    results
+}
+
 /// Every pool with its window statistics, and the readiness checks.
-fn evaluate(state: &State) -> (Vec<(PoolSnapshot, WindowStats)>, Vec<health::Check>) {
+fn evaluate(state: &State, how: Custom) -> (Vec<(PoolSnapshot, WindowStats)>, Vec<health::Check>) {
     let now = Instant::now();
     let health = state.health.load();
     let pools: Vec<(PoolSnapshot, WindowStats)> = {
@@ -1020,7 +1066,7 @@ fn evaluate(state: &State) -> (Vec<(PoolSnapshot, WindowStats)>, Vec<health::Che
             })
             .collect()
     };
-    let checks = health::checks(&health, &pools, &state.checks);
+    let checks = health::checks(&health, &pools, custom_results(state, how));
     (pools, checks)
 }
 
