@@ -320,8 +320,7 @@ impl ServerBuilder {
                 #[cfg(feature = "dashboard")]
                 dashboard: {
                     let hub = dashboard::Hub::new(self.dashboard);
-                    hub.enabled
-                        .store(self.enabled[Endpoint::Dashboard.index()], Ordering::Relaxed);
+                    hub.set_enabled(self.enabled[Endpoint::Dashboard.index()]);
                     hub
                 },
                 shutting_down: AtomicBool::new(false),
@@ -476,6 +475,15 @@ impl State {
         }
         &self.enabled[endpoint.index()]
     }
+
+    fn set_switch(&self, endpoint: Endpoint, enabled: bool) {
+        #[cfg(feature = "dashboard")]
+        if endpoint == Endpoint::Dashboard {
+            self.dashboard.set_enabled(enabled);
+            return;
+        }
+        self.switch(endpoint).store(enabled, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for State {
@@ -503,9 +511,7 @@ impl ServerHandle {
     /// Switches an endpoint on or off while the server runs; a disabled
     /// endpoint answers 404.
     pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
-        self.state
-            .switch(endpoint)
-            .store(enabled, Ordering::Relaxed);
+        self.state.set_switch(endpoint, enabled);
     }
 
     /// Whether an endpoint is on.
@@ -545,9 +551,7 @@ pub struct ServerControls {
 impl ServerControls {
     /// As [`ServerHandle::set_enabled`].
     pub fn set_enabled(&self, endpoint: Endpoint, enabled: bool) {
-        self.state
-            .switch(endpoint)
-            .store(enabled, Ordering::Relaxed);
+        self.state.set_switch(endpoint, enabled);
     }
 
     /// Replaces the readiness thresholds; the next probe uses them.

@@ -212,7 +212,8 @@ pub(crate) struct Hub {
     dropped: AtomicU64,
     /// Application metrics shown on the page; replaced by configuration.
     pub(crate) custom: Mutex<Vec<String>>,
-    /// Mirrors the endpoint switch: open streams end when it goes off.
+    /// The endpoint's switch: open streams end when it goes off. Set it
+    /// through [`Hub::set_enabled`], which also (un)subscribes.
     pub(crate) enabled: std::sync::atomic::AtomicBool,
     /// Tells this server's snapshots from a restarted one's: error ids and
     /// sequence numbers start again with a new instance.
@@ -238,13 +239,34 @@ impl Hub {
             recent,
             viewers: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
-            enabled: std::sync::atomic::AtomicBool::new(true),
+            enabled: std::sync::atomic::AtomicBool::new(false),
             custom,
             instance: u64::from_str_radix(&nonce()[..12], 16).unwrap_or(0),
             subscription: Mutex::new(None),
         });
-        let weak = Arc::downgrade(&hub);
-        let subscription = crate::imp::events::subscribe_with(
+        describe();
+        // Registered at zero, so a scrape shows "none dropped" rather than
+        // nothing.
+        metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(0);
+        metrics::gauge!("poolscope_dashboard_viewers").increment(0.0);
+        hub
+    }
+
+    /// Switches the dashboard on or off. Off, it also stops listening to
+    /// events, so a failing call builds no event for it; back on, the
+    /// recent-errors list resumes from then.
+    pub(crate) fn set_enabled(self: &Arc<Self>, enabled: bool) {
+        let mut subscription = lock(&self.subscription);
+        self.enabled.store(enabled, Ordering::Relaxed);
+        if !enabled {
+            *subscription = None;
+            return;
+        }
+        if subscription.is_some() {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        *subscription = Some(crate::imp::events::subscribe_with(
             crate::imp::events::Interest::Failures,
             Arc::new(move |event| {
                 let Some(hub) = weak.upgrade() else { return };
@@ -253,14 +275,13 @@ impl Hub {
                     hub.wake.notify_one();
                 }
             }),
-        );
-        *lock(&hub.subscription) = Some(subscription);
-        describe();
-        // Registered at zero, so a scrape shows "none dropped" rather than
-        // nothing.
-        metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(0);
-        metrics::gauge!("poolscope_dashboard_viewers").increment(0.0);
-        hub
+        ));
+    }
+
+    /// Whether the dashboard listens to events (it does while it is on).
+    #[cfg(test)]
+    pub(crate) fn listening(&self) -> bool {
+        lock(&self.subscription).is_some()
     }
 
     /// Whether someone is watching.
@@ -826,4 +847,21 @@ pub(crate) fn nonce() -> String {
         hasher.finish()
     };
     format!("{:016x}{:016x}", part(1), part(2))
+}
+
+#[cfg(test)]
+mod switch_tests {
+    use super::*;
+
+    #[test]
+    fn the_hub_listens_to_events_only_while_the_dashboard_is_on() {
+        let hub = Hub::new(DashboardConfig::default());
+        assert!(!hub.listening() && !hub.enabled.load(Ordering::Relaxed));
+        hub.set_enabled(true);
+        assert!(hub.listening() && hub.enabled.load(Ordering::Relaxed));
+        hub.set_enabled(true);
+        assert!(hub.listening());
+        hub.set_enabled(false);
+        assert!(!hub.listening() && !hub.enabled.load(Ordering::Relaxed));
+    }
 }
