@@ -455,13 +455,27 @@ impl Config {
                     format!("{p99} is not a positive number of seconds"),
                 ));
             }
+            // Percentiles are read from the duration buckets: a limit at or
+            // above the largest never fails (and a huge one is no duration).
+            let buckets = if self.buckets.durations.is_empty() {
+                crate::imp::buckets::current()
+            } else {
+                self.buckets.durations.as_slice().into()
+            };
+            let largest = buckets.last().copied().unwrap_or(f64::INFINITY);
+            if p99 >= largest {
+                return Err(field(
+                    "health.max_p99_seconds",
+                    format!("{p99} is not below the largest duration bucket ({largest} s)"),
+                ));
+            }
         }
         if !self.buckets.durations.is_empty() {
             crate::imp::buckets::validate(&self.buckets.durations)
                 .map_err(|e| field("buckets.durations", e.to_string()))?;
         }
         for key in &self.sanitizer.extra_keys {
-            crate::types::sanitize::Sanitizer::with_extra(&[key.as_str()], &[])
+            crate::types::sanitize::check_key(key)
                 .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
         }
         if !(self.alerts.every_seconds >= 0.05 && self.alerts.every_seconds <= 3600.0) {
@@ -551,7 +565,10 @@ impl Config {
         health.min_requests = h.min_requests;
         health.max_queue_depth = h.max_queue_depth;
         health.max_error_rate = h.max_error_rate;
-        health.max_p99 = h.max_p99_seconds.map(Duration::from_secs_f64);
+        // Validated: finite, positive and below the largest bucket.
+        health.max_p99 = h
+            .max_p99_seconds
+            .and_then(|s| Duration::try_from_secs_f64(s).ok());
         health
     }
 }
@@ -687,6 +704,15 @@ impl Live {
             .iter()
             .map(String::as_str)
             .collect();
+        // The server checks thresholds against the buckets in force, which
+        // a file cannot change live: ask it before anything changes.
+        #[cfg(feature = "http")]
+        if self.server.is_some() {
+            config
+                .health_config()
+                .validate()
+                .map_err(|e| field("health", e))?;
+        }
         // Checked above; everything below only takes effect.
         crate::types::sanitize::configure(&keys, &[])
             .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
@@ -890,6 +916,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http.address"), "{err}");
+    }
+
+    #[test]
+    fn a_p99_limit_beyond_the_buckets_is_refused_not_a_panic() {
+        // `1e300` passed validation and then panicked converting to a
+        // Duration (found reading the code behind the `config` fuzz target).
+        for text in [
+            "[health]\nmax_p99_seconds = 1e300",
+            "[health]\nmax_p99_seconds = 120.0",
+            "[buckets]\ndurations = [0.1, 1.0]\n[health]\nmax_p99_seconds = 1.0",
+        ] {
+            let err = Config::from_toml(text).unwrap_err().to_string();
+            assert!(
+                err.contains("health.max_p99_seconds") && err.contains("largest duration bucket"),
+                "{text}: {err}"
+            );
+        }
+        let ok = Config::from_toml("[health]\nmax_p99_seconds = 0.5").unwrap();
+        #[cfg(feature = "http")]
+        assert_eq!(ok.health_config().max_p99, Some(Duration::from_millis(500)));
+        let _ = ok;
     }
 
     #[test]

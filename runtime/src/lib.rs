@@ -72,7 +72,7 @@ pub mod metrics {
 /// in `docs/logging.md`.
 pub mod sanitize {
     pub use crate::types::sanitize::{
-        configure, current, is_secret_key, sanitize, Pattern, SanitizeError, Sanitizer,
+        check_key, configure, current, is_secret_key, sanitize, Pattern, SanitizeError, Sanitizer,
         DEFAULT_KEYS, REDACTED,
     };
 }

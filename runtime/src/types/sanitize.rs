@@ -192,6 +192,22 @@ fn words(key: &str) -> Vec<String> {
     out
 }
 
+/// Whether `key` can be an extra secret key: letters, digits, `_`, `-` and
+/// `.`, with at least one word. Cheap: no rule is compiled.
+///
+/// # Errors
+///
+/// [`SanitizeError::Key`] naming the key.
+pub fn check_key(key: &str) -> Result<(), SanitizeError> {
+    let chars_ok = key
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if !chars_ok || words(key).is_empty() {
+        return Err(SanitizeError::Key(key.to_owned()));
+    }
+    Ok(())
+}
+
 /// Shannon entropy in bits per character.
 fn entropy(text: &str) -> f64 {
     let mut counts = [0u32; 256];
@@ -223,13 +239,7 @@ impl Sanitizer {
         extra_patterns: &[Pattern],
     ) -> Result<Sanitizer, SanitizeError> {
         for key in extra_keys {
-            if key.is_empty()
-                || !key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-            {
-                return Err(SanitizeError::Key((*key).to_owned()));
-            }
+            check_key(key)?;
         }
         let keys: Vec<Vec<String>> = DEFAULT_KEYS
             .iter()
@@ -246,7 +256,9 @@ impl Sanitizer {
                 w.iter()
                     .map(|part| regex::escape(part))
                     .collect::<Vec<_>>()
-                    .join(r"[_.\-]?")
+                    // `words` reads a run of separators as one boundary
+                    // (`api__key`), so the pattern must take a run too.
+                    .join(r"[_.\-]*")
             })
             .collect();
         alternatives.sort_by_key(|a| std::cmp::Reverse(a.len()));
@@ -291,6 +303,28 @@ impl Sanitizer {
         if !self.any.is_match(text) {
             return Cow::Borrowed(text);
         }
+        let Some(mut changed) = self.pass(text) else {
+            return Cow::Borrowed(text);
+        };
+        // A redaction can make a rule match that did not before (a
+        // random-looking run cut short by `[REDACTED]` may now pass the
+        // entropy test): repeat until nothing changes, so sanitizing
+        // sanitized text changes nothing. Each pass only turns text into
+        // `[REDACTED]`; a few passes settle it, and the bound is a guard.
+        for _ in 0..8 {
+            if !self.any.is_match(&changed) {
+                break;
+            }
+            match self.pass(&changed) {
+                Some(again) => changed = again,
+                None => break,
+            }
+        }
+        Cow::Owned(changed)
+    }
+
+    /// One pass of every rule; `None` when nothing changed.
+    fn pass(&self, text: &str) -> Option<String> {
         // `None` while no rule has changed anything.
         let mut out: Option<String> = None;
         fn apply(
@@ -313,10 +347,7 @@ impl Sanitizer {
         for regex in &self.extra {
             apply(&mut out, text, regex, redact_extra);
         }
-        match out {
-            Some(changed) if changed != text => Cow::Owned(changed),
-            _ => Cow::Borrowed(text),
-        }
+        out.filter(|changed| changed != text)
     }
 
     /// A named value as events and log lines carry it: the whole value
@@ -555,6 +586,40 @@ mod tests {
         ] {
             assert!(!s.is_secret_key(key), "{key}");
         }
+    }
+
+    #[test]
+    fn sanitizing_twice_changes_nothing() {
+        // Found by the `sanitize` fuzz target: the first pass redacted the
+        // value, after which the random-looking run before it, now cut
+        // short by `[REDACTED]`, passed the entropy test.
+        let s = Sanitizer::new();
+        for text in [
+            "auth +dtiazH+++secretkey=kkkkk",
+            "token: abc password=hunter2 key is wJalrXUtnFEMI/K7MDENG/bPxRfiCY",
+        ] {
+            let once = s.sanitize(text).into_owned();
+            assert_eq!(s.sanitize(&once), once.as_str(), "{text}");
+        }
+    }
+
+    #[test]
+    fn keys_with_runs_of_separators_are_secret_keys_in_text_too() {
+        // Found by the `config` fuzz target: `words` reads `__` as one
+        // boundary, the key pattern read it as two.
+        let s = Sanitizer::with_extra(&["my--pin"], &[]).unwrap();
+        for text in [
+            "my--pin=1234",
+            "api__key=1234",
+            "API..KEY: 1234",
+            "my.pin=1234",
+        ] {
+            let out = s.sanitize(text);
+            assert!(!out.contains("1234"), "{text} -> {out}");
+        }
+        assert!(check_key("---").is_err());
+        assert!(check_key("my key").is_err());
+        assert!(check_key("my--pin").is_ok());
     }
 
     #[test]
