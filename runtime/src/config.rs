@@ -298,9 +298,9 @@ fn field(field: &str, problem: impl Into<String>) -> ConfigError {
     }
 }
 
-/// Environment variables that override keys: `POOLSCOPE_` and the key's
-/// path in capitals with `_` for `.` (lists: comma-separated).
-const ENV_KEYS: &[&str] = &[
+/// The keys an environment variable can override; the variable is
+/// [`env_name`] of the key (lists: comma-separated).
+pub const ENV_KEYS: &[&str] = &[
     "enabled",
     "sampling.requests",
     "logging.level",
