@@ -315,10 +315,10 @@ async fn custom_checks_run_on_every_probe_but_at_most_once_a_second_for_the_dash
         snapshots += 1;
     }
     let dashboard_runs = runs.load(Ordering::Relaxed);
-    // 10 snapshots a second; the check ran about twice (once a second).
-    assert!(snapshots >= 15, "{snapshots} snapshots");
+    // Up to 10 snapshots a second; the check ran about twice (once a
+    // second), however many snapshots a loaded machine managed.
     assert!(
-        dashboard_runs <= 4,
+        dashboard_runs <= 4 && snapshots >= 3 * dashboard_runs.max(1),
         "{dashboard_runs} runs for {snapshots} snapshots"
     );
     assert!(

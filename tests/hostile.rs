@@ -486,3 +486,62 @@ async fn garbage_on_a_workers_grpc_channel_fails_one_request_cleanly() {
     }
     pool.shutdown();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_runs_but_cannot_be_reached_is_reported_lost_and_replaced() {
+    let metrics = recorder();
+    let captured = common::capture("hostile-lost");
+    let mut config = pool::PoolConfig::new("hostile-lost");
+    config.size = 1;
+    config.restart_backoff = Duration::from_millis(50);
+    config.script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workers/vanishing_proxy.py");
+    let pool = pool::start(config)
+        .await
+        .expect("the pool behind the vanishing relay");
+    for i in 0..5 {
+        pool.execute("echo", json!({ "i": i }), None)
+            .await
+            .expect("through the relay");
+    }
+    let err = pool
+        .execute("echo", json!({ "x": "GARBLE" }), None)
+        .await
+        .expect_err("a garbled reply cannot succeed");
+    println!("garbled, then unreachable: {err}");
+    let pool::PoolError::Crash(crash) = &err else {
+        panic!("not reported as a crash: {err:?}")
+    };
+    assert_eq!(
+        (crash.context.exit_code, crash.context.signal.as_deref()),
+        (None, None),
+        "lost: neither an exit nor a signal"
+    );
+    assert_eq!(crash.context.last_command.as_deref(), Some("echo"));
+    // Replaced: a new worker serves.
+    for i in 0..5 {
+        pool.execute("echo", json!({ "i": i }), None)
+            .await
+            .expect("the replacement serves");
+    }
+    let text = metrics.render();
+    common::promtool_check(&text);
+    assert_eq!(
+        common::sample(
+            &text,
+            "poolscope_worker_crashes_total{pool=\"hostile-lost\",kind=\"lost\"}"
+        ),
+        Some(1.0)
+    );
+    pool.shutdown();
+    let crashed: Vec<_> = captured
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            poolscope::events::Event::WorkerCrashed(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(crashed.len(), 1, "{crashed:?}");
+    assert!(crashed[0].reason.contains("lost"), "{}", crashed[0].reason);
+}

@@ -700,34 +700,40 @@ async fn slot(
                             }
                         }
                     };
-                    // A broken channel is a crash too; the exit status says which.
+                    // A broken channel: the process died (its exit status
+                    // says how), or it lives and the connection broke
+                    // (garbage on the wire, a reset), in which case the
+                    // connection may still look open to the next call, which
+                    // would fail with it. Reconnect first; a live worker
+                    // that cannot be reached again is lost.
                     if let Err(PoolError::Grpc(status)) = &reply {
-                        if status.code() == tonic::Code::Unavailable || status.code() == tonic::Code::Unknown {
-                            if let Ok(status) = tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                        let gone = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown);
+                        let broken = std::error::Error::source(status).is_some();
+                        if gone || broken {
+                            // Unavailable usually means the process is dying.
+                            let grace = if gone { Duration::from_secs(2) } else { Duration::from_millis(200) };
+                            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
                                 let crash = crash_of(status, stderr, *started, last_command.take()).await;
                                 let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
                                 break crash;
                             }
                         }
-                    }
-                    // The process lives but its channel broke (garbage on
-                    // the wire, a reset): the connection may still look open
-                    // to the next call, which would fail with it. Reconnect
-                    // first; a worker that cannot be reached is lost.
-                    if let Err(PoolError::Grpc(status)) = &reply {
-                        if std::error::Error::source(status).is_some() {
-                            // Unless it is dying: then its exit says how.
-                            if let Ok(status) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
-                                let crash = crash_of(status, stderr, *started, last_command.take()).await;
-                                let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
-                                break crash;
-                            }
+                        if broken {
                             match tokio::time::timeout(Duration::from_secs(5), Client::connect(*port)).await {
                                 Ok(Ok(fresh)) => *client = fresh,
                                 _ => {
-                                    let _ = child.start_kill();
-                                    let _ = job.reply.send(reply);
-                                    break WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take());
+                                    // Dead after all (its exit noticed late)?
+                                    // Then the exit says how, not "lost".
+                                    let exited = child.try_wait().ok().flatten();
+                                    let crash = match exited {
+                                        Some(status) => crash_of(Ok(status), stderr, *started, last_command.take()).await,
+                                        None => {
+                                            let _ = child.start_kill();
+                                            WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
+                                        }
+                                    };
+                                    let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
+                                    break crash;
                                 }
                             }
                         }

@@ -433,6 +433,10 @@ impl Config {
                 ),
             ));
         }
+        if !self.buckets.durations.is_empty() {
+            crate::imp::buckets::validate(&self.buckets.durations)
+                .map_err(|e| field("buckets.durations", e.to_string()))?;
+        }
         let health = &self.health;
         if !(health.window_seconds >= 1.0 && health.window_seconds <= 3600.0) {
             return Err(field(
@@ -469,10 +473,6 @@ impl Config {
                     format!("{p99} is not below the largest duration bucket ({largest} s)"),
                 ));
             }
-        }
-        if !self.buckets.durations.is_empty() {
-            crate::imp::buckets::validate(&self.buckets.durations)
-                .map_err(|e| field("buckets.durations", e.to_string()))?;
         }
         for key in &self.sanitizer.extra_keys {
             crate::types::sanitize::check_key(key)
@@ -565,7 +565,9 @@ impl Config {
         health.min_requests = h.min_requests;
         health.max_queue_depth = h.max_queue_depth;
         health.max_error_rate = h.max_error_rate;
-        // Validated: finite, positive and below the largest bucket.
+        // `validate` keeps it finite, positive and below the largest bucket;
+        // a `Config` built in code and never validated loses a limit that is
+        // no duration (the server would refuse it anyway).
         health.max_p99 = h
             .max_p99_seconds
             .and_then(|s| Duration::try_from_secs_f64(s).ok());
@@ -792,6 +794,9 @@ impl ConfigWatcher {
     /// The first load's error: a watcher does not start from a broken file.
     pub fn start(path: impl Into<PathBuf>, live: Live) -> Result<ConfigWatcher, ConfigError> {
         let path = path.into();
+        // Stamped before the first load: a change made while it loads (or
+        // before the thread below first looks) is then seen as a change.
+        let mut seen = stamp(&path);
         let config = Config::load(&path)?;
         live.apply(&config)?;
         let state = Arc::new(WatchState::default());
@@ -801,7 +806,6 @@ impl ConfigWatcher {
         let thread = std::thread::Builder::new()
             .name("poolscope-config".into())
             .spawn(move || {
-                let mut seen = stamp(&path);
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(POLL) {
                     let now = stamp(&path);
                     if now == seen {

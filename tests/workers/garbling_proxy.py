@@ -8,6 +8,9 @@ worker. A chunk from the worker that carries the marker GARBLE (an `echo` of
 it) is replaced, on its way to the pool, by bytes that are not HTTP/2: the
 pool's channel breaks in the middle of a reply. Everything else passes
 through untouched, so the next connection works again.
+
+With `--vanish` (vanishing_proxy.py) it also stops listening once it has
+garbled a reply, and stays alive: a worker that runs but cannot be reached.
 """
 
 import argparse
@@ -18,6 +21,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "..", "..", "examples", "python_pool", "worker.py")
@@ -32,6 +36,10 @@ def die_with_parent():
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
+VANISH = threading.Event()
+LISTENER = None
+
+
 def pump(source, target, garble):
     try:
         while True:
@@ -42,6 +50,14 @@ def pump(source, target, garble):
                 sys.stderr.write("relay: garbling a reply\n")
                 sys.stderr.flush()
                 data = GARBAGE
+                if VANISH.is_set() and LISTENER is not None:
+                    # shutdown, not just close: it wakes the blocked accept
+                    # and refuses new connections at once (Linux).
+                    try:
+                        LISTENER.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                    LISTENER.close()
             target.sendall(data)
     except OSError:
         pass
@@ -63,11 +79,14 @@ def serve(client, worker_port):
     threading.Thread(target=pump, args=(upstream, client, True), daemon=True).start()
 
 
-def main():
+def main(vanish=False):
+    global LISTENER
     parser = argparse.ArgumentParser()
     parser.add_argument("--id", default="0")
     parser.add_argument("--port", type=int, default=0)
     options = parser.parse_args()
+    if vanish:
+        VANISH.set()
     worker = subprocess.Popen(
         [sys.executable, WORKER, "--id", options.id, "--port", "0"],
         stdout=subprocess.PIPE,
@@ -80,10 +99,16 @@ def main():
     listener = socket.socket()
     listener.bind(("127.0.0.1", options.port))
     listener.listen(16)
+    LISTENER = listener
     print(f"READY {listener.getsockname()[1]}", flush=True)
     signal.signal(signal.SIGTERM, lambda *_: (worker.kill(), os._exit(0)))
     while True:
-        client, _ = listener.accept()
+        try:
+            client, _ = listener.accept()
+        except OSError:
+            # Closed on purpose (--vanish): alive, but unreachable.
+            while True:
+                time.sleep(3600)
         serve(client, worker_port)
 
 

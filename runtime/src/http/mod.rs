@@ -328,6 +328,7 @@ impl ServerBuilder {
                 health: arc_swap::ArcSwap::from_pointee(self.health),
                 metrics: self.metrics,
                 checks: self.checks,
+                #[cfg(feature = "dashboard")]
                 custom_results: Mutex::new(None),
                 max_body_bytes: self.max_body_bytes,
                 history: Mutex::new(history),
@@ -359,6 +360,7 @@ struct State {
     /// The custom checks' last results and when they ran: the dashboard
     /// reuses them for a second instead of running application code (a
     /// database ping, say) on every tick. Probes always run them.
+    #[cfg(feature = "dashboard")]
     custom_results: Mutex<Option<(Instant, Vec<health::Check>)>>,
     max_body_bytes: u64,
     history: Mutex<History>,
@@ -1049,10 +1051,13 @@ fn custom_results(state: &State, how: Custom) -> Vec<health::Check> {
     let _ = how;
     // Run outside the lock: a slow check must not hold up the next caller.
     let results = health::run_custom(&state.checks);
-    *state
-        .custom_results
-        .lock()
-        .unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), results.clone()));
+    #[cfg(feature = "dashboard")]
+    {
+        *state
+            .custom_results
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), results.clone()));
+    }
     results
 }
 

@@ -399,9 +399,16 @@ impl WorkerCrash {
         )
     }
 
-    /// A worker whose channel broke while its process may still run (it
-    /// cannot be reached, or answered with garbage): neither an exit code
-    /// nor a signal. Counted as kind `lost`.
+    /// A worker whose process was still running but could not be reached
+    /// over its channel: neither an exit code nor a signal. Counted as kind
+    /// `lost`.
+    ///
+    /// ```
+    /// use poolscope_runtime::error::WorkerCrash;
+    /// let crash = WorkerCrash::lost(b"", std::time::Duration::from_secs(3), None);
+    /// assert!(crash.context.exit_code.is_none() && crash.context.signal.is_none());
+    /// assert!(crash.to_string().starts_with("worker lost"), "{crash}");
+    /// ```
     pub fn lost(stderr: &[u8], uptime: Duration, last_command: Option<String>) -> WorkerCrash {
         WorkerCrash::new(None, None, stderr, uptime, last_command)
     }
