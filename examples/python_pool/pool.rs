@@ -93,10 +93,13 @@ impl Client {
         Req: prost::Message + Send + Sync + 'static,
         Reply: prost::Message + Default + Send + Sync + 'static,
     {
-        self.grpc
-            .ready()
-            .await
-            .map_err(|e| tonic::Status::unavailable(format!("worker not ready: {e}")))?;
+        self.grpc.ready().await.map_err(|e| {
+            // Keep the transport error as the source: the slot reads a
+            // source as "the channel broke" and reconnects.
+            let mut status = tonic::Status::unavailable(format!("worker not ready: {e}"));
+            status.set_source(Arc::new(e));
+            status
+        })?;
         let codec = tonic_prost::ProstCodec::<Req, Reply>::default();
         self.grpc
             .unary(
@@ -710,24 +713,21 @@ async fn slot(
                         let gone = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown);
                         let broken = std::error::Error::source(status).is_some();
                         if gone || broken {
-                            // Unavailable usually means the process is dying.
-                            let grace = if gone { Duration::from_secs(2) } else { Duration::from_millis(200) };
-                            if let Ok(status) = tokio::time::timeout(grace, child.wait()).await {
+                            // A dying process is usually reaped at once.
+                            if let Ok(status) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
                                 let crash = crash_of(status, stderr, *started, last_command.take()).await;
                                 let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
                                 break crash;
                             }
-                        }
-                        if broken {
                             match tokio::time::timeout(Duration::from_secs(5), Client::connect(*port)).await {
                                 Ok(Ok(fresh)) => *client = fresh,
                                 _ => {
-                                    // Dead after all (its exit noticed late)?
-                                    // Then the exit says how, not "lost".
-                                    let exited = child.try_wait().ok().flatten();
-                                    let crash = match exited {
-                                        Some(status) => crash_of(Ok(status), stderr, *started, last_command.take()).await,
-                                        None => {
+                                    // Unreachable: dead after all, its exit
+                                    // noticed late (a loaded machine), or
+                                    // alive and lost.
+                                    let crash = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+                                        Ok(status) => crash_of(status, stderr, *started, last_command.take()).await,
+                                        Err(_) => {
                                             let _ = child.start_kill();
                                             WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
                                         }

@@ -27,7 +27,14 @@ use crate::types::{Kind, Outcome, WorkerState};
 #[derive(Default)]
 struct Live {
     size: AtomicU64,
+    /// Workers starting, crashed and stopped, by state index (the entries
+    /// for available and busy stay zero: see `up`).
     workers: [AtomicI64; 5],
+    /// Available and busy workers in one word (see [`UpPair`]), so that a
+    /// worker moving between the two, as it does with every request, is one
+    /// atomic change: a reader never sees it in neither state, and a
+    /// readiness probe never sees a pool one worker short that is not.
+    up: AtomicU64,
     queue_depth: AtomicU64,
     saturations: AtomicU64,
     crashes: AtomicU64,
@@ -35,6 +42,31 @@ struct Live {
     sessions_expired: AtomicU64,
     /// Nanoseconds workers spent busy, summed over finished busy periods.
     busy_nanos: AtomicU64,
+}
+
+/// Two signed counts in one `u64`: available in the low 32 bits, busy in
+/// the high 32, each stored in two's complement and changed with wrapping
+/// adds. A count may dip below zero for a moment (two threads moving the
+/// same worker, their changes landing out of order), and the decoding
+/// undoes the borrow that leaves in the high half.
+struct UpPair;
+
+impl UpPair {
+    /// What one worker in `state` adds to the word, if the word counts it.
+    fn unit(state: WorkerState) -> Option<u64> {
+        match state {
+            WorkerState::Available => Some(1),
+            WorkerState::Busy => Some(1 << 32),
+            _ => None,
+        }
+    }
+
+    /// (available, busy).
+    fn decode(word: u64) -> (i64, i64) {
+        let available = i64::from(word as u32 as i32);
+        let busy = (word.wrapping_sub(available as u64) as i64) >> 32;
+        (available, busy)
+    }
 }
 
 /// A fixed-bucket histogram in atomics, on the duration buckets in force
@@ -492,8 +524,7 @@ impl Worker {
             .state
             .swap(state.index() as u8, Ordering::Relaxed) as usize;
         if old != state.index() {
-            self.pool.adjust_workers(WorkerState::from_index(old), -1);
-            self.pool.adjust_workers(state, 1);
+            self.pool.move_worker(WorkerState::from_index(old), state);
             if state == WorkerState::Busy {
                 self.shared.busy_since.store(now_nanos(), Ordering::Relaxed);
             } else if old == WorkerState::Busy.index() {
@@ -602,19 +633,49 @@ impl Inner {
     /// Moves the count of workers in `state` by `by`, in the live state and
     /// in the gauge.
     fn adjust_workers(&self, state: WorkerState, by: i64) {
-        self.live.workers[state.index()].fetch_add(by, Ordering::Relaxed);
+        match UpPair::unit(state) {
+            Some(unit) => {
+                self.live
+                    .up
+                    .fetch_add(unit.wrapping_mul(by as u64), Ordering::Relaxed);
+            }
+            None => {
+                self.live.workers[state.index()].fetch_add(by, Ordering::Relaxed);
+            }
+        }
         // Increments, not a set from the count: two threads cannot then
         // leave the gauge at an older value.
         self.workers[state.index()].increment(by as f64);
     }
 
+    /// A move between two states; between available and busy one atomic
+    /// change of the counts.
+    fn move_worker(&self, from: WorkerState, to: WorkerState) {
+        match (UpPair::unit(from), UpPair::unit(to)) {
+            (Some(from_unit), Some(to_unit)) => {
+                self.live
+                    .up
+                    .fetch_add(to_unit.wrapping_sub(from_unit), Ordering::Relaxed);
+                self.workers[from.index()].decrement(1.0);
+                self.workers[to.index()].increment(1.0);
+            }
+            _ => {
+                self.adjust_workers(from, -1);
+                self.adjust_workers(to, 1);
+            }
+        }
+    }
+
     fn snapshot(&self) -> PoolState {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let workers = self
+        let mut workers = self
             .live
             .workers
             .each_ref()
             .map(|w| w.load(Ordering::Relaxed).max(0) as u64);
+        let (available, busy) = UpPair::decode(self.live.up.load(Ordering::Relaxed));
+        workers[WorkerState::Available.index()] = available.max(0) as u64;
+        workers[WorkerState::Busy.index()] = busy.max(0) as u64;
         let now = now_nanos();
         let mut busy_nanos = load(&self.live.busy_nanos);
         let worker_list: Vec<WorkerInfo> = {
@@ -673,4 +734,59 @@ pub(crate) fn pool_states() -> Vec<PoolState> {
         .collect();
     states.sort_by(|a, b| a.pool.as_str().cmp(b.pool.as_str()));
     states
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn word(available: i64, busy: i64) -> u64 {
+        (available as u64).wrapping_add((busy as u64).wrapping_mul(1 << 32))
+    }
+
+    #[test]
+    fn the_pair_decodes_counts_below_zero_too() {
+        for (available, busy) in [(0, 0), (3, 5), (-1, 2), (2, -1), (-1, -1), (70_000, 0)] {
+            assert_eq!(UpPair::decode(word(available, busy)), (available, busy));
+        }
+    }
+
+    #[test]
+    fn workers_moving_between_available_and_busy_never_read_as_down() {
+        let pool = crate::Pool::new("up-pair-test");
+        pool.set_size(4);
+        let workers: Vec<_> = (0..4).map(|id| pool.worker(id)).collect();
+        for worker in &workers {
+            worker.set_state(WorkerState::Available);
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flippers: Vec<_> = workers
+            .into_iter()
+            .map(|worker| {
+                let stop = stop.clone();
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        worker.set_state(WorkerState::Busy);
+                        worker.set_state(WorkerState::Available);
+                    }
+                })
+            })
+            .collect();
+        let started = std::time::Instant::now();
+        let mut reads = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            let state = crate::imp::stats::pools()
+                .into_iter()
+                .find(|p| p.pool.as_str() == "up-pair-test")
+                .and_then(|p| p.state)
+                .unwrap();
+            assert_eq!(state.workers.up(), 4, "{:?}", state.workers);
+            reads += 1;
+        }
+        stop.store(true, Ordering::Relaxed);
+        for flipper in flippers {
+            flipper.join().unwrap();
+        }
+        assert!(reads > 100, "{reads}");
+    }
 }
