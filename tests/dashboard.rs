@@ -146,6 +146,41 @@ async fn snapshots_come_every_interval_first_full_then_deltas() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_late_viewer_gets_a_full_snapshot_while_the_first_keeps_getting_deltas() {
+    let server = builder()
+        .with_dashboard(DashboardConfig::default().with_interval(Duration::from_millis(100)))
+        .build()
+        .unwrap()
+        .start()
+        .unwrap();
+    let addr = server.local_addr();
+    let mut first = Events::open(addr, &[]).await.unwrap();
+    assert_eq!(first.next().await.unwrap()["kind"], "full");
+    for _ in 0..3 {
+        assert_eq!(first.next().await.unwrap()["kind"], "delta");
+    }
+    // Frames are encoded full only when a viewer needs one: the late viewer
+    // asks, and gets it at the next tick.
+    let mut late = Events::open(addr, &[]).await.unwrap();
+    let joined = late.next().await.unwrap();
+    assert_eq!(joined["kind"], "full", "{joined}");
+    let seq = joined["seq"].as_u64().unwrap();
+    let next = late.next().await.unwrap();
+    assert_eq!(
+        (next["kind"].as_str(), next["seq"].as_u64()),
+        (Some("delta"), Some(seq + 1))
+    );
+    for _ in 0..5 {
+        let frame = first.next().await.unwrap();
+        assert_eq!(
+            frame["kind"], "delta",
+            "the first viewer never missed a tick"
+        );
+    }
+    server.shutdown().await;
+}
+
 #[observe(pool = "dash-push", command = "fails")]
 fn fails(message: &str) -> Result<(), std::io::Error> {
     Err(std::io::Error::other(message.to_owned()))

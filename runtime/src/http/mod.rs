@@ -932,7 +932,8 @@ fn render_dashboard(
         }
         "/dashboard/snapshot" => {
             let view = dashboard_view(state);
-            let (json, _, _) = state.dashboard.render(&view, 0, None);
+            let (json, _, _) = state.dashboard.render(&view, 0, None, true);
+            let json = json.unwrap_or_else(|| b"{}".to_vec());
             let mut response = Response::new(full(Bytes::from(json)));
             response
                 .headers_mut()

@@ -206,6 +206,10 @@ pub(crate) struct Hub {
     sender: Mutex<Option<watch::Sender<Arc<Frames>>>>,
     /// Rung by the event handler: push a snapshot now.
     wake: Notify,
+    /// A viewer needs a full snapshot (it just came, or missed a tick):
+    /// the next tick encodes one. Otherwise a tick encodes the delta only,
+    /// a few KB instead of the whole snapshot.
+    need_full: std::sync::atomic::AtomicBool,
     recent: Arc<Mutex<Recent>>,
     chart: Mutex<Chart>,
     viewers: AtomicUsize,
@@ -236,6 +240,7 @@ impl Hub {
             frames,
             sender: Mutex::new(Some(sender)),
             wake: Notify::new(),
+            need_full: std::sync::atomic::AtomicBool::new(true),
             recent,
             viewers: AtomicUsize::new(0),
             dropped: AtomicU64::new(0),
@@ -294,15 +299,17 @@ impl Hub {
         lock(&self.chart).record(now, SystemTime::now(), pools);
     }
 
-    /// One tick as JSON: the full snapshot, and when `previous` says what
-    /// the last tick held, the delta against it (only the errors and chart
-    /// points that are new); with what this tick holds.
+    /// One tick as JSON: the full snapshot when `full` is asked or there is
+    /// no `previous`, and when `previous` says what the last tick held, the
+    /// delta against it (only the errors and chart points that are new);
+    /// with what this tick holds.
     pub(crate) fn render(
         &self,
         view: &View,
         seq: u64,
         previous: Option<&Marks>,
-    ) -> (Vec<u8>, Option<Vec<u8>>, Marks) {
+        full: bool,
+    ) -> (Option<Vec<u8>>, Option<Vec<u8>>, Marks) {
         // Copied out (errors by reference count) so that encoding, the slow
         // part, runs without the locks: the event handler on a failing
         // call's thread takes `recent` and must not wait for it.
@@ -362,7 +369,7 @@ impl Hub {
             viewers_dropped: self.dropped.load(Ordering::Relaxed),
             custom_metrics: &view.custom,
         };
-        let full = encode(&snapshot);
+        let full = (full || previous.is_none()).then(|| encode(&snapshot));
         let delta = previous.map(|previous| {
             snapshot.kind = "delta";
             snapshot.errors.retain(|e| e.id > previous.error_id);
@@ -399,7 +406,8 @@ pub(crate) struct Marks {
 pub(crate) struct Frames {
     seq: u64,
     previous_seq: Option<u64>,
-    full: Bytes,
+    /// Encoded only when a viewer needs it (`Hub::need_full`).
+    full: Option<Bytes>,
     delta: Option<Bytes>,
 }
 
@@ -680,8 +688,9 @@ pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
         }
         let seq = previous.map_or(1, |p| p.seq + 1);
         // A bug in a snapshot must cost one tick, not the dashboard.
+        let want_full = hub.need_full.swap(false, Ordering::Relaxed);
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            view().map(|view| hub.render(&view, seq, previous.as_ref()))
+            view().map(|view| hub.render(&view, seq, previous.as_ref(), want_full))
         }));
         let (full, delta, marks) = match rendered {
             Ok(Some(rendered)) => rendered,
@@ -689,6 +698,9 @@ pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
             Err(_) => {
                 tracing::error!("poolscope dashboard failed to compute a snapshot");
                 previous = None;
+                if want_full {
+                    hub.need_full.store(true, Ordering::Relaxed);
+                }
                 continue;
             }
         };
@@ -696,7 +708,7 @@ pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
         sender.send_replace(Arc::new(Frames {
             seq,
             previous_seq: previous.map(|p| p.seq),
-            full: frame(full),
+            full: full.map(frame),
             delta: delta.map(frame),
         }));
         previous = Some(marks);
@@ -735,8 +747,9 @@ pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused
     // One slot more for the `retry:` preamble.
     let (tx, rx) = mpsc::channel::<Bytes>(hub.config.viewer_buffer + 1);
     let mut frames = hub.frames.clone();
-    // Ask for a fresh snapshot instead of handing over a stale one.
+    // Ask for a fresh, full snapshot instead of handing over a stale one.
     frames.mark_unchanged();
+    hub.need_full.store(true, Ordering::Relaxed);
     hub.wake.notify_one();
     let feeder_hub = hub.clone();
     // Retry after a second when the connection drops (server restart).
@@ -756,10 +769,18 @@ pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused
                 break;
             }
             let frames_now = frames.borrow_and_update().clone();
-            // The delta only when this viewer holds the tick it is against.
-            let frame = match (&frames_now.delta, frames_now.previous_seq) {
-                (Some(delta), Some(previous)) if sent == Some(previous) => delta.clone(),
-                _ => frames_now.full.clone(),
+            // The delta only when this viewer holds the tick it is against;
+            // else the full snapshot, or, when this tick has none (every
+            // viewer was in step when it was made), one at the next tick.
+            let frame = match (&frames_now.delta, frames_now.previous_seq, &frames_now.full) {
+                (Some(delta), Some(previous), _) if sent == Some(previous) => delta.clone(),
+                (_, _, Some(full)) => full.clone(),
+                _ => {
+                    sent = None;
+                    feeder_hub.need_full.store(true, Ordering::Relaxed);
+                    feeder_hub.wake.notify_one();
+                    continue;
+                }
             };
             sent = Some(frames_now.seq);
             match tx.try_send(frame) {
