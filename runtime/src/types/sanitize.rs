@@ -87,6 +87,10 @@ pub enum SanitizeError {
 pub struct Sanitizer {
     keys: Vec<Vec<String>>,
     any: RegexSet,
+    /// The shapes and extra patterns without the key rule: what can still
+    /// match once a pass has redacted (the key rule sees its own
+    /// `key=[REDACTED]` and leaves it).
+    after_redaction: RegexSet,
     key_value: Regex,
     shapes: Vec<(Regex, Shape)>,
     extra: Vec<Regex>,
@@ -288,9 +292,20 @@ impl Sanitizer {
             pattern: "(all rules)".into(),
             reason: e.to_string(),
         })?;
+        let after_redaction = RegexSet::new(
+            shapes
+                .iter()
+                .map(|(r, _)| r.as_str())
+                .chain(extra.iter().map(Regex::as_str)),
+        )
+        .map_err(|e| SanitizeError::Pattern {
+            pattern: "(all rules)".into(),
+            reason: e.to_string(),
+        })?;
         Ok(Sanitizer {
             keys,
             any,
+            after_redaction,
             key_value,
             shapes,
             extra,
@@ -311,8 +326,11 @@ impl Sanitizer {
         // entropy test): repeat until nothing changes, so sanitizing
         // sanitized text changes nothing. Each pass only turns text into
         // `[REDACTED]`; a few passes settle it, and the bound is a guard.
+        // Only a shape or an extra pattern can match anew: the key rule
+        // leaves its own `key=[REDACTED]` alone, so it alone does not
+        // call for another pass.
         for _ in 0..8 {
-            if !self.any.is_match(&changed) {
+            if !self.after_redaction.is_match(&changed) {
                 break;
             }
             match self.pass(&changed) {
