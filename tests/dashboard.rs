@@ -148,16 +148,13 @@ async fn snapshots_come_every_interval_first_full_then_deltas() {
 
 #[tokio::test]
 async fn a_late_viewer_gets_a_full_snapshot_while_the_first_keeps_getting_deltas() {
-    let server = builder()
-        .with_dashboard(DashboardConfig::default().with_interval(Duration::from_millis(100)))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    // The default 500 ms between ticks: a feeder starved for a whole tick on
+    // a loaded machine would rightly send a full snapshot.
+    let server = builder().build().unwrap().start().unwrap();
     let addr = server.local_addr();
     let mut first = Events::open(addr, &[]).await.unwrap();
     assert_eq!(first.next().await.unwrap()["kind"], "full");
-    for _ in 0..3 {
+    for _ in 0..2 {
         assert_eq!(first.next().await.unwrap()["kind"], "delta");
     }
     // Frames are encoded full only when a viewer needs one: the late viewer
@@ -171,7 +168,7 @@ async fn a_late_viewer_gets_a_full_snapshot_while_the_first_keeps_getting_deltas
         (next["kind"].as_str(), next["seq"].as_u64()),
         (Some("delta"), Some(seq + 1))
     );
-    for _ in 0..5 {
+    for _ in 0..3 {
         let frame = first.next().await.unwrap();
         assert_eq!(
             frame["kind"], "delta",
