@@ -113,6 +113,9 @@ fn main() {
         poolscope::sanitize::sanitize("password=x"),
         "password=[REDACTED]"
     );
+    assert!(poolscope::sanitize::check_key("my--pin").is_ok());
+    let lost = poolscope::error::WorkerCrash::lost(b"", std::time::Duration::ZERO, None);
+    assert_eq!(lost.context.signal, None);
     subscription.forever();
     println!("poolscope compiled out: every call compiled and recorded nothing");
 }
