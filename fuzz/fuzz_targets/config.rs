@@ -164,12 +164,7 @@ fn check_usable(config: &Config) {
     assert_eq!(health.max_p99.is_some(), h.max_p99_seconds.is_some());
 
     // The extra sanitizer keys, all at once as `Live::apply` installs them.
-    let keys: Vec<&str> = config
-        .sanitizer
-        .extra_keys
-        .iter()
-        .map(String::as_str)
-        .collect();
+    let keys = config.sanitizer.keys();
     if !keys.is_empty() {
         let sanitizer =
             Sanitizer::with_extra(&keys, &[]).expect("accepted extra keys build a sanitizer");

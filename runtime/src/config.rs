@@ -206,6 +206,13 @@ pub struct SanitizerKeys {
     pub extra_keys: Vec<String>,
 }
 
+impl SanitizerKeys {
+    /// The extra keys as `sanitize::configure` takes them.
+    pub fn keys(&self) -> Vec<&str> {
+        self.extra_keys.iter().map(String::as_str).collect()
+    }
+}
+
 /// `[alerts]`. Live.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -403,6 +410,11 @@ impl Config {
     ///
     /// [`ConfigError::Field`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.checked().map(drop)
+    }
+
+    /// As [`Config::validate`], keeping the alert rules it builds on the way.
+    fn checked(&self) -> Result<Vec<AlertRule>, ConfigError> {
         if !(0.0..=1.0).contains(&self.sampling.requests) {
             return Err(field(
                 "sampling.requests",
@@ -459,15 +471,11 @@ impl Config {
                     format!("{p99} is not a positive number of seconds"),
                 ));
             }
-            // Percentiles are read from the duration buckets: a limit at or
-            // above the largest never fails (and a huge one is no duration).
-            let buckets = if self.buckets.durations.is_empty() {
-                crate::imp::buckets::current()
-            } else {
-                self.buckets.durations.as_slice().into()
-            };
-            let largest = buckets.last().copied().unwrap_or(f64::INFINITY);
-            if p99 >= largest {
+            // The file's buckets if it sets them, else those in force (a
+            // huge limit is also no duration).
+            let buckets =
+                (!self.buckets.durations.is_empty()).then_some(&self.buckets.durations[..]);
+            if let Err(largest) = crate::imp::buckets::below_largest(p99, buckets) {
                 return Err(field(
                     "health.max_p99_seconds",
                     format!("{p99} is not below the largest duration bucket ({largest} s)"),
@@ -484,7 +492,7 @@ impl Config {
                 format!("{} is not between 0.05 and 3600", self.alerts.every_seconds),
             ));
         }
-        self.alert_rules()?;
+        let rules = self.alert_rules()?;
         if let Some(bad) = self
             .dashboard
             .metrics
@@ -496,7 +504,7 @@ impl Config {
                 format!("`{bad}` is not a Prometheus metric name"),
             ));
         }
-        Ok(())
+        Ok(rules)
     }
 
     /// The `[[alerts.rules]]` as rules.
@@ -698,14 +706,8 @@ impl Live {
     ///
     /// [`ConfigError::Field`] for a value out of range.
     pub fn apply(&self, config: &Config) -> Result<(), ConfigError> {
-        config.validate()?;
-        let rules = config.alert_rules()?;
-        let keys: Vec<&str> = config
-            .sanitizer
-            .extra_keys
-            .iter()
-            .map(String::as_str)
-            .collect();
+        let rules = config.checked()?;
+        let keys = config.sanitizer.keys();
         // The server checks thresholds against the buckets in force, which
         // a file cannot change live: ask it before anything changes.
         #[cfg(feature = "http")]

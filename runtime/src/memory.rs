@@ -34,6 +34,7 @@ pub struct ProcessMemory {
 
 /// jemalloc's statistics, in bytes (see jemalloc's `stats.*` mallctls).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "http", derive(serde::Serialize))]
 pub struct JemallocStats {
     /// Bytes the application holds (`stats.allocated`).
     pub allocated: u64,

@@ -307,10 +307,7 @@ pub(crate) mod alerts {
         ///
         /// [`AlertError::Rule`] for a rule out of range.
         pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
-            for rule in &rules {
-                rule.validate()?;
-            }
-            Ok(())
+            crate::types::alert_rule::validate_all(&rules)
         }
     }
 
@@ -356,14 +353,7 @@ pub(crate) mod alerts {
         rules: Vec<AlertRule>,
         every: std::time::Duration,
     ) -> Result<AlertWatcher, AlertError> {
-        for rule in &rules {
-            rule.validate()?;
-        }
-        if every.is_zero() {
-            return Err(AlertError::Rule(
-                "the evaluation period must be more than zero".into(),
-            ));
-        }
+        crate::types::alert_rule::validate_watch(&rules, every)?;
         Ok(AlertWatcher)
     }
 

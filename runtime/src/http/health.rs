@@ -100,14 +100,8 @@ impl HealthConfig {
                 ));
             }
         }
-        let largest = crate::imp::buckets::current()
-            .last()
-            .copied()
-            .unwrap_or(f64::INFINITY);
         if let Some(p99) = self.max_p99 {
-            // Percentiles are read from histogram buckets and cannot exceed
-            // the largest finite bound: a limit at or above it never fails.
-            if p99.as_secs_f64() >= largest {
+            if let Err(largest) = crate::imp::buckets::below_largest(p99.as_secs_f64(), None) {
                 return Err(format!("`max_p99` is {p99:?}: it must be below the largest duration bucket ({largest} s)"));
             }
         }
@@ -285,17 +279,7 @@ pub(crate) struct Detailed {
 pub(crate) struct MemoryReport {
     pub resident_bytes: Option<u64>,
     pub virtual_bytes: Option<u64>,
-    pub jemalloc: Option<JemallocReport>,
-}
-
-#[derive(Serialize, Debug)]
-pub(crate) struct JemallocReport {
-    pub allocated: u64,
-    pub active: u64,
-    pub resident: u64,
-    pub mapped: u64,
-    pub retained: u64,
-    pub metadata: u64,
+    pub jemalloc: Option<crate::memory::JemallocStats>,
 }
 
 impl MemoryReport {
@@ -307,14 +291,7 @@ impl MemoryReport {
         MemoryReport {
             resident_bytes: process.map(|p| p.resident_bytes),
             virtual_bytes: process.map(|p| p.virtual_bytes),
-            jemalloc: jemalloc.map(|j| JemallocReport {
-                allocated: j.allocated,
-                active: j.active,
-                resident: j.resident,
-                mapped: j.mapped,
-                retained: j.retained,
-                metadata: j.metadata,
-            }),
+            jemalloc,
         }
     }
 }

@@ -691,20 +691,14 @@ async fn sample(state: std::sync::Weak<State>) {
         let Some(state) = state.upgrade() else { return };
         let pools = crate::imp::stats::pools();
         let now = Instant::now();
-        state
-            .history
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record(now, &pools);
         #[cfg(feature = "dashboard")]
         state.dashboard.record_chart(now, &pools);
+        let window = state.health.load().window;
+        let mut history = state.history.lock().unwrap_or_else(|e| e.into_inner());
+        history.record(now, &pools);
         // Utilization needs a window, which only this history has.
-        let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
         for pool in pools.iter().filter(|p| p.state.is_some()) {
-            if let Some(utilization) = history
-                .window(now, state.health.load().window, pool)
-                .utilization
-            {
+            if let Some(utilization) = history.window(now, window, pool).utilization {
                 metrics::gauge!("poolscope_pool_utilization", "pool" => pool.pool.as_str())
                     .set(utilization);
             }

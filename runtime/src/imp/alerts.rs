@@ -42,9 +42,7 @@ impl AlertControls {
     ///
     /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
     pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
-        for rule in &rules {
-            rule.validate()?;
-        }
+        crate::types::alert_rule::validate_all(&rules)?;
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(rules);
         Ok(())
     }
@@ -114,14 +112,7 @@ pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError>
 /// [`AlertError::Thread`] if the thread cannot start.
 pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, AlertError> {
     describe();
-    for rule in &rules {
-        rule.validate()?;
-    }
-    if every.is_zero() {
-        return Err(AlertError::Rule(
-            "the evaluation period must be more than zero".into(),
-        ));
-    }
+    crate::types::alert_rule::validate_watch(&rules, every)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let controls = AlertControls::default();
     let pending = controls.pending.clone();

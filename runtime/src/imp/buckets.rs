@@ -56,6 +56,28 @@ pub fn set_duration_buckets(bounds: &[f64]) -> Result<(), BucketsError> {
     Ok(())
 }
 
+/// Whether a latency limit of `seconds` can ever be passed: percentiles are
+/// read from the buckets and cannot exceed the largest finite bound, so a
+/// limit at or above it never fails. `Err(largest)` when it is not below.
+/// `bounds` defaults to the buckets in force.
+#[cfg_attr(not(any(feature = "http", feature = "config")), allow(dead_code))]
+pub(crate) fn below_largest(seconds: f64, bounds: Option<&[f64]>) -> Result<(), f64> {
+    let in_force;
+    let bounds = match bounds {
+        Some(bounds) => bounds,
+        None => {
+            in_force = current();
+            &in_force
+        }
+    };
+    let largest = bounds.last().copied().unwrap_or(f64::INFINITY);
+    if seconds >= largest {
+        Err(largest)
+    } else {
+        Ok(())
+    }
+}
+
 pub(crate) fn validate(bounds: &[f64]) -> Result<(), BucketsError> {
     if bounds.is_empty() {
         return Err(BucketsError::Empty);

@@ -50,15 +50,7 @@ impl Site {
         pool: Option<&'static str>,
         command: &'static str,
     ) -> Site {
-        Site {
-            name,
-            kind,
-            pool,
-            command,
-            extra: &[],
-            fixed: OnceLock::new(),
-            last: AtomicPtr::new(std::ptr::null_mut()),
-        }
+        Site::with_labels(name, kind, pool, command, &[])
     }
 
     /// A call site with extra static labels (`labels(tier = "gold")`).

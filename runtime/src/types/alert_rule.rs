@@ -296,3 +296,22 @@ impl From<&ErrorRateRule> for AlertRule {
         }
     }
 }
+
+/// Checks every rule, naming the first one out of range.
+pub(crate) fn validate_all(rules: &[AlertRule]) -> Result<(), AlertError> {
+    rules.iter().try_for_each(AlertRule::validate)
+}
+
+/// What `alerts::watch` checks, in both builds: the rules and the period.
+pub(crate) fn validate_watch(
+    rules: &[AlertRule],
+    every: std::time::Duration,
+) -> Result<(), AlertError> {
+    validate_all(rules)?;
+    if every.is_zero() {
+        return Err(AlertError::Rule(
+            "the evaluation period must be more than zero".into(),
+        ));
+    }
+    Ok(())
+}

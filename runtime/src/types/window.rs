@@ -143,15 +143,8 @@ impl History {
         });
         let requests: u64 = by_outcome.iter().sum();
         let failed = requests - by_outcome[Outcome::Ok.index()];
-        let durations = match (
-            &now_sample.durations,
-            then.and_then(|t| t.durations.as_ref()),
-        ) {
-            (Some(now), Some(then)) => now.since(then),
-            (Some(now), None) => Some(now.clone()),
-            _ => None,
-        };
-        let quantile = |q| durations.as_ref().and_then(|d| d.quantile(q));
+        // What a histogram gained over the window (all of it when the
+        // window reaches back past the pool's first sample).
         let growth =
             |now: &Option<HistogramSnapshot>, then: Option<&Option<HistogramSnapshot>>| match (
                 now,
@@ -161,6 +154,8 @@ impl History {
                 (Some(now), None) => Some(now.clone()),
                 _ => None,
             };
+        let durations = growth(&now_sample.durations, then.map(|t| &t.durations));
+        let quantile = |q| durations.as_ref().and_then(|d| d.quantile(q));
         let queue_wait = growth(&now_sample.queue_wait, then.map(|t| &t.queue_wait));
         let time_in_worker = growth(&now_sample.time_in_worker, then.map(|t| &t.time_in_worker));
         let utilization = current.state.as_ref().and_then(|state| {

@@ -595,7 +595,7 @@ struct Chart {
 }
 
 struct PoolChart {
-    last: Option<(Instant, u64, Option<HistogramSnapshot>)>,
+    last: Option<(Instant, u64, HistogramSnapshot)>,
     points: VecDeque<ChartPoint>,
 }
 
@@ -623,9 +623,9 @@ impl Chart {
                 let seconds = now.duration_since(*then).as_secs_f64();
                 if seconds > 0.0 {
                     let rate = count.saturating_sub(*then_count) as f64 / seconds;
-                    let p99 = then_durations
-                        .as_ref()
-                        .and_then(|then| requests.durations.since(then))
+                    let p99 = requests
+                        .durations
+                        .since(then_durations)
                         .and_then(|d| d.quantile(0.99));
                     self.next_point += 1;
                     entry.points.push_back(ChartPoint {
@@ -639,7 +639,7 @@ impl Chart {
                     }
                 }
             }
-            entry.last = Some((now, count, Some(requests.durations.clone())));
+            entry.last = Some((now, count, requests.durations.clone()));
         }
     }
 

@@ -3,11 +3,9 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use serde::Serialize;
 
-use crate::types::correlation::CorrelationId;
 use crate::types::error::ErrorContext;
 use crate::types::events::{Alert, Event};
 use crate::types::label::Label;
@@ -73,17 +71,6 @@ pub(crate) struct AlertItem {
     pub threshold: f64,
 }
 
-/// What every failure event carries, whatever its kind.
-struct Failure<'a> {
-    at: SystemTime,
-    pool: Label,
-    command: Option<Label>,
-    worker: Option<&'a str>,
-    correlation_id: Option<CorrelationId>,
-    outcome: Outcome,
-    error: Option<&'a ErrorContext>,
-}
-
 pub(crate) struct Recent {
     errors: VecDeque<Arc<ErrorItem>>,
     alerts: VecDeque<AlertItem>,
@@ -128,52 +115,24 @@ impl Recent {
     /// Takes in an event; `true` when the page should hear of it at once
     /// (a failure, an alert, a worker starting or crashing).
     pub(crate) fn record(&mut self, event: &Event) -> bool {
-        let failure = match event {
-            Event::RequestCompleted(e) => Failure {
-                at: e.at,
-                pool: e.pool,
-                command: Some(e.command),
-                worker: e.worker.as_deref(),
-                correlation_id: e.correlation_id,
-                outcome: e.outcome,
-                error: e.error.as_ref(),
-            },
-            Event::WorkerCrashed(e) => Failure {
-                at: e.at,
-                pool: e.pool,
-                command: None,
-                worker: Some(&e.worker),
-                correlation_id: e.correlation_id,
-                outcome: Outcome::Error,
-                error: Some(&e.error),
-            },
-            Event::WorkerStarted(e) => Failure {
-                at: e.at,
-                pool: e.pool,
-                command: None,
-                worker: e.worker.as_deref(),
-                correlation_id: e.correlation_id,
-                outcome: e.outcome,
-                error: e.error.as_ref(),
-            },
-            Event::PoolStarted(e) => Failure {
-                at: e.at,
-                pool: e.pool,
-                command: None,
-                worker: None,
-                correlation_id: e.correlation_id,
-                outcome: e.outcome,
-                error: e.error.as_ref(),
-            },
-            Event::SessionCreated(e) => Failure {
-                at: e.at,
-                pool: e.pool,
-                command: None,
-                worker: None,
-                correlation_id: e.correlation_id,
-                outcome: e.outcome,
-                error: e.error.as_ref(),
-            },
+        // What differs between failure events; the time, the pool and the
+        // correlation id every one of them has come from `Event`.
+        let (command, worker, outcome, error) = match event {
+            Event::RequestCompleted(e) => (
+                Some(e.command),
+                e.worker.as_deref(),
+                e.outcome,
+                e.error.as_ref(),
+            ),
+            Event::WorkerCrashed(e) => (
+                None,
+                Some(e.worker.as_str()),
+                Outcome::Error,
+                Some(&e.error),
+            ),
+            Event::WorkerStarted(e) => (None, e.worker.as_deref(), e.outcome, e.error.as_ref()),
+            Event::PoolStarted(e) => (None, None, e.outcome, e.error.as_ref()),
+            Event::SessionCreated(e) => (None, None, e.outcome, e.error.as_ref()),
             Event::AlertFired(alert) => {
                 let item = self.alert("fired", alert);
                 self.firing
@@ -189,11 +148,11 @@ impl Recent {
             }
             _ => return false,
         };
-        if failure.outcome == Outcome::Ok {
+        if outcome == Outcome::Ok {
             // A started worker or pool changes the cards: news even when fine.
             return matches!(event, Event::WorkerStarted(_) | Event::PoolStarted(_));
         }
-        let item = self.failure(event.name(), failure);
+        let item = self.failure(event, command, worker, outcome, error);
         self.push_error(item);
         true
     }
@@ -224,16 +183,14 @@ impl Recent {
         }
     }
 
-    fn failure(&mut self, event: &'static str, failure: Failure<'_>) -> ErrorItem {
-        let Failure {
-            at,
-            pool,
-            command,
-            worker,
-            correlation_id,
-            outcome,
-            error,
-        } = failure;
+    fn failure(
+        &mut self,
+        event: &Event,
+        command: Option<Label>,
+        worker: Option<&str>,
+        outcome: Outcome,
+        error: Option<&ErrorContext>,
+    ) -> ErrorItem {
         // Captured context is sanitized already; once more here (failures
         // are rare) so that no capture path that forgets can leak a secret
         // onto the page. Sanitizing is idempotent.
@@ -246,115 +203,54 @@ impl Recent {
             (None, Outcome::Panic) => "panic",
             (None, _) => "error",
         };
-        let message = match (&error, outcome) {
-            (Some(e), _) => e.message.clone(),
-            (None, Outcome::Cancelled) => {
-                "the caller dropped the request before it completed".into()
-            }
-            (None, _) => "failed (no error context captured)".into(),
-        };
-        ErrorItem {
+        let mut item = ErrorItem {
             id: self.id(),
-            at_ms: super::unix_ms(at),
-            event,
-            pool: pool.as_str().to_owned(),
+            at_ms: super::unix_ms(event.at()),
+            event: event.name(),
+            pool: event
+                .pool()
+                .map(|p| p.as_str().to_owned())
+                .unwrap_or_default(),
             command: command.map(|c| clean(c.as_str())),
             worker: worker.map(clean),
-            correlation_id: correlation_id.map(|c| c.to_string()),
+            correlation_id: event.correlation_id().map(|c| c.to_string()),
             kind,
-            type_name: error
-                .as_ref()
-                .map_or_else(String::new, |e| e.type_name.to_owned()),
-            message,
-            chain: error.as_ref().map_or_else(Vec::new, |e| e.chain.clone()),
-            location: error.as_ref().and_then(|e| e.location.clone()),
-            python: error
-                .as_ref()
-                .and_then(|e| e.python.as_ref())
-                .map(|p| PythonView {
-                    exception_type: p.exception_type.clone(),
-                    message: p.message.clone(),
-                    traceback: p.formatted.clone(),
-                }),
-            grpc: error
-                .as_ref()
-                .and_then(|e| e.grpc.as_ref())
-                .map(|g| GrpcView {
-                    code: g.code,
-                    code_name: g.code_name.clone(),
-                    message: g.message.clone(),
-                    details: g.details.clone(),
-                }),
-            crash: error
-                .as_ref()
-                .and_then(|e| e.crash.as_ref())
-                .map(|c| CrashView {
-                    exit_code: c.exit_code,
-                    signal: c.signal.clone(),
-                    uptime_seconds: c.uptime.map(|u| u.as_secs_f64()),
-                    last_command: c.last_command.clone(),
-                    stderr_tail: c.stderr_tail.clone(),
-                }),
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::types::events::{Alert, RequestCompleted};
-    use crate::types::label::Label;
-
-    fn failed(message: &str) -> Event {
-        let mut error = ErrorContext::from_error(&std::io::Error::other(message.to_owned()));
-        error.message = message.to_owned();
-        Event::RequestCompleted(RequestCompleted {
-            at: SystemTime::now(),
-            name: "call",
-            pool: Label::from_static("p"),
-            command: Label::from_static("c"),
-            worker: None,
-            correlation_id: None,
-            duration: None,
-            outcome: Outcome::Error,
-            error: Some(error),
-        })
-    }
-
-    #[test]
-    fn keeps_the_newest_failures_first_and_drops_the_oldest() {
-        let mut recent = Recent::new(3, 3);
-        for i in 0..5 {
-            assert!(recent.record(&failed(&format!("failure {i}"))));
-        }
-        let messages: Vec<_> = recent.errors().iter().map(|e| e.message.clone()).collect();
-        assert_eq!(messages, ["failure 4", "failure 3", "failure 2"]);
-    }
-
-    #[test]
-    fn secrets_in_messages_never_reach_the_list() {
-        let mut recent = Recent::new(3, 3);
-        recent.record(&failed("login failed password=hunter2 for bob"));
-        let message = &recent.errors()[0].message;
-        assert!(!message.contains("hunter2"), "{message}");
-        assert!(message.contains("for bob"), "{message}");
-    }
-
-    #[test]
-    fn an_alert_fires_then_resolves() {
-        let mut recent = Recent::new(3, 3);
-        let alert = Alert {
-            at: SystemTime::now(),
-            rule: "error_rate".into(),
-            pool: Some(Label::from_static("p")),
-            value: 0.5,
-            threshold: 0.1,
+            type_name: String::new(),
+            message: match outcome {
+                Outcome::Cancelled => "the caller dropped the request before it completed".into(),
+                _ => "failed (no error context captured)".into(),
+            },
+            chain: Vec::new(),
+            location: None,
+            python: None,
+            grpc: None,
+            crash: None,
         };
-        recent.record(&Event::AlertFired(alert.clone()));
-        assert_eq!(recent.firing().len(), 1);
-        recent.record(&Event::AlertResolved(alert));
-        assert!(recent.firing().is_empty());
-        let states: Vec<_> = recent.alerts().iter().map(|a| a.state).collect();
-        assert_eq!(states, ["resolved", "fired"]);
+        // The sanitized copy is ours: move its parts into the item.
+        if let Some(e) = error {
+            item.type_name = e.type_name.to_owned();
+            item.message = e.message;
+            item.chain = e.chain;
+            item.location = e.location;
+            item.python = e.python.map(|p| PythonView {
+                exception_type: p.exception_type,
+                message: p.message,
+                traceback: p.formatted,
+            });
+            item.grpc = e.grpc.map(|g| GrpcView {
+                code: g.code,
+                code_name: g.code_name,
+                message: g.message,
+                details: g.details,
+            });
+            item.crash = e.crash.map(|c| CrashView {
+                exit_code: c.exit_code,
+                signal: c.signal,
+                uptime_seconds: c.uptime.map(|u| u.as_secs_f64()),
+                last_command: c.last_command,
+                stderr_tail: c.stderr_tail,
+            });
+        }
+        item
     }
 }
