@@ -170,28 +170,21 @@ metrics = ["app_jobs_total"]
 
     // A broken file: rejected, reported, and the configuration in force stays.
     write(&path, "[sampling]\nrequests = 7\n");
-    let start = Instant::now();
-    while watcher.last_error().is_none() {
-        assert!(start.elapsed() < LIVE, "the broken file was not reported");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    within("the broken file reported", LIVE, async || {
+        watcher.last_error().is_some()
+    })
+    .await;
     let error = watcher.last_error().unwrap().to_string();
     assert!(error.contains("sampling.requests"), "{error}");
     assert!((poolscope::events::sample_rate() - 0.01).abs() < 1e-9);
     assert_eq!(get(addr, "/metrics").await.status, StatusCode::NOT_FOUND);
     write(&path, "[sampling\nrequests = 0.5\n");
-    let start = Instant::now();
-    loop {
-        let error = watcher
+    within("bad TOML reported", LIVE, async || {
+        watcher
             .last_error()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        if error.contains("invalid configuration in") {
-            break;
-        }
-        assert!(start.elapsed() < LIVE, "bad TOML was not reported: {error}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .is_some_and(|e| e.to_string().contains("invalid configuration in"))
+    })
+    .await;
     assert!((poolscope::events::sample_rate() - 0.01).abs() < 1e-9);
 
     // Fixed again: applied, and the error clears.

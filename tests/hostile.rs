@@ -92,6 +92,18 @@ impl Load {
         }
     }
 
+    /// Stops the callers, then checks that `/metrics` passes promtool and
+    /// counts exactly their ok and failed `work` calls in `pool`; the text.
+    async fn finish_counted(self, addr: std::net::SocketAddr, pool: &str) -> String {
+        let (ok, failed) = self.finish().await;
+        let text = get(addr, "/metrics").await.body;
+        common::promtool_check(&text);
+        assert!(ok > 0 && failed > 0);
+        assert_eq!(counted(&text, pool, "work", "ok"), ok as f64);
+        assert_eq!(counted(&text, pool, "work", "error"), failed as f64);
+        text
+    }
+
     /// Stops the callers; (ok, failed).
     async fn finish(self) -> (u64, u64) {
         self.stop.store(true, Ordering::Relaxed);
@@ -240,15 +252,7 @@ async fn malformed_oversized_and_slow_http_clients_change_nothing() {
     assert!(cut[39] < Duration::from_secs(5), "{cut:?}");
     assert!(legit < Duration::from_secs(3), "{legit:?}");
 
-    let (ok, failed) = load.finish().await;
-    let text = get(addr, "/metrics").await.body;
-    common::promtool_check(&text);
-    assert!(ok > 0 && failed > 0);
-    assert_eq!(counted(&text, "hostile-http", "work", "ok"), ok as f64);
-    assert_eq!(
-        counted(&text, "hostile-http", "work", "error"),
-        failed as f64
-    );
+    let text = load.finish_counted(addr, "hostile-http").await;
     // Nothing a client sent became a label or a series.
     for token in ["garbage", "aaaaaaaa", "bbbbbbbb", "x-9999", "\u{0}"] {
         assert!(!text.contains(token), "`{token}` reached /metrics");
@@ -384,15 +388,7 @@ async fn invalid_configuration_reloads_are_refused_and_change_nothing() {
     assert_eq!(watcher.applied(), 2);
     assert_eq!(server.controls().health().max_queue_depth, Some(40));
 
-    let (ok, failed) = load.finish().await;
-    let text = get(addr, "/metrics").await.body;
-    common::promtool_check(&text);
-    assert!(ok > 0 && failed > 0);
-    assert_eq!(counted(&text, "hostile-config", "work", "ok"), ok as f64);
-    assert_eq!(
-        counted(&text, "hostile-config", "work", "error"),
-        failed as f64
-    );
+    load.finish_counted(addr, "hostile-config").await;
     drop(watcher);
     server.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);

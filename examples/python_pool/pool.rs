@@ -703,39 +703,10 @@ async fn slot(
                             }
                         }
                     };
-                    // A broken channel: the process died (its exit status
-                    // says how), or it lives and the connection broke
-                    // (garbage on the wire, a reset), in which case the
-                    // connection may still look open to the next call, which
-                    // would fail with it. Reconnect first; a live worker
-                    // that cannot be reached again is lost.
                     if let Err(PoolError::Grpc(status)) = &reply {
-                        let gone = matches!(status.code(), tonic::Code::Unavailable | tonic::Code::Unknown);
-                        let broken = std::error::Error::source(status).is_some();
-                        if gone || broken {
-                            // A dying process is usually reaped at once.
-                            if let Ok(status) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
-                                let crash = crash_of(status, stderr, *started, last_command.take()).await;
-                                let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
-                                break crash;
-                            }
-                            match tokio::time::timeout(Duration::from_secs(5), Client::connect(*port)).await {
-                                Ok(Ok(fresh)) => *client = fresh,
-                                _ => {
-                                    // Unreachable: dead after all, its exit
-                                    // noticed late (a loaded machine), or
-                                    // alive and lost.
-                                    let crash = match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-                                        Ok(status) => crash_of(status, stderr, *started, last_command.take()).await,
-                                        Err(_) => {
-                                            let _ = child.start_kill();
-                                            WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
-                                        }
-                                    };
-                                    let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
-                                    break crash;
-                                }
-                            }
+                        if let Some(crash) = recover(status, child, client, *port, stderr, *started, &mut last_command).await {
+                            let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
+                            break crash;
                         }
                     }
                     // gRPC deadlines do not stop a Python handler: a worker
@@ -772,6 +743,51 @@ async fn pause(backoff: Duration, stop: &mut watch::Receiver<bool>) -> bool {
         _ = stop.wait_for(|stopped| *stopped) => true,
     };
     stopped || stop.has_changed().is_err() || *stop.borrow()
+}
+
+/// After a failed call: `Some(crash)` when the worker is gone, `None` when
+/// it can serve again. A broken channel means the process died (its exit
+/// status says how), or it lives and the connection broke (garbage on the
+/// wire, a reset), in which case the connection may still look open to the
+/// next call, which would fail with it: reconnect first. A live worker that
+/// cannot be reached again is lost.
+async fn recover(
+    status: &tonic::Status,
+    child: &mut Child,
+    client: &mut Client,
+    port: u16,
+    stderr: &StderrTail,
+    started: Instant,
+    last_command: &mut Option<String>,
+) -> Option<WorkerCrash> {
+    let gone = matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::Unknown
+    );
+    let broken = std::error::Error::source(status).is_some();
+    if !(gone || broken) {
+        return None;
+    }
+    // A dying process is usually reaped at once.
+    if let Ok(status) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
+        return Some(crash_of(status, stderr, started, last_command.take()).await);
+    }
+    if let Ok(Ok(fresh)) = tokio::time::timeout(Duration::from_secs(5), Client::connect(port)).await
+    {
+        *client = fresh;
+        return None;
+    }
+    // Unreachable: dead after all, its exit noticed late (a loaded
+    // machine), or alive and lost.
+    Some(
+        match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
+            Ok(status) => crash_of(status, stderr, started, last_command.take()).await,
+            Err(_) => {
+                let _ = child.start_kill();
+                WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
+            }
+        },
+    )
 }
 
 async fn crash_of(
