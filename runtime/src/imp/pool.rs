@@ -680,15 +680,16 @@ impl Inner {
         let mut busy_nanos = load(&self.live.busy_nanos);
         let worker_list: Vec<WorkerInfo> = {
             let list = self.worker_list.lock().unwrap_or_else(|e| e.into_inner());
-            list.iter()
-                .filter_map(std::sync::Weak::upgrade)
-                .inspect(|w| {
-                    // Busy periods still running count up to now.
-                    let since = w.busy_since.load(Ordering::Relaxed);
-                    if since != 0 {
-                        busy_nanos += now.saturating_sub(since);
-                    }
-                })
+            let live: Vec<_> = list.iter().filter_map(std::sync::Weak::upgrade).collect();
+            // Busy periods still running count up to now, for every worker,
+            // not only the ones listed.
+            for w in &live {
+                let since = w.busy_since.load(Ordering::Relaxed);
+                if since != 0 {
+                    busy_nanos += now.saturating_sub(since);
+                }
+            }
+            live.iter()
                 .take(MAX_LISTED_WORKERS)
                 .map(|w| WorkerInfo {
                     id: w.id.clone(),
@@ -742,6 +743,27 @@ mod tests {
 
     fn word(available: i64, busy: i64) -> u64 {
         (available as u64).wrapping_add((busy as u64).wrapping_mul(1 << 32))
+    }
+
+    #[test]
+    fn busy_time_counts_workers_past_the_listed_ones() {
+        let pool = crate::Pool::new("busy-past-list");
+        let workers: Vec<_> = (0..MAX_LISTED_WORKERS + 44)
+            .map(|id| pool.worker(id))
+            .collect();
+        for worker in &workers {
+            worker.set_state(WorkerState::Busy);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        let state = crate::imp::stats::pools()
+            .into_iter()
+            .find(|p| p.pool.as_str() == "busy-past-list")
+            .and_then(|p| p.state)
+            .unwrap();
+        assert_eq!(state.worker_list.len(), MAX_LISTED_WORKERS);
+        // 300 workers busy for at least 20 ms each.
+        let least = (MAX_LISTED_WORKERS + 44) as u64 * 20_000_000;
+        assert!(state.busy_nanos >= least, "{} < {least}", state.busy_nanos);
     }
 
     #[test]
