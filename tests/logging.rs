@@ -5,9 +5,7 @@
 
 mod common;
 
-use std::io::Write;
 use std::sync::{Mutex, MutexGuard};
-use std::time::Duration;
 
 use common::*;
 use poolscope::error::PythonError;
@@ -291,51 +289,56 @@ fn the_human_format_is_one_readable_line() {
     }
 }
 
-/// A writer that stalls, so the bounded buffer fills.
-struct Slow;
-
-impl Write for Slow {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        std::thread::sleep(Duration::from_millis(5));
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn a_full_buffer_drops_lines_and_counts_them() {
     let _serial = serial();
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = recorder.handle();
+    // A destination that accepts nothing until the burst is over, so the
+    // outcome does not depend on how fast either side runs.
+    let destination = Gated::default();
     let config = LogConfig::json()
         .with_buffer_lines(8)
         .unwrap()
-        .with_writer(Slow);
+        .with_writer(destination.clone());
     let (dispatch, guard) = metrics::with_local_recorder(&recorder, || dispatch(config)).unwrap();
-    let started = std::time::Instant::now();
-    tracing::dispatcher::with_default(&dispatch, || {
-        for i in 0..500 {
-            tracing::info!(i, "burst");
-        }
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        tracing::dispatcher::with_default(&dispatch, || {
+            for i in 0..500 {
+                tracing::info!(i, "burst");
+            }
+        });
+        done.send(()).unwrap();
     });
+    finished
+        .recv_timeout(PATIENCE)
+        .expect("logging waited for a writer that accepts nothing");
+    let counts = || {
+        let text = handle.render();
+        (
+            sample(&text, "poolscope_log_lines_total").unwrap_or(0.0) as u64,
+            sample(&text, "poolscope_log_lines_dropped_total").unwrap_or(0.0) as u64,
+        )
+    };
+    // The buffer holds 8 lines and the writer at most one more, stuck in
+    // its write: everything else is dropped, and counted.
+    eventually("500 lines counted", || counts().0 == 500);
+    let (_, dropped) = counts();
     assert!(
-        started.elapsed() < Duration::from_millis(500),
-        "logging never waits for the writer: {:?}",
-        started.elapsed()
+        (491..=492).contains(&dropped),
+        "{dropped} lines counted as dropped"
     );
-    std::thread::sleep(Duration::from_millis(400));
-    let text = handle.render();
-    let dropped: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("poolscope_log_lines_dropped_total ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no dropped-lines counter in {text}"));
-    assert!(dropped >= 400, "{dropped} lines counted as dropped");
+    destination.open();
+    eventually("the buffer drains", || {
+        destination.lines() + counts().1 == 500
+    });
+    assert_eq!(
+        destination.lines() + dropped,
+        500,
+        "{} written",
+        destination.lines()
+    );
     drop(guard);
 }
 

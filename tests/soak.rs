@@ -1,8 +1,10 @@
 //! Load and soak: the flagship pool driven as fast as it goes, scraped every
-//! second, with a dashboard stream open and a log writer too slow to keep
-//! up. Asserts no request is lost (each answered once and counted once by
-//! outcome), the host's RSS stays flat after warm-up, scrapes stay fast,
-//! and dropped log lines are counted.
+//! second, with a dashboard stream open and a log destination that accepts
+//! nothing until the load is over. Asserts no request is lost (each answered
+//! once and counted once by outcome), the host's RSS stays flat after
+//! warm-up, every scrape finishes within its one-second interval, the pool
+//! never waits for its logs, and every log line is either written or counted
+//! as dropped.
 //!
 //! CI runs it for 20 s. The long run:
 //!
@@ -19,7 +21,6 @@ mod pool;
 mod sse;
 
 mod common;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,25 +29,6 @@ use client::get;
 use poolscope::http::{DashboardConfig, Server};
 use serde_json::json;
 
-/// A log destination slower than the pool: the non-blocking writer's
-/// buffer fills and lines are dropped.
-#[derive(Clone, Default)]
-struct SlowSink(Arc<AtomicU64>);
-
-impl Write for SlowSink {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        std::thread::sleep(Duration::from_micros(200));
-        self.0.fetch_add(
-            bytes.iter().filter(|b| **b == b'\n').count() as u64,
-            Ordering::Relaxed,
-        );
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pool_under_load_loses_nothing_and_stays_flat() {
     let seconds: u64 = std::env::var("POOLSCOPE_SOAK_SECONDS")
@@ -54,7 +36,9 @@ async fn the_pool_under_load_loses_nothing_and_stays_flat() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(20);
     let metrics = poolscope::metrics::install().expect("recorder");
-    let written = SlowSink::default();
+    // Shut for the whole load: the buffer fills and lines are dropped
+    // however fast or slow this machine runs the pool.
+    let written = common::Gated::default();
     let logs = poolscope::logging::init(
         poolscope::logging::LogConfig::json()
             .with_level("info")
@@ -173,34 +157,58 @@ async fn the_pool_under_load_loses_nothing_and_stays_flat() {
         "RSS grew {:.2}% after warm-up",
         growth * 100.0
     );
-    // Scrapes stay fast while the pool runs flat out.
+    // Scrapes stay fast while the pool runs flat out: each one well within
+    // its interval (a second here), which is what a scraper needs, with
+    // room for a machine several times slower than the one that measured
+    // the figures in BENCHMARKS.md (2.5 ms in release, 16 ms in debug).
     assert!(
         latencies.len() as u64 >= seconds / 2,
         "{} scrapes",
         latencies.len()
     );
     assert!(
-        slowest < Duration::from_millis(50),
+        slowest < Duration::from_secs(1),
         "slowest scrape {slowest:?}"
     );
-    // The viewer kept up (a snapshot at least every second).
+    // The viewer kept up: the dashboard ticks every 500 ms, so at least one
+    // snapshot a second even if every other tick came late.
     assert!(
         snapshots.load(Ordering::Relaxed) >= seconds,
         "{} snapshots",
         snapshots.load(Ordering::Relaxed)
     );
 
-    // Dropped log lines are counted, not silent.
-    drop(logs); // flushes and stops the counter thread after a last update
-    let text = metrics.render();
-    let dropped = common::sample(&text, "poolscope_log_lines_dropped_total").unwrap_or(0.0);
-    let lines = written.0.load(Ordering::Relaxed);
-    println!("log lines: {lines} written, {dropped} dropped");
-    assert!(dropped > 0.0, "the slow writer must have dropped lines");
-    assert!(
-        lines as f64 + dropped >= (ok + failed) as f64,
-        "every request's lines written or counted"
+    // The pool answered everything above while its log destination
+    // accepted nothing: logging never waits for the writer. Every line is
+    // written or counted as dropped, and none is lost once the destination
+    // accepts again.
+    let lines = |text: &str| {
+        (
+            common::sample(text, "poolscope_log_lines_total").unwrap_or(0.0) as u64,
+            common::sample(text, "poolscope_log_lines_dropped_total").unwrap_or(0.0) as u64,
+        )
+    };
+    written.open();
+    common::eventually_async("the log buffer drains", async || {
+        let (emitted, dropped) = lines(&metrics.render());
+        written.lines() + dropped == emitted
+    })
+    .await;
+    let (emitted, dropped) = lines(&metrics.render());
+    println!(
+        "log lines: {emitted} emitted, {} written, {dropped} dropped",
+        written.lines()
     );
+    assert!(
+        emitted >= ok + failed,
+        "every request logs a line: {emitted} lines for {} requests",
+        ok + failed
+    );
+    assert!(
+        dropped > 0,
+        "a shut destination must make the buffer drop lines"
+    );
+    drop(logs);
 
     viewing.abort();
     pool.shutdown();

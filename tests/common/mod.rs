@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use poolscope::events::{Event, Subscription};
 
@@ -127,4 +129,77 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
 /// As [`sample`], for a series that must be there.
 pub fn expect_sample(text: &str, series: &str) -> f64 {
     sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+}
+
+/// How long a test waits for something that must happen, however slow or
+/// loaded the machine: long enough never to decide a test on a busy CI
+/// host, short enough that a real hang still fails. A wait returns as soon
+/// as its condition holds, so the bound costs nothing when things work.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Waits until `done` holds, checking every 10 ms; fails the test naming
+/// `what` after [`PATIENCE`]. Returns how long it took.
+pub fn eventually(what: &str, mut done: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what} did not happen within {PATIENCE:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    start.elapsed()
+}
+
+/// As [`eventually`], for a condition checked by async code.
+pub async fn eventually_async(what: &str, mut done: impl AsyncFnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !done().await {
+        assert!(
+            start.elapsed() < PATIENCE,
+            "{what} did not happen within {PATIENCE:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    start.elapsed()
+}
+
+/// A log destination the test holds shut: every write waits until
+/// [`Gated::open`], so a bounded buffer in front of it fills and drops
+/// lines whatever the machine's speed. Counts the lines it has written.
+#[derive(Clone, Default)]
+pub struct Gated {
+    gate: Arc<(Mutex<bool>, Condvar)>,
+    lines: Arc<AtomicU64>,
+}
+
+impl Gated {
+    /// Lets every waiting and later write through.
+    pub fn open(&self) {
+        let (open, changed) = &*self.gate;
+        *open.lock().unwrap() = true;
+        changed.notify_all();
+    }
+
+    /// Lines written so far.
+    pub fn lines(&self) -> u64 {
+        self.lines.load(Ordering::SeqCst)
+    }
+}
+
+impl Write for Gated {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let (open, changed) = &*self.gate;
+        let _open = changed
+            .wait_while(open.lock().unwrap(), |open| !*open)
+            .unwrap();
+        self.lines.fetch_add(
+            bytes.iter().filter(|b| **b == b'\n').count() as u64,
+            Ordering::SeqCst,
+        );
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

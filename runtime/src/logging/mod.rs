@@ -14,11 +14,12 @@ mod format;
 mod sink;
 
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::EnvFilter;
 
@@ -135,7 +136,8 @@ impl LogConfig {
     }
 
     /// Lines the writer may hold before new ones are dropped (and counted in
-    /// `poolscope_log_lines_dropped_total`). Default 128,000.
+    /// `poolscope_log_lines_dropped_total`; every line, written or dropped,
+    /// is counted in `poolscope_log_lines_total`). Default 128,000.
     ///
     /// # Errors
     ///
@@ -258,11 +260,15 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
         Output::Writer(w) => builder.finish(w),
     };
     let dropped = writer.error_counter();
+    let emitted = Arc::new(AtomicU64::new(0));
     let layer = tracing_subscriber::fmt::layer()
         .event_format(format::LineFormat {
             json: config.format == Format::Json,
         })
-        .with_writer(writer);
+        .with_writer(Counted {
+            writer,
+            lines: emitted.clone(),
+        });
     // Reloadable, so the level can change without a restart.
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let subscriber = tracing_subscriber::registry().with(filter).with(layer);
@@ -270,22 +276,34 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     let sink = sink::subscribe();
 
     metrics::describe_counter!(
+        "poolscope_log_lines_total",
+        metrics::Unit::Count,
+        "Log lines emitted, whether written or dropped."
+    );
+    metrics::describe_counter!(
         "poolscope_log_lines_dropped_total",
         metrics::Unit::Count,
         "Log lines dropped because the non-blocking writer's buffer was full."
     );
-    let counter = metrics::counter!("poolscope_log_lines_dropped_total");
+    let lines_counter = metrics::counter!("poolscope_log_lines_total");
+    let dropped_counter = metrics::counter!("poolscope_log_lines_dropped_total");
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
+    // The writer counts drops itself; mirror both counts into the metrics.
+    // Drops are read first, so a scrape never shows more dropped than
+    // emitted.
+    let mirror = move || {
+        dropped_counter.absolute(dropped.dropped_lines() as u64);
+        lines_counter.absolute(emitted.load(Ordering::Relaxed));
+    };
     let counter_thread = std::thread::Builder::new()
         .name("poolscope-log-drops".into())
         .spawn(move || {
-            // The writer counts drops itself; mirror it into the metric.
             while !stopping.load(Ordering::Relaxed) {
-                counter.absolute(dropped.dropped_lines() as u64);
+                mirror();
                 std::thread::sleep(Duration::from_millis(200));
             }
-            counter.absolute(dropped.dropped_lines() as u64);
+            mirror();
         })
         .ok();
     Ok((
@@ -298,6 +316,47 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
             _writer: worker,
         },
     ))
+}
+
+/// The non-blocking writer, counting the lines handed to it: the
+/// formatter writes each line with one call, and the writer either queues
+/// it or drops it (and counts the drop), so emitted = written + dropped +
+/// still queued.
+struct Counted {
+    writer: NonBlocking,
+    lines: Arc<AtomicU64>,
+}
+
+impl<'a> MakeWriter<'a> for Counted {
+    type Writer = CountedWriter<'a>;
+
+    fn make_writer(&'a self) -> CountedWriter<'a> {
+        CountedWriter {
+            writer: self.writer.clone(),
+            lines: &self.lines,
+        }
+    }
+}
+
+struct CountedWriter<'a> {
+    writer: NonBlocking,
+    lines: &'a AtomicU64,
+}
+
+impl Write for CountedWriter<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.lines.fetch_add(1, Ordering::Relaxed);
+        self.writer.write(bytes)
+    }
+
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        // One line, one message: the default would loop over `write`.
+        self.write(bytes).map(|_| ())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.writer.flush()
+    }
 }
 
 /// Installs the subscriber globally and the sink that logs poolscope's

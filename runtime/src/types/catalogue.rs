@@ -214,6 +214,13 @@ pub const METRICS: &[MetricDef] = &[
         "alerts",
     ),
     def(
+        "poolscope_log_lines_total",
+        Counter,
+        &[],
+        "Log lines emitted, whether written or dropped.",
+        "logging",
+    ),
+    def(
         "poolscope_log_lines_dropped_total",
         Counter,
         &[],
