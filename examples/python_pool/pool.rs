@@ -140,6 +140,10 @@ pub struct PoolConfig {
     pub restart_backoff: Duration,
     /// How often expired sessions are removed.
     pub cleanup_every: Duration,
+    /// When set, a crashed worker takes a permit from it before it is
+    /// restarted (after its backoff): a test holds a crash in view for as
+    /// long as it needs, then adds permits. `None` restarts at once.
+    pub restart_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl PoolConfig {
@@ -155,6 +159,7 @@ impl PoolConfig {
                 .join("examples/python_pool/worker.py"),
             restart_backoff: Duration::from_millis(100),
             cleanup_every: Duration::from_secs(1),
+            restart_gate: None,
         }
     }
 }
@@ -728,11 +733,29 @@ async fn slot(
         let _ = events.send(Msg::Gone(id));
         let reason = crash.to_string();
         worker.crashed(&reason, crash.context.clone());
-        if pause(backoff, &mut stop).await {
+        if pause(backoff, &mut stop).await
+            || held(shared.config.restart_gate.as_deref(), &mut stop).await
+        {
             let _ = events.send(Msg::Stopped(id));
             return;
         }
         backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// Waits for a permit of the restart gate, if there is one, unless the pool
+/// stops first; `true` when it stopped.
+async fn held(gate: Option<&tokio::sync::Semaphore>, stop: &mut watch::Receiver<bool>) -> bool {
+    let Some(gate) = gate else { return false };
+    tokio::select! {
+        permit = gate.acquire() => {
+            // A closed gate lets every restart through.
+            if let Ok(permit) = permit {
+                permit.forget();
+            }
+            false
+        }
+        _ = stop.wait_for(|stopped| *stopped) => true,
     }
 }
 
