@@ -37,9 +37,12 @@ impl Buffer {
 /// Runs `f` with a JSON logger writing into a buffer, and returns the lines.
 fn logged(config: LogConfig, f: impl FnOnce()) -> Buffer {
     let buffer = Buffer::default();
-    let (dispatch, guard) = dispatch(config.with_writer(buffer.clone())).unwrap();
+    let config = config
+        .with_flush_timeout(PATIENCE)
+        .with_writer(buffer.clone());
+    let (dispatch, guard) = dispatch(config).unwrap();
     tracing::dispatcher::with_default(&dispatch, f);
-    drop(guard); // flushes
+    drop(guard); // waits until every line is written
     buffer
 }
 
@@ -314,32 +317,80 @@ fn a_full_buffer_drops_lines_and_counts_them() {
     finished
         .recv_timeout(PATIENCE)
         .expect("logging waited for a writer that accepts nothing");
-    let counts = || {
-        let text = handle.render();
-        (
-            sample(&text, "poolscope_log_lines_total").unwrap_or(0.0) as u64,
-            sample(&text, "poolscope_log_lines_dropped_total").unwrap_or(0.0) as u64,
-        )
-    };
     // The buffer holds 8 lines and the writer at most one more, stuck in
     // its write: everything else is dropped, and counted.
-    eventually("500 lines counted", || counts().0 == 500);
-    let (_, dropped) = counts();
+    let stuck = guard.lines();
+    assert_eq!(stuck.emitted, 500);
     assert!(
-        (491..=492).contains(&dropped),
-        "{dropped} lines counted as dropped"
+        (491..=492).contains(&stuck.dropped),
+        "{stuck:?}: 8 or 9 lines held"
     );
+    eventually("the metrics show the counts", || {
+        let text = handle.render();
+        sample(&text, "poolscope_log_lines_total") == Some(500.0)
+            && sample(&text, "poolscope_log_lines_dropped_total") == Some(stuck.dropped as f64)
+    });
     destination.open();
     eventually("the buffer drains", || {
-        destination.lines() + counts().1 == 500
+        guard.lines().written == 500 - stuck.dropped
     });
-    assert_eq!(
-        destination.lines() + dropped,
-        500,
-        "{} written",
-        destination.lines()
-    );
+    assert_eq!(destination.lines(), 500 - stuck.dropped);
+    assert_eq!(guard.lines().failed, 0);
     drop(guard);
+}
+
+/// An output that takes a millisecond a line.
+#[derive(Clone, Default)]
+struct Slow(Buffer);
+
+impl std::io::Write for Slow {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+        self.0.write(bytes)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn dropping_the_guard_waits_for_a_slow_output_to_take_every_line() {
+    let _serial = serial();
+    // 2,000 lines take at least 2 s to write: longer than the second
+    // tracing-appender's own guard waits, on any machine.
+    let output = Slow::default();
+    let config = LogConfig::json()
+        .with_flush_timeout(PATIENCE)
+        .with_writer(output.clone());
+    let (dispatch, guard) = dispatch(config).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || {
+        for i in 0..2_000 {
+            tracing::info!(i, "line");
+        }
+    });
+    drop(guard);
+    assert_eq!(output.0.lines().len(), 2_000);
+}
+
+#[test]
+fn dropping_the_guard_gives_up_on_a_stuck_output_after_the_flush_timeout() {
+    let _serial = serial();
+    let output = Gated::default();
+    let config = LogConfig::json()
+        .with_flush_timeout(std::time::Duration::from_millis(100))
+        .with_writer(output.clone());
+    let (dispatch, guard) = dispatch(config).unwrap();
+    tracing::dispatcher::with_default(&dispatch, || tracing::info!("never written"));
+    let (done, dropped) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        drop(guard);
+        done.send(()).unwrap();
+    });
+    dropped
+        .recv_timeout(PATIENCE)
+        .expect("the guard waited for an output that never takes a line");
+    assert_eq!(output.lines(), 0);
+    output.open();
 }
 
 #[test]

@@ -19,7 +19,13 @@ fn job(i: u32) -> Result<u32, std::fmt::Error> {
 #[test]
 fn every_thread_s_request_lines_are_written() {
     let buffer = Buffer::default();
-    let guard = init(LogConfig::json().with_writer(buffer.clone())).unwrap();
+    // Dropping the guard waits for every line, however slow this machine.
+    let guard = init(
+        LogConfig::json()
+            .with_flush_timeout(PATIENCE)
+            .with_writer(buffer.clone()),
+    )
+    .unwrap();
     let threads: Vec<_> = (0..4)
         .map(|_| {
             std::thread::spawn(|| {
@@ -33,6 +39,8 @@ fn every_thread_s_request_lines_are_written() {
         thread.join().unwrap();
     }
     drop(guard);
+    // Nothing was dropped (the buffer holds 128,000 lines), so what was
+    // emitted is what was written.
     let text = buffer.text();
     let lines: Vec<serde_json::Value> = text
         .lines()

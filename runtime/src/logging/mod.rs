@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::EnvFilter;
@@ -49,6 +49,7 @@ pub struct LogConfig {
     filter: String,
     sample_rate: f64,
     buffer_lines: usize,
+    flush_timeout: Duration,
     output: Output,
 }
 
@@ -59,6 +60,7 @@ impl std::fmt::Debug for LogConfig {
             .field("filter", &self.filter)
             .field("sample_rate", &self.sample_rate)
             .field("buffer_lines", &self.buffer_lines)
+            .field("flush_timeout", &self.flush_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -93,6 +95,7 @@ impl LogConfig {
             filter: "info".into(),
             sample_rate: 1.0,
             buffer_lines: 128_000,
+            flush_timeout: Duration::from_secs(5),
             output: Output::Stdout,
         }
     }
@@ -150,6 +153,15 @@ impl LogConfig {
         Ok(self)
     }
 
+    /// How long dropping the [`LogGuard`] waits for the lines already
+    /// emitted to reach the output (or be dropped) before it gives up on
+    /// them: the bound on a stuck output delaying the program's exit.
+    /// Default 5 s.
+    pub fn with_flush_timeout(mut self, timeout: Duration) -> LogConfig {
+        self.flush_timeout = timeout;
+        self
+    }
+
     /// Writes to stderr instead of stdout.
     pub fn to_stderr(mut self) -> LogConfig {
         self.output = Output::Stderr;
@@ -165,14 +177,59 @@ impl LogConfig {
 
 /// Keeps logging running: flushes the writer and unsubscribes the sink when
 /// dropped. Hold it for the life of the program.
+///
+/// Dropping it waits until every line emitted so far has been written or
+/// dropped, at most [`LogConfig::with_flush_timeout`].
 #[must_use = "logging stops (and buffered lines are flushed) when the guard is dropped"]
 pub struct LogGuard {
     level: LevelControl,
     _sink: Subscription,
+    counts: Counts,
+    flush_timeout: Duration,
     stop: Arc<AtomicBool>,
     counter_thread: Option<std::thread::JoinHandle<()>>,
     // Last: dropping it flushes what is buffered.
     _writer: WorkerGuard,
+}
+
+/// Where each line emitted so far went; see [`LogGuard::lines`]. Once the
+/// buffer has drained, `emitted == written + dropped + failed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LineCounts {
+    /// Lines formatted and handed to the non-blocking writer.
+    pub emitted: u64,
+    /// Lines the output accepted.
+    pub written: u64,
+    /// Lines dropped because the buffer was full (as
+    /// `poolscope_log_lines_dropped_total`).
+    pub dropped: u64,
+    /// Lines the output refused (its write failed).
+    pub failed: u64,
+}
+
+/// The counters behind [`LineCounts`], shared with the writer's two ends.
+#[derive(Clone)]
+struct Counts {
+    emitted: Arc<AtomicU64>,
+    written: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+    dropped: ErrorCounter,
+}
+
+impl Counts {
+    fn read(&self) -> LineCounts {
+        // Outcomes first, emitted last: a line is counted emitted before it
+        // has an outcome, so a reading never shows more outcomes than lines.
+        let dropped = self.dropped.dropped_lines() as u64;
+        let written = self.written.load(Ordering::Acquire);
+        let failed = self.failed.load(Ordering::Acquire);
+        LineCounts {
+            emitted: self.emitted.load(Ordering::Acquire),
+            written,
+            dropped,
+            failed,
+        }
+    }
 }
 
 /// Changes the log filter of a running subscriber; see
@@ -209,6 +266,12 @@ impl LevelControl {
 }
 
 impl LogGuard {
+    /// Where the lines emitted so far went: written, dropped, refused by the
+    /// output, or (the difference) still in the buffer.
+    pub fn lines(&self) -> LineCounts {
+        self.counts.read()
+    }
+
     /// A handle for changing the filter while the program runs.
     pub fn level_control(&self) -> LevelControl {
         self.level.clone()
@@ -232,6 +295,20 @@ impl std::fmt::Debug for LogGuard {
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
+        // tracing-appender's own guard gives the writer a fixed second to
+        // drain; wait here for the lines already emitted instead, so a slow
+        // output loses nothing it can still take.
+        let emitted = self.counts.emitted.load(Ordering::Acquire);
+        let deadline = std::time::Instant::now() + self.flush_timeout;
+        loop {
+            let now = self.counts.read();
+            if now.written + now.dropped + now.failed >= emitted
+                || std::time::Instant::now() >= deadline
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.counter_thread.take() {
             let _ = thread.join();
@@ -254,20 +331,31 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     let builder = NonBlockingBuilder::default()
         .buffered_lines_limit(config.buffer_lines)
         .lossy(true);
-    let (writer, worker) = match config.output {
-        Output::Stdout => builder.finish(std::io::stdout()),
-        Output::Stderr => builder.finish(std::io::stderr()),
-        Output::Writer(w) => builder.finish(w),
+    let written = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let output: Box<dyn Write + Send> = match config.output {
+        Output::Stdout => Box::new(std::io::stdout()),
+        Output::Stderr => Box::new(std::io::stderr()),
+        Output::Writer(w) => w,
     };
-    let dropped = writer.error_counter();
-    let emitted = Arc::new(AtomicU64::new(0));
+    let (writer, worker) = builder.finish(Outcomes {
+        output,
+        written: written.clone(),
+        failed: failed.clone(),
+    });
+    let counts = Counts {
+        emitted: Arc::new(AtomicU64::new(0)),
+        written,
+        failed,
+        dropped: writer.error_counter(),
+    };
     let layer = tracing_subscriber::fmt::layer()
         .event_format(format::LineFormat {
             json: config.format == Format::Json,
         })
         .with_writer(Counted {
             writer,
-            lines: emitted.clone(),
+            lines: counts.emitted.clone(),
         });
     // Reloadable, so the level can change without a restart.
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
@@ -289,12 +377,11 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     let dropped_counter = metrics::counter!("poolscope_log_lines_dropped_total");
     let stop = Arc::new(AtomicBool::new(false));
     let stopping = stop.clone();
-    // The writer counts drops itself; mirror both counts into the metrics.
-    // Drops are read first, so a scrape never shows more dropped than
-    // emitted.
+    let mirrored = counts.clone();
     let mirror = move || {
-        dropped_counter.absolute(dropped.dropped_lines() as u64);
-        lines_counter.absolute(emitted.load(Ordering::Relaxed));
+        let now = mirrored.read();
+        dropped_counter.absolute(now.dropped);
+        lines_counter.absolute(now.emitted);
     };
     let counter_thread = std::thread::Builder::new()
         .name("poolscope-log-drops".into())
@@ -311,6 +398,8 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
         LogGuard {
             level: LevelControl { handle },
             _sink: sink,
+            counts,
+            flush_timeout: config.flush_timeout,
             stop,
             counter_thread,
             _writer: worker,
@@ -345,7 +434,7 @@ struct CountedWriter<'a> {
 
 impl Write for CountedWriter<'_> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.lines.fetch_add(1, Ordering::Relaxed);
+        self.lines.fetch_add(1, Ordering::Release);
         self.writer.write(bytes)
     }
 
@@ -356,6 +445,35 @@ impl Write for CountedWriter<'_> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.writer.flush()
+    }
+}
+
+/// The output, counting what becomes of each line: the writer's thread
+/// hands it one whole line per `write_all`.
+struct Outcomes {
+    output: Box<dyn Write + Send>,
+    written: Arc<AtomicU64>,
+    failed: Arc<AtomicU64>,
+}
+
+impl Write for Outcomes {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.output.write(bytes)
+    }
+
+    fn write_all(&mut self, line: &[u8]) -> std::io::Result<()> {
+        let result = self.output.write_all(line);
+        let outcome = if result.is_ok() {
+            &self.written
+        } else {
+            &self.failed
+        };
+        outcome.fetch_add(1, Ordering::Release);
+        result
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.output.flush()
     }
 }
 
