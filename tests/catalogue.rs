@@ -4,6 +4,7 @@
 
 #[path = "common/http.rs"]
 mod client;
+mod common;
 #[path = "common/sse.rs"]
 mod sse;
 
@@ -71,21 +72,28 @@ async fn a_process_using_every_part_exports_exactly_the_catalogue() {
         .crashed("exit code 1", CrashContext::default());
     let mut events = sse::Events::open(server.local_addr(), &[]).await.unwrap();
     events.next().await.unwrap();
-    // The server's sampler sets utilization each second.
-    tokio::time::sleep(Duration::from_millis(2200)).await;
-
-    let text = metrics.render();
-    let exported: BTreeMap<String, String> = text
-        .lines()
-        .filter_map(|line| line.strip_prefix("# TYPE "))
-        .filter_map(|rest| rest.split_once(' '))
-        .filter(|(name, _)| name.starts_with("poolscope_"))
-        .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
-        .collect();
+    let exported = |text: &str| -> BTreeMap<String, String> {
+        text.lines()
+            .filter_map(|line| line.strip_prefix("# TYPE "))
+            .filter_map(|rest| rest.split_once(' '))
+            .filter(|(name, _)| name.starts_with("poolscope_"))
+            .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
+            .collect()
+    };
     let catalogue: BTreeMap<String, String> = METRICS
         .iter()
         .map(|m| (m.name.to_owned(), m.kind.as_str().to_owned()))
         .collect();
+    // Some families appear only when a background task first runs (the
+    // server's utilization sampler each second, the memory sampler, the
+    // alert watcher): wait until every catalogued name is there.
+    common::eventually_async("every catalogued metric exported", async || {
+        let exported = exported(&metrics.render());
+        catalogue.keys().all(|name| exported.contains_key(name))
+    })
+    .await;
+    let text = metrics.render();
+    let exported = exported(&text);
     assert_eq!(
         exported, catalogue,
         "exported (left) and catalogued (right) differ:\n{text}"
