@@ -16,7 +16,7 @@ const MIB: u64 = 1 << 20;
 #[test]
 fn the_gauges_follow_100_mib_allocated_and_freed() {
     let handle = poolscope::metrics::install().expect("recorder");
-    let _sampler = MemorySampler::start(Duration::from_millis(100)).unwrap();
+    let sampler = MemorySampler::start(Duration::from_millis(100)).unwrap();
     let before = memory::jemalloc().expect("jemalloc statistics");
     let mut block = vec![0u8; 100 * MIB as usize];
     // Touch every page so it is resident, not only reserved.
@@ -38,15 +38,20 @@ fn the_gauges_follow_100_mib_allocated_and_freed() {
     let process = memory::process(None).unwrap();
     assert!(process.resident_bytes >= 100 * MIB, "{process:?}");
 
-    // The sampler's next reading, on /metrics.
-    std::thread::sleep(Duration::from_millis(300));
+    // A later reading of the sampler, on /metrics.
+    let allocated = || {
+        common::expect_sample(
+            &handle.render(),
+            "poolscope_jemalloc_bytes{kind=\"allocated\"}",
+        )
+    };
+    common::eventually("the sampler reads the 100 MiB", || {
+        let text = handle.render();
+        allocated() >= (100 * MIB) as f64
+            && common::expect_sample(&text, "poolscope_process_resident_memory_bytes")
+                >= (100 * MIB) as f64
+    });
     let text = handle.render();
-    let allocated = common::expect_sample(&text, "poolscope_jemalloc_bytes{kind=\"allocated\"}");
-    assert!(allocated >= (100 * MIB) as f64, "{allocated}");
-    assert!(
-        common::expect_sample(&text, "poolscope_process_resident_memory_bytes")
-            >= (100 * MIB) as f64
-    );
     assert!(common::expect_sample(&text, "poolscope_process_virtual_memory_bytes") > 0.0);
     for kind in ["active", "resident", "mapped", "retained", "metadata"] {
         common::expect_sample(
@@ -64,15 +69,15 @@ fn the_gauges_follow_100_mib_allocated_and_freed() {
         freed.allocated,
         held.allocated
     );
-    std::thread::sleep(Duration::from_millis(300));
-    let allocated = common::expect_sample(
-        &handle.render(),
-        "poolscope_jemalloc_bytes{kind=\"allocated\"}",
-    );
-    assert!(allocated < (50 * MIB) as f64, "{allocated}");
+    common::eventually("the sampler reads the block freed", || {
+        allocated() < (50 * MIB) as f64
+    });
+    // Stopped, the sampler's last reading is both on /metrics and the
+    // latest snapshot.
+    drop(sampler);
     assert_eq!(
         memory::latest().unwrap().jemalloc.unwrap().allocated as f64,
-        allocated
+        allocated()
     );
 }
 
@@ -89,7 +94,7 @@ fn worker_processes_are_measured_by_pid() {
     let worker = pool.worker(0);
     worker.set_pid(child.id());
     worker.set_state(WorkerState::Available);
-    let until = std::time::Instant::now() + Duration::from_secs(10);
+    let until = std::time::Instant::now() + common::PATIENCE;
     let measured = loop {
         let snapshot = memory::snapshot();
         let pool = snapshot
