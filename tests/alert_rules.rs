@@ -1,19 +1,22 @@
-//! Threshold rules beyond the error rate: queue depth with hysteresis, a
-//! readiness rule failing `/health/ready`, utilization, latency quantiles,
-//! and rules refused with the reason. Its own binary: readiness and the
-//! Prometheus recorder are process-wide.
+//! Threshold rules beyond the error rate: queue depth with hysteresis
+//! (stepped through on an evaluator, so each value is judged exactly once),
+//! a readiness rule failing `/health/ready`, utilization, latency
+//! quantiles, and rules refused with the reason. Its own binary: readiness
+//! and the Prometheus recorder are process-wide.
 
 #[path = "common/http.rs"]
 mod client;
+mod common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use client::get;
+use common::eventually as wait_until;
 use hyper::StatusCode;
-use poolscope::alerts::{watch, AlertRule, Measure};
+use poolscope::alerts::{watch, AlertEvaluator, AlertRule, Measure};
 use poolscope::events::Event;
-use poolscope::http::Server;
+use poolscope::http::{HealthConfig, Server};
 use poolscope::{observe, Pool, WorkerState};
 
 const EVERY: Duration = Duration::from_millis(50);
@@ -43,64 +46,53 @@ fn transitions() -> (Seen, poolscope::events::Subscription) {
     (seen, subscription)
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let until = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        assert!(Instant::now() < until, "{what} did not happen within 5 s");
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
-
 #[test]
 fn queue_depth_fires_above_the_threshold_and_resolves_only_below_resolve_at() {
     let metrics = poolscope::metrics::install().expect("recorder");
     let (seen, _subscription) = transitions();
     let pool = Pool::new("alert-queue");
-    let _watcher = watch(
-        vec![AlertRule::new("deep_queue", Measure::QueueDepth, 100.0)
-            .unwrap()
-            .with_resolve_at(50.0)
-            .for_pool("alert-queue")],
-        EVERY,
+    let mut alerts = AlertEvaluator::new(vec![AlertRule::new(
+        "deep_queue",
+        Measure::QueueDepth,
+        100.0,
     )
+    .unwrap()
+    .with_resolve_at(50.0)
+    .for_pool("alert-queue")])
     .unwrap();
-    let count = |fired: bool| {
+    let start = Instant::now();
+    let mut step = 0u32;
+    let mut judge = |depth: usize| {
+        pool.queue_depth(depth);
+        step += 1;
+        alerts.evaluate_at(start + EVERY * step);
         seen.lock()
             .unwrap()
             .iter()
-            .filter(|t| t.0 == fired && t.1 == "deep_queue")
-            .count()
+            .filter(|t| t.1 == "deep_queue")
+            .map(|t| (t.0, t.3))
+            .collect::<Vec<_>>()
     };
-    pool.queue_depth(150);
-    wait_until("the alert firing", || count(true) == 1);
+    assert_eq!(judge(150), vec![(true, 150.0)]);
     let gauge = "poolscope_alerts_firing{rule=\"deep_queue\",pool=\"alert-queue\"}";
     assert!(metrics.render().contains(&format!("{gauge} 1")));
     // Hovering between resolve_at and the threshold: no flapping.
     for depth in [90, 101, 60, 120, 51] {
-        pool.queue_depth(depth);
-        std::thread::sleep(EVERY * 3);
+        assert_eq!(judge(depth), vec![(true, 150.0)], "at {depth}");
     }
-    assert_eq!(
-        (count(true), count(false)),
-        (1, 0),
-        "{:?}",
-        seen.lock().unwrap()
-    );
-    pool.queue_depth(40);
-    wait_until("the alert resolving", || count(false) == 1);
+    assert_eq!(judge(40), vec![(true, 150.0), (false, 40.0)]);
     assert!(metrics.render().contains(&format!("{gauge} 0")));
-    let last = seen.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(
-        last,
-        (false, "deep_queue".into(), "alert-queue".into(), 40.0)
-    );
+    drop(alerts);
     pool.retire();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_readiness_rule_fails_health_ready_while_it_fires() {
+    // Readiness judged on the rule alone: the other tests' pools, short of
+    // workers at times, do not take part.
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
+        .with_health(HealthConfig::default().with_min_ready_workers(0))
         .build()
         .unwrap()
         .start()
@@ -120,7 +112,7 @@ async fn a_readiness_rule_fails_health_ready_while_it_fires() {
     .unwrap();
     assert_eq!(get(addr, "/health/ready").await.status, StatusCode::OK);
     pool.queue_depth(25);
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + common::PATIENCE;
     let reply = loop {
         let reply = get(addr, "/health/ready").await;
         if reply.status == StatusCode::SERVICE_UNAVAILABLE {
@@ -129,13 +121,15 @@ async fn a_readiness_rule_fails_health_ready_while_it_fires() {
         assert!(Instant::now() < until, "never unready: {}", reply.body);
         tokio::time::sleep(EVERY).await;
     };
-    let failed = &reply.json()["failed"][0];
+    let failed = reply.json()["failed"].clone();
+    assert_eq!(failed.as_array().map(Vec::len), Some(1), "{failed}");
+    let failed = &failed[0];
     assert_eq!(failed["check"], "alert:backlog");
     assert_eq!(failed["pool"], "alert-ready");
     assert_eq!(failed["value"], 25.0);
     assert_eq!(failed["threshold"], 10.0);
     pool.queue_depth(0);
-    let until = Instant::now() + Duration::from_secs(5);
+    let until = Instant::now() + common::PATIENCE;
     while get(addr, "/health/ready").await.status != StatusCode::OK {
         assert!(
             Instant::now() < until,

@@ -1,14 +1,25 @@
 //! Error-rate alerts fire past the threshold and resolve below the lower
-//! one, with events and metrics. One test: the recorder is global.
+//! one, with events and metrics. The hysteresis is checked step by step on
+//! an evaluator driven through time by the test, so the very evaluation
+//! that must fire or resolve is known whatever the machine's speed; the
+//! watcher thread is checked for its wiring. The recorder is global and
+//! error-rate rules judge every pool, so the tests take turns.
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
-use poolscope::alerts::{watch_error_rate, ErrorRateRule};
+use poolscope::alerts::{watch_error_rate, AlertEvaluator, AlertRule, ErrorRateRule};
 use poolscope::events::Event;
 use poolscope::observe;
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 #[observe(pool = "alerting", command = "call")]
 fn call(fail: bool) -> Result<(), std::fmt::Error> {
@@ -18,105 +29,145 @@ fn call(fail: bool) -> Result<(), std::fmt::Error> {
     Ok(())
 }
 
-fn gauge(text: &str) -> Option<f64> {
+#[observe(pool = "alerting-thread", command = "call")]
+fn call_watched(fail: bool) -> Result<(), std::fmt::Error> {
+    if fail {
+        return Err(std::fmt::Error);
+    }
+    Ok(())
+}
+
+/// The process's recorder: installed by whichever test comes first.
+fn recorder() -> poolscope::metrics::MetricsHandle {
+    poolscope::metrics::installed().unwrap_or_else(|| poolscope::metrics::install().unwrap())
+}
+
+fn gauge(text: &str, pool: &str) -> Option<f64> {
     common::sample(
         text,
-        "poolscope_alerts_firing{rule=\"error_rate\",pool=\"alerting\"}",
+        &format!("poolscope_alerts_firing{{rule=\"error_rate\",pool=\"{pool}\"}}"),
     )
 }
 
-/// Calls `call(fail)` until `until` says stop or 5 s pass.
-fn drive(fail: bool, until: impl Fn() -> bool) -> bool {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(5) {
-        for _ in 0..10 {
-            let _ = call(fail);
-        }
-        if until() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    false
+fn alert_names(captured: &Captured) -> Vec<&'static str> {
+    captured
+        .names()
+        .into_iter()
+        .filter(|n| n.starts_with("alert."))
+        .collect()
 }
 
 #[test]
 fn an_error_rate_alert_fires_and_resolves_with_hysteresis() {
+    let _serial = serial();
     assert!(ErrorRateRule::new(-0.1).is_err());
     assert!(
         watch_error_rate(ErrorRateRule::new(0.5).unwrap().with_window(Duration::ZERO)).is_err()
     );
 
-    let metrics = poolscope::metrics::install().unwrap();
+    let metrics = recorder();
     let captured = capture("alerting");
+    // Fires above 0.5, resolves at 0.4 (0.8 of it), judged over 1 s.
     let rule = ErrorRateRule::new(0.5)
         .unwrap()
-        .with_window(Duration::from_millis(600))
-        .with_min_requests(10)
-        .with_every(Duration::from_millis(50));
-    let watcher = watch_error_rate(rule).unwrap();
+        .with_window(Duration::from_secs(1))
+        .with_min_requests(10);
+    let mut alerts = AlertEvaluator::new(vec![AlertRule::from(&rule)]).unwrap();
+    // A batch of ten calls every 100 ms of the evaluator's time: each
+    // evaluation's window holds exactly the last ten batches.
+    let start = Instant::now();
+    let mut step = 0u32;
+    let mut batch = |fail: bool, alerts: &mut AlertEvaluator| {
+        for _ in 0..10 {
+            let _ = call(fail);
+        }
+        step += 1;
+        alerts.evaluate_at(start + Duration::from_millis(100) * step);
+    };
 
     // Healthy traffic: nothing fires.
-    drive(false, || false_after(Duration::from_millis(400)));
-    assert!(captured.names().iter().all(|n| !n.starts_with("alert.")));
+    for _ in 0..10 {
+        batch(false, &mut alerts);
+    }
+    assert_eq!(alert_names(&captured), Vec::<&str>::new());
     if !TIMING {
         // Without timing there are no request statistics to judge.
-        drop(watcher);
         return;
     }
 
-    // Failures: the rate passes 0.5 and the alert fires, once.
-    assert!(
-        drive(true, || captured.names().contains(&"alert.fired")),
-        "no alert.fired within 5 s"
-    );
-    let fired = captured.take().into_iter().find_map(|e| match e {
-        Event::AlertFired(a) => Some(a),
-        _ => None,
-    });
-    let fired = fired.unwrap();
+    // Failures: the window's error rate goes 0.1, 0.2, ... and passes 0.5
+    // at the sixth failing batch, which fires, once.
+    for failing in 1..=5 {
+        batch(true, &mut alerts);
+        assert_eq!(alert_names(&captured), Vec::<&str>::new(), "{failing}");
+    }
+    batch(true, &mut alerts);
+    let fired: Vec<_> = captured
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::AlertFired(a) => Some(a),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(fired.len(), 1, "{fired:?}");
     assert_eq!(
         (
-            fired.rule.as_str(),
-            fired.pool.map(|p| p.as_str()),
-            fired.threshold
+            fired[0].rule.as_str(),
+            fired[0].pool.map(|p| p.as_str()),
+            fired[0].threshold,
+            fired[0].value
         ),
-        ("error_rate", Some("alerting"), 0.5)
+        ("error_rate", Some("alerting"), 0.5, 0.6)
     );
-    assert!(fired.value > 0.5, "{}", fired.value);
-    assert_eq!(gauge(&metrics.render()), Some(1.0));
+    assert_eq!(gauge(&metrics.render(), "alerting"), Some(1.0));
 
-    // Still failing: no second alert while it fires.
-    drive(true, || false_after(Duration::from_millis(300)));
-    assert!(
-        !captured.names().contains(&"alert.fired"),
-        "{:?}",
-        captured.names()
-    );
+    // Still failing, up to every request: no second alert while it fires.
+    for _ in 0..10 {
+        batch(true, &mut alerts);
+    }
+    assert_eq!(alert_names(&captured), Vec::<&str>::new());
 
-    // Healthy again: once the failures leave the window the rate drops
-    // below 0.4 (0.8 × 0.5) and the alert resolves.
-    assert!(
-        drive(false, || captured.names().contains(&"alert.resolved")),
-        "no alert.resolved within 5 s"
-    );
-    assert_eq!(gauge(&metrics.render()), Some(0.0));
+    // Healthy again: 0.9, 0.8, ... above 0.4 the alert holds (no flapping
+    // around the threshold), and it resolves at the sixth healthy batch.
+    for healthy in 1..=5 {
+        batch(false, &mut alerts);
+        assert_eq!(alert_names(&captured), Vec::<&str>::new(), "{healthy}");
+    }
+    batch(false, &mut alerts);
+    assert_eq!(alert_names(&captured), vec!["alert.resolved"]);
+    assert_eq!(gauge(&metrics.render(), "alerting"), Some(0.0));
     assert!(metrics
         .render()
         .contains("poolscope_alerts_fired_total{rule=\"error_rate\",pool=\"alerting\"} 1"));
-    drop(watcher);
 }
 
-/// A stop condition that is true after `wait` (from its first call).
-fn false_after(wait: Duration) -> bool {
-    use std::sync::Mutex;
-    static START: Mutex<Option<Instant>> = Mutex::new(None);
-    let mut start = START.lock().unwrap();
-    let began = *start.get_or_insert_with(Instant::now);
-    if began.elapsed() >= wait {
-        *start = None;
-        true
-    } else {
-        false
+#[test]
+fn the_watcher_thread_evaluates_on_its_own_and_resolves_when_dropped() {
+    let _serial = serial();
+    if !TIMING {
+        return;
     }
+    let metrics = recorder();
+    let captured = capture("alerting-thread");
+    let watcher = watch_error_rate(
+        ErrorRateRule::new(0.5)
+            .unwrap()
+            .with_min_requests(10)
+            .with_every(Duration::from_millis(50)),
+    )
+    .unwrap();
+    eventually("the watcher fires on failures", || {
+        for _ in 0..10 {
+            let _ = call_watched(true);
+        }
+        captured.names().contains(&"alert.fired")
+    });
+    assert_eq!(gauge(&metrics.render(), "alerting-thread"), Some(1.0));
+    drop(watcher);
+    assert_eq!(
+        alert_names(&captured),
+        vec!["alert.fired", "alert.resolved"]
+    );
+    assert_eq!(gauge(&metrics.render(), "alerting-thread"), Some(0.0));
 }

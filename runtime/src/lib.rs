@@ -38,8 +38,8 @@ pub mod correlation {
 /// line, and the `poolscope_alerts_firing` gauge.
 pub mod alerts {
     pub use crate::imp::alerts::{
-        watch, watch_error_rate, AlertControls, AlertError, AlertRule, AlertWatcher, ErrorRateRule,
-        Measure, ERROR_RATE_RULE,
+        watch, watch_error_rate, AlertControls, AlertError, AlertEvaluator, AlertRule,
+        AlertWatcher, ErrorRateRule, Measure, ERROR_RATE_RULE,
     };
 }
 

@@ -357,6 +357,35 @@ pub(crate) mod alerts {
         Ok(AlertWatcher)
     }
 
+    /// Evaluates nothing: with no aspect there are no request statistics.
+    #[derive(Debug)]
+    pub struct AlertEvaluator;
+
+    impl AlertEvaluator {
+        /// Checks the rules, as in the real build.
+        ///
+        /// # Errors
+        ///
+        /// [`AlertError::Rule`] for a rule out of range.
+        pub fn new(rules: Vec<AlertRule>) -> Result<AlertEvaluator, AlertError> {
+            crate::types::alert_rule::validate_all(&rules)?;
+            Ok(AlertEvaluator)
+        }
+
+        /// Does nothing.
+        #[inline(always)]
+        pub fn evaluate_at(&mut self, _now: std::time::Instant) {}
+
+        /// Checks the rules, as in the real build.
+        ///
+        /// # Errors
+        ///
+        /// [`AlertError::Rule`] for a rule out of range.
+        pub fn set_rules(&mut self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
+            crate::types::alert_rule::validate_all(&rules)
+        }
+    }
+
     /// Nothing fires without aspects.
     #[allow(dead_code)]
     pub(crate) fn readiness_failures() -> Vec<(String, Option<String>, f64, f64)> {

@@ -119,12 +119,12 @@ pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, Ale
     let thread = std::thread::Builder::new()
         .name("poolscope-alerts".into())
         .spawn(move || {
-            let mut state = Rules::new(rules, every);
+            let mut state = Rules::new(rules, every * 2);
             loop {
                 let replaced = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
                 if let Some(rules) = replaced {
                     state.resolve_all();
-                    state = Rules::new(rules, every);
+                    state = Rules::new(rules, every * 2);
                 }
                 state.evaluate(Instant::now());
                 match stopped.recv_timeout(every) {
@@ -140,6 +140,80 @@ pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, Ale
         stop: Some(stop),
         thread: Some(thread),
     })
+}
+
+/// Evaluates alert rules when told to, at the time it is given, on the
+/// caller's thread: for an application that schedules evaluation itself,
+/// and for tests that step through time instead of waiting for it.
+/// [`watch`] runs one on a thread of its own. Dropping it resolves what
+/// still fires.
+///
+/// Rates, percentiles and counts are taken over the times given to
+/// [`evaluate_at`](AlertEvaluator::evaluate_at). Busy time, behind
+/// [`Measure::Utilization`], is measured on the real clock, so step
+/// through time no faster than it passes for that measure.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use poolscope_runtime::alerts::{AlertEvaluator, AlertRule, Measure};
+/// let mut alerts =
+///     AlertEvaluator::new(vec![AlertRule::new("queue", Measure::QueueDepth, 100.0).unwrap()])
+///         .unwrap();
+/// let start = Instant::now();
+/// alerts.evaluate_at(start);
+/// alerts.evaluate_at(start + Duration::from_secs(1));
+/// ```
+pub struct AlertEvaluator {
+    rules: Rules,
+}
+
+impl std::fmt::Debug for AlertEvaluator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlertEvaluator")
+            .field("rules", &self.rules.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AlertEvaluator {
+    /// Rules to evaluate, with nothing seen yet.
+    ///
+    /// # Errors
+    ///
+    /// [`AlertError::Rule`] for a rule out of range.
+    pub fn new(rules: Vec<AlertRule>) -> Result<AlertEvaluator, AlertError> {
+        describe();
+        crate::types::alert_rule::validate_all(&rules)?;
+        Ok(AlertEvaluator {
+            rules: Rules::new(rules, Duration::ZERO),
+        })
+    }
+
+    /// Judges every rule at `now` (no earlier than the last time given):
+    /// fires what passed its threshold, resolves what fell to its resolve
+    /// level or can no longer be measured.
+    pub fn evaluate_at(&mut self, now: Instant) {
+        self.rules.evaluate(now);
+    }
+
+    /// Replaces the rules: alerts of the old ones resolve, the new ones
+    /// start from a fresh history.
+    ///
+    /// # Errors
+    ///
+    /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
+    pub fn set_rules(&mut self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
+        crate::types::alert_rule::validate_all(&rules)?;
+        self.rules.resolve_all();
+        self.rules = Rules::new(rules, Duration::ZERO);
+        Ok(())
+    }
+}
+
+impl Drop for AlertEvaluator {
+    fn drop(&mut self) {
+        self.rules.resolve_all();
+    }
 }
 
 /// A firing readiness rule: `(rule, pool)` to `(value, threshold)`.
@@ -167,7 +241,8 @@ struct Rules {
 }
 
 impl Rules {
-    fn new(rules: Vec<AlertRule>, every: Duration) -> Rules {
+    /// Rules whose history reaches `margin` past their longest window.
+    fn new(rules: Vec<AlertRule>, margin: Duration) -> Rules {
         let longest = rules
             .iter()
             .map(|r| r.window)
@@ -175,7 +250,7 @@ impl Rules {
             .unwrap_or(Duration::from_secs(60));
         Rules {
             rules,
-            history: History::new(longest + every * 2),
+            history: History::new(longest + margin),
             firing: HashMap::new(),
         }
     }

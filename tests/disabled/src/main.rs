@@ -107,6 +107,12 @@ fn main() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     drop(watcher);
+    let mut alerts =
+        poolscope::alerts::AlertEvaluator::new(Vec::new()).unwrap_or_else(|e| panic!("{e}"));
+    alerts.evaluate_at(std::time::Instant::now());
+    alerts
+        .set_rules(Vec::new())
+        .unwrap_or_else(|e| panic!("{e}"));
     poolscope::events::set_sample_rate(0.5);
     assert_eq!(poolscope::events::sample_rate(), 1.0);
     assert_eq!(
