@@ -360,8 +360,9 @@ struct State {
     /// The custom checks' last results and when they ran: the dashboard
     /// reuses them for a second instead of running application code (a
     /// database ping, say) on every tick. Probes always run them.
+    /// On tokio's clock, so a paused clock in tests covers the expiry.
     #[cfg(feature = "dashboard")]
-    custom_results: Mutex<Option<(Instant, Vec<health::Check>)>>,
+    custom_results: Mutex<Option<(tokio::time::Instant, Vec<health::Check>)>>,
     max_body_bytes: u64,
     history: Mutex<History>,
 }
@@ -1051,7 +1052,8 @@ fn custom_results(state: &State, how: Custom) -> Vec<health::Check> {
         *state
             .custom_results
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), results.clone()));
+            .unwrap_or_else(|e| e.into_inner()) =
+            Some((tokio::time::Instant::now(), results.clone()));
     }
     results
 }
@@ -1115,4 +1117,46 @@ fn finish(mut response: Response<Body>) -> Response<Body> {
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+#[cfg(all(test, feature = "dashboard"))]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_dashboard_reuses_custom_check_results_for_a_second_and_probes_never_do() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let counted = runs.clone();
+        let server = Server::builder()
+            .with_address("127.0.0.1:0".parse().unwrap())
+            .with_readiness_check("db", move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                Err("connection refused".into())
+            })
+            .build()
+            .unwrap();
+        let state = &server.state;
+        let runs = || runs.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            let view = dashboard_view(state);
+            assert!(view
+                .checks
+                .iter()
+                .any(|c| c.message == "connection refused"));
+        }
+        assert_eq!(runs(), 1, "ten snapshots within a second, one run");
+        tokio::time::advance(CUSTOM_RESULTS_TTL - Duration::from_millis(1)).await;
+        dashboard_view(state);
+        assert_eq!(runs(), 1, "still fresh");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        dashboard_view(state);
+        dashboard_view(state);
+        assert_eq!(runs(), 2, "a second old: run again, once");
+        for probe in 1..=5 {
+            evaluate(state, Custom::Run);
+            assert_eq!(runs(), 2 + probe, "a probe always runs the checks");
+        }
+    }
 }

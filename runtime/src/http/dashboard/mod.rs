@@ -9,23 +9,22 @@
 //! page reconnects on its own.
 
 mod recent;
+mod stream;
 
 use std::collections::{HashMap, VecDeque};
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use hyper::body::Frame;
 use serde::Serialize;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use super::health::{Check, PoolReport};
 use crate::types::label::Label;
 use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
 use recent::Recent;
+pub(crate) use stream::{open, tick, Refused, SseBody};
 
 /// Settings of the dashboard; see [`ServerBuilder::with_dashboard`].
 ///
@@ -265,6 +264,8 @@ impl Hub {
         self.enabled.store(enabled, Ordering::Relaxed);
         if !enabled {
             *subscription = None;
+            // The ticker closes the open streams now, not at its next tick.
+            self.wake.notify_one();
             return;
         }
         if subscription.is_some() {
@@ -274,13 +275,20 @@ impl Hub {
         *subscription = Some(crate::imp::events::subscribe_with(
             crate::imp::events::Interest::Failures,
             Arc::new(move |event| {
-                let Some(hub) = weak.upgrade() else { return };
-                let urgent = lock(&hub.recent).record(event);
-                if urgent {
-                    hub.wake.notify_one();
+                if let Some(hub) = weak.upgrade() {
+                    hub.hear(event);
                 }
             }),
         ));
+    }
+
+    /// Takes in an event (on the emitting thread); one the page should hear
+    /// of at once rings the ticker.
+    fn hear(&self, event: &crate::types::events::Event) {
+        let urgent = lock(&self.recent).record(event);
+        if urgent {
+            self.wake.notify_one();
+        }
     }
 
     /// Whether the dashboard listens to events (it does while it is on).
@@ -649,185 +657,6 @@ impl Chart {
             .find(|(label, _)| label.as_str() == pool)
             .map(|(_, chart)| chart.points.iter().copied().collect())
             .unwrap_or_default()
-    }
-}
-
-/// Pushes a snapshot every interval, and soon after the event handler rings,
-/// while anyone watches. Ends (closing every stream) when aborted or when
-/// the server's state is gone.
-pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
-    let Some(sender) = lock(&hub.sender).take() else {
-        return;
-    };
-    let mut every = tokio::time::interval(hub.config.interval);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = Instant::now() - MIN_GAP;
-    let mut previous: Option<Marks> = None;
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            () = hub.wake.notified() => {}
-        }
-        // Both ways: a tick right after a push would otherwise replace it
-        // before the feeders took it, and they would need a full snapshot.
-        let since = last.elapsed();
-        if since < MIN_GAP {
-            tokio::time::sleep(MIN_GAP - since).await;
-        }
-        if !hub.enabled.load(Ordering::Relaxed) {
-            // Switched off: wake the feeders so they close their streams.
-            sender.send_modify(|_| {});
-            previous = None;
-            continue;
-        }
-        if !hub.watched() {
-            // Nobody saw the last tick's frames: the next delta would be
-            // against nothing anyone holds.
-            previous = None;
-            continue;
-        }
-        let seq = previous.map_or(1, |p| p.seq + 1);
-        // A bug in a snapshot must cost one tick, not the dashboard.
-        let want_full = hub.need_full.swap(false, Ordering::Relaxed);
-        let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            view().map(|view| hub.render(&view, seq, previous.as_ref(), want_full))
-        }));
-        let (full, delta, marks) = match rendered {
-            Ok(Some(rendered)) => rendered,
-            Ok(None) => return,
-            Err(_) => {
-                tracing::error!("poolscope dashboard failed to compute a snapshot");
-                previous = None;
-                if want_full {
-                    hub.need_full.store(true, Ordering::Relaxed);
-                }
-                continue;
-            }
-        };
-        last = Instant::now();
-        sender.send_replace(Arc::new(Frames {
-            seq,
-            previous_seq: previous.map(|p| p.seq),
-            full: full.map(frame),
-            delta: delta.map(frame),
-        }));
-        previous = Some(marks);
-    }
-}
-
-/// Wraps a snapshot as one SSE `snapshot` event.
-fn frame(json: Vec<u8>) -> Bytes {
-    let mut out = Vec::with_capacity(json.len() + 24);
-    out.extend_from_slice(b"event: snapshot\ndata: ");
-    // serde_json's compact output has no raw newline (they are escaped in
-    // strings), so the whole snapshot is one `data:` line.
-    out.extend_from_slice(&json);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
-/// Why a stream could not be opened.
-pub(crate) enum Refused {
-    TooManyViewers,
-}
-
-/// Opens one viewer's stream: a feeder task copies each new snapshot into a
-/// bounded channel the response body reads; when the viewer leaves the
-/// channel unread for `viewer_buffer` snapshots, `kill` closes its
-/// connection.
-pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused> {
-    let viewers = hub.viewers.fetch_add(1, Ordering::Relaxed) + 1;
-    // Increments, not a set from the count: racing threads cannot leave an
-    // older value behind. The guard takes it back, refused or not.
-    metrics::gauge!("poolscope_dashboard_viewers").increment(1.0);
-    let guard = ViewerGuard { hub: hub.clone() };
-    if viewers > hub.config.max_viewers {
-        return Err(Refused::TooManyViewers);
-    }
-    // One slot more for the `retry:` preamble.
-    let (tx, rx) = mpsc::channel::<Bytes>(hub.config.viewer_buffer + 1);
-    let mut frames = hub.frames.clone();
-    // Ask for a fresh, full snapshot instead of handing over a stale one.
-    frames.mark_unchanged();
-    hub.need_full.store(true, Ordering::Relaxed);
-    hub.wake.notify_one();
-    let feeder_hub = hub.clone();
-    // Retry after a second when the connection drops (server restart).
-    let _ = tx.try_send(Bytes::from_static(b"retry: 1000\n: poolscope\n\n"));
-    tokio::spawn(async move {
-        let mut sent: Option<u64> = None;
-        loop {
-            tokio::select! {
-                changed = frames.changed() => {
-                    if changed.is_err() {
-                        break;
-                    }
-                }
-                () = tx.closed() => break,
-            }
-            if !feeder_hub.enabled.load(Ordering::Relaxed) {
-                break;
-            }
-            let frames_now = frames.borrow_and_update().clone();
-            // The delta only when this viewer holds the tick it is against;
-            // else the full snapshot, or, when this tick has none (every
-            // viewer was in step when it was made), one at the next tick.
-            let frame = match (&frames_now.delta, frames_now.previous_seq, &frames_now.full) {
-                (Some(delta), Some(previous), _) if sent == Some(previous) => delta.clone(),
-                (_, _, Some(full)) => full.clone(),
-                _ => {
-                    sent = None;
-                    feeder_hub.need_full.store(true, Ordering::Relaxed);
-                    feeder_hub.wake.notify_one();
-                    continue;
-                }
-            };
-            sent = Some(frames_now.seq);
-            match tx.try_send(frame) {
-                Ok(()) => {}
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    feeder_hub.dropped.fetch_add(1, Ordering::Relaxed);
-                    metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(1);
-                    tracing::debug!("poolscope dashboard dropped a viewer that fell behind");
-                    kill.notify_one();
-                    break;
-                }
-                Err(mpsc::error::TrySendError::Closed(_)) => break,
-            }
-        }
-    });
-    Ok(SseBody { rx, _guard: guard })
-}
-
-struct ViewerGuard {
-    hub: Arc<Hub>,
-}
-
-impl Drop for ViewerGuard {
-    fn drop(&mut self) {
-        self.hub.viewers.fetch_sub(1, Ordering::Relaxed);
-        metrics::gauge!("poolscope_dashboard_viewers").decrement(1.0);
-    }
-}
-
-/// The body of `/dashboard/events`: the frames the feeder hands over, until
-/// the server stops.
-pub(crate) struct SseBody {
-    rx: mpsc::Receiver<Bytes>,
-    _guard: ViewerGuard,
-}
-
-impl hyper::body::Body for SseBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        self.rx
-            .poll_recv(cx)
-            .map(|frame| frame.map(|bytes| Ok(Frame::data(bytes))))
     }
 }
 
