@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use poolscope::error::{ErrorContext, ErrorDetails, PythonError, PythonTraceback, WorkerCrash};
 use poolscope::{observe, Label, WorkerState};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStderr, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The messages of `worker.proto`, written out for prost (no build script:
@@ -138,6 +138,10 @@ pub struct PoolConfig {
     pub script: PathBuf,
     /// First restart delay after a crash; doubles per consecutive crash, at most 5 s.
     pub restart_backoff: Duration,
+    /// How long a worker may take to start: print `READY <port>`, accept the
+    /// connection and answer `Ready`. A worker slower than that is killed
+    /// (and at a restart, tried again after the backoff).
+    pub start_timeout: Duration,
     /// How often expired sessions are removed.
     pub cleanup_every: Duration,
     /// When set, a crashed worker takes a permit from it before it is
@@ -158,6 +162,7 @@ impl PoolConfig {
             script: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("examples/python_pool/worker.py"),
             restart_backoff: Duration::from_millis(100),
+            start_timeout: Duration::from_secs(60),
             cleanup_every: Duration::from_secs(1),
             restart_gate: None,
         }
@@ -214,6 +219,10 @@ impl ErrorDetails for PoolError {
         }
     }
 }
+
+/// In the reason of a crash the pool caused: it killed a worker whose
+/// request ran past the timeout (the Python handler would not stop).
+pub const KILLED_AFTER_TIMEOUT: &str = "killed by the pool: its request ran past the timeout";
 
 type Reply = Result<serde_json::Value, PoolError>;
 
@@ -519,22 +528,59 @@ async fn cleanup(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The last few KiB a worker wrote to stderr.
-#[derive(Clone, Default)]
-struct StderrTail(Arc<Mutex<Vec<u8>>>);
+/// The last few KiB a worker wrote to stderr, read as it writes.
+#[derive(Clone)]
+struct StderrTail {
+    bytes: Arc<Mutex<Vec<u8>>>,
+    // Its sender lives in the reader task: closed once the pipe has ended.
+    eof: watch::Receiver<()>,
+}
+
+/// How long a crash report waits for the worker's stderr to end after its
+/// exit. It ends at once unless something the worker started still holds
+/// the pipe open; the report must not wait for that.
+const STDERR_CLOSE: Duration = Duration::from_secs(10);
 
 impl StderrTail {
-    fn push(&self, line: &[u8]) {
-        let mut tail = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        tail.extend_from_slice(line);
-        let excess = tail
-            .len()
-            .saturating_sub(poolscope::error::STDERR_TAIL_BYTES * 2);
-        tail.drain(..excess);
+    /// Starts reading `pipe` into a tail.
+    fn read(pipe: Option<ChildStderr>) -> StderrTail {
+        let (at_eof, eof) = watch::channel(());
+        let tail = StderrTail {
+            bytes: Arc::default(),
+            eof,
+        };
+        if let Some(pipe) = pipe {
+            let bytes = tail.bytes.clone();
+            tokio::spawn(async move {
+                let _at_eof = at_eof;
+                let mut lines = BufReader::new(pipe);
+                let mut line = Vec::new();
+                while matches!(lines.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+                    let mut tail = bytes.lock().unwrap_or_else(|e| e.into_inner());
+                    tail.extend_from_slice(&line);
+                    let excess = tail
+                        .len()
+                        .saturating_sub(poolscope::error::STDERR_TAIL_BYTES * 2);
+                    tail.drain(..excess);
+                    line.clear();
+                }
+            });
+        }
+        tail
     }
 
+    /// What it holds now.
     fn bytes(&self) -> Vec<u8> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// What it holds once the pipe has ended (every line the worker wrote
+    /// before it exited), or after [`STDERR_CLOSE`].
+    async fn complete(&self) -> Vec<u8> {
+        let mut eof = self.eof.clone();
+        // Nothing is ever sent: this returns when the reader drops its end.
+        let _ = tokio::time::timeout(STDERR_CLOSE, eof.changed()).await;
+        self.bytes()
     }
 }
 
@@ -550,6 +596,7 @@ struct Running {
 #[observe(kind = worker_start, pool = shared.label, worker = id, skip(shared))]
 async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> {
     let started = Instant::now();
+    let deadline = tokio::time::Instant::now() + shared.config.start_timeout;
     let mut child = Command::new(&shared.config.python)
         .arg(&shared.config.script)
         .args(["--id", &id.to_string(), "--port", "0"])
@@ -559,64 +606,51 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| PoolError::Start(format!("cannot run `{}`: {e}", shared.config.python)))?;
-    let stderr = StderrTail::default();
-    if let Some(pipe) = child.stderr.take() {
-        let tail = stderr.clone();
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(pipe);
-            let mut line = Vec::new();
-            while matches!(lines.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
-                tail.push(&line);
-                line.clear();
-            }
-        });
-    }
+    let stderr = StderrTail::read(child.stderr.take());
     let stdout = child
         .stdout
         .take()
         .ok_or_else(|| PoolError::Start("no stdout".into()))?;
     let mut first = String::new();
     let mut reader = BufReader::new(stdout);
-    let port =
-        match tokio::time::timeout(Duration::from_secs(30), reader.read_line(&mut first)).await {
-            Ok(Ok(n)) if n > 0 => first
-                .trim()
-                .strip_prefix("READY ")
-                .and_then(|p| p.parse::<u16>().ok()),
-            _ => None,
-        };
+    let port = match tokio::time::timeout_at(deadline, reader.read_line(&mut first)).await {
+        Ok(Ok(n)) if n > 0 => first
+            .trim()
+            .strip_prefix("READY ")
+            .and_then(|p| p.parse::<u16>().ok()),
+        _ => None,
+    };
     let Some(port) = port else {
         // It may still be running (silent, or printing something else):
         // stop it before reading how it ended.
         let _ = child.start_kill();
-        let status = child.wait().await.ok();
-        let crash = match status {
-            Some(status) => {
-                WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), None)
-            }
-            None => WorkerCrash::exited(-1, &stderr.bytes(), started.elapsed(), None),
-        };
-        return Err(PoolError::Crash(crash));
+        let status = child.wait().await;
+        return Err(PoolError::Crash(
+            crash_of(status, &stderr, started, None).await,
+        ));
     };
     // Keep draining stdout so the worker never blocks on a full pipe.
     tokio::spawn(async move {
         let mut sink = Vec::new();
         let _ = reader.read_to_end(&mut sink).await;
     });
-    let mut client = Client::connect(port)
-        .await
-        .map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
-    match tokio::time::timeout(Duration::from_secs(10), client.ready()).await {
-        Ok(ready) => {
-            ready?;
-        }
+    let ready = async {
+        let mut client = Client::connect(port)
+            .await
+            .map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
+        client.ready().await?;
+        Ok::<_, PoolError>(client)
+    };
+    // On an error `child` is dropped, which kills it.
+    let client = match tokio::time::timeout_at(deadline, ready).await {
+        Ok(client) => client?,
         Err(_) => {
-            let _ = child.start_kill();
             return Err(PoolError::Start(format!(
-                "worker {id} did not answer `Ready` within 10 s"
-            )));
+                "worker {id} did not answer `Ready` within {:?} of its start",
+                shared.config.start_timeout
+            )))
         }
-    }
+    };
     Ok(Running {
         child,
         client,
@@ -624,6 +658,39 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
         stderr,
         started,
     })
+}
+
+/// How a worker's process ended, and the answer still owed to the caller
+/// whose request it was running.
+struct Ended {
+    crash: WorkerCrash,
+    reason: String,
+    owed: Option<(oneshot::Sender<Reply>, Reply)>,
+}
+
+impl Ended {
+    /// It died; the request it was running, if any, fails with the crash.
+    fn died(crash: WorkerCrash, caller: Option<oneshot::Sender<Reply>>) -> Ended {
+        Ended {
+            reason: crash.to_string(),
+            owed: caller.map(|caller| (caller, Err(PoolError::Crash(crash.clone())))),
+            crash,
+        }
+    }
+
+    /// The pool killed it because its request ran past the timeout; the
+    /// caller gets the timeout.
+    fn killed_after_timeout(
+        crash: WorkerCrash,
+        caller: oneshot::Sender<Reply>,
+        timeout: Reply,
+    ) -> Ended {
+        Ended {
+            reason: format!("{crash} ({KILLED_AFTER_TIMEOUT})"),
+            owed: Some((caller, timeout)),
+            crash,
+        }
+    }
 }
 
 /// One worker slot: (re)spawns its process and runs the jobs it is given.
@@ -678,7 +745,7 @@ async fn slot(
             started,
         } = &mut running;
         // Serve until the process dies or the pool stops.
-        let crash = loop {
+        let ended = loop {
             tokio::select! {
                 changed = stop.changed() => {
                     let stopping = changed.is_err() || *stop.borrow();
@@ -690,7 +757,7 @@ async fn slot(
                     }
                 }
                 status = child.wait() => {
-                    break crash_of(status, stderr, *started, last_command.take()).await;
+                    break Ended::died(crash_of(status, stderr, *started, last_command.take()).await, None);
                 }
                 job = jobs.recv() => {
                     let Some(job) = job else { return };
@@ -703,15 +770,13 @@ async fn slot(
                             reply = &mut call => reply,
                             status = child.wait() => {
                                 let crash = crash_of(status, stderr, *started, last_command.take()).await;
-                                let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
-                                break crash;
+                                break Ended::died(crash, Some(job.reply));
                             }
                         }
                     };
                     if let Err(PoolError::Grpc(status)) = &reply {
                         if let Some(crash) = recover(status, child, client, *port, stderr, *started, &mut last_command).await {
-                            let _ = job.reply.send(Err(PoolError::Crash(crash.clone())));
-                            break crash;
+                            break Ended::died(crash, Some(job.reply));
                         }
                     }
                     // gRPC deadlines do not stop a Python handler: a worker
@@ -720,8 +785,8 @@ async fn slot(
                     if matches!(reply, Err(PoolError::Timeout(_))) {
                         let _ = child.start_kill();
                         let status = child.wait().await;
-                        let _ = job.reply.send(reply);
-                        break crash_of(status, stderr, *started, last_command.take()).await;
+                        let crash = crash_of(status, stderr, *started, last_command.take()).await;
+                        break Ended::killed_after_timeout(crash, job.reply, reply);
                     }
                     let _ = job.reply.send(reply);
                     worker.set_state(WorkerState::Available);
@@ -730,9 +795,13 @@ async fn slot(
                 }
             }
         };
+        // Reported before the caller hears of it: whoever holds the error
+        // finds the worker crashed and the crash counted.
         let _ = events.send(Msg::Gone(id));
-        let reason = crash.to_string();
-        worker.crashed(&reason, crash.context.clone());
+        worker.crashed(&ended.reason, ended.crash.context.clone());
+        if let Some((caller, answer)) = ended.owed {
+            let _ = caller.send(answer);
+        }
         if pause(backoff, &mut stop).await
             || held(shared.config.restart_gate.as_deref(), &mut stop).await
         {
@@ -768,12 +837,17 @@ async fn pause(backoff: Duration, stop: &mut watch::Receiver<bool>) -> bool {
     stopped || stop.has_changed().is_err() || *stop.borrow()
 }
 
+/// How long a process that is exiting is given to finish. The kernel is
+/// already tearing it down, so this only bounds a process stuck in the
+/// kernel (uninterruptible I/O), which then counts as lost.
+const EXIT_GRACE: Duration = Duration::from_secs(30);
+
 /// After a failed call: `Some(crash)` when the worker is gone, `None` when
-/// it can serve again. A broken channel means the process died (its exit
-/// status says how), or it lives and the connection broke (garbage on the
-/// wire, a reset), in which case the connection may still look open to the
-/// next call, which would fail with it: reconnect first. A live worker that
-/// cannot be reached again is lost.
+/// it can serve again. A broken channel means the process is exiting or
+/// has exited (its exit status says how), or it lives and the connection
+/// broke (garbage on the wire, a reset), in which case the connection may
+/// still look open to the next call, which would fail with it: reconnect
+/// first. A live worker that cannot be reached again is lost.
 async fn recover(
     status: &tonic::Status,
     child: &mut Child,
@@ -791,26 +865,70 @@ async fn recover(
     if !(gone || broken) {
         return None;
     }
-    // A dying process is usually reaped at once.
-    if let Ok(status) = tokio::time::timeout(Duration::from_millis(200), child.wait()).await {
-        return Some(crash_of(status, stderr, started, last_command.take()).await);
+    if !alive(child) {
+        return Some(exit_of(child, stderr, started, last_command).await);
     }
     if let Ok(Ok(fresh)) = tokio::time::timeout(Duration::from_secs(5), Client::connect(port)).await
     {
         *client = fresh;
         return None;
     }
-    // Unreachable: dead after all, its exit noticed late (a loaded
-    // machine), or alive and lost.
-    Some(
-        match tokio::time::timeout(Duration::from_secs(2), child.wait()).await {
-            Ok(status) => crash_of(status, stderr, started, last_command.take()).await,
-            Err(_) => {
-                let _ = child.start_kill();
-                WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
-            }
-        },
-    )
+    // Unreachable: it began to exit meanwhile, or it runs and is lost.
+    if !alive(child) {
+        return Some(exit_of(child, stderr, started, last_command).await);
+    }
+    let _ = child.start_kill();
+    Some(WorkerCrash::lost(
+        &stderr.bytes(),
+        started.elapsed(),
+        last_command.take(),
+    ))
+}
+
+/// The crash of a process that is exiting, once it has exited (lost if it
+/// has not within [`EXIT_GRACE`]).
+async fn exit_of(
+    child: &mut Child,
+    stderr: &StderrTail,
+    started: Instant,
+    last_command: &mut Option<String>,
+) -> WorkerCrash {
+    match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
+        Ok(status) => crash_of(status, stderr, started, last_command.take()).await,
+        Err(_) => {
+            let _ = child.start_kill();
+            WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
+        }
+    }
+}
+
+/// Whether the process runs and is not exiting. Linux marks a task exiting
+/// (`PF_EXITING` in `/proc/<pid>/stat`) before it closes its files, so a
+/// channel broken by the worker's death always finds it exiting or exited:
+/// its state decides, not how soon its exit is noticed. Without `/proc` it
+/// counts as alive, and a reconnect decides.
+fn alive(child: &mut Child) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    if !matches!(child.try_wait(), Ok(None)) {
+        return false;
+    }
+    let Some(pid) = child.id() else { return false };
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return true;
+    };
+    // `pid (comm) state ppid pgrp session tty_nr tpgid flags ...`; the
+    // command name may hold spaces and parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let exited = matches!(fields.first(), Some(&("Z" | "X" | "x")));
+    let exiting = fields
+        .get(6)
+        .and_then(|flags| flags.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_EXITING != 0);
+    !(exited || exiting)
 }
 
 async fn crash_of(
@@ -819,11 +937,26 @@ async fn crash_of(
     started: Instant,
     last: Option<String>,
 ) -> WorkerCrash {
-    // Let the stderr reader catch the last lines before they are read.
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let uptime = started.elapsed();
+    let stderr = stderr.complete().await;
     match status {
-        Ok(status) => WorkerCrash::from_status(status, &stderr.bytes(), started.elapsed(), last),
-        Err(_) => WorkerCrash::exited(-1, &stderr.bytes(), started.elapsed(), last),
+        Ok(status) => WorkerCrash::from_status(status, &stderr, uptime, last),
+        Err(_) => WorkerCrash::exited(-1, &stderr, uptime, last),
+    }
+}
+
+/// Whether a failed call ran out of time: the worker's deadline
+/// (`DEADLINE_EXCEEDED`), or tonic's client-side timer, which covers the
+/// wait for the reply's headers and answers `CANCELLED` with the timer as
+/// its source.
+fn ran_out(status: &tonic::Status) -> bool {
+    match status.code() {
+        tonic::Code::DeadlineExceeded => true,
+        tonic::Code::Cancelled => {
+            std::iter::successors(std::error::Error::source(status), |e| e.source())
+                .any(|e| e.is::<tonic::TimeoutExpired>())
+        }
+        _ => false,
     }
 }
 
@@ -840,9 +973,7 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
     )
     .await
     {
-        Ok(Err(status)) if status.code() == tonic::Code::DeadlineExceeded => {
-            return Err(PoolError::Timeout(timeout))
-        }
+        Ok(Err(status)) if ran_out(&status) => return Err(PoolError::Timeout(timeout)),
         Ok(response) => response?,
         Err(_) => return Err(PoolError::Timeout(timeout)),
     };

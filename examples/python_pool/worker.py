@@ -71,6 +71,13 @@ def run(command, args):
             os.kill(os.getpid(), signal.SIGSEGV)
             ctypes.string_at(0)  # in case the signal is caught somewhere
         os._exit(int(args.get("code", 3)))
+    if command == "pid":
+        return {"pid": os.getpid()}
+    if command == "wait":
+        # Blocks until a file exists: a gate a test opens when it is ready.
+        while not os.path.exists(args["path"]):
+            time.sleep(0.01)
+        return {"opened": args["path"]}
     if command == "leak":
         LEAKED.append(bytearray(int(args.get("mb", 1)) * 1024 * 1024))
         return {"leaked_mb": sum(len(b) for b in LEAKED) // (1024 * 1024)}
