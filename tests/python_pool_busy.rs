@@ -16,6 +16,13 @@ use hyper::StatusCode;
 use poolscope::http::Server;
 use serde_json::json;
 
+fn state() -> Option<poolscope::stats::PoolState> {
+    poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool.as_str() == "pp-busy")
+        .and_then(|p| p.state)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
     let server = Server::builder()
@@ -28,16 +35,36 @@ async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
     let addr = server.local_addr();
     let mut config = pool::PoolConfig::new("pp-busy");
     config.size = 1;
+    config.start_timeout = Duration::from_secs(120);
+    config.request_timeout = Duration::from_secs(600);
     let pool = pool::start(config).await.unwrap();
-    let calls: Vec<_> = (0..6)
+    // The first request holds the one worker until the test opens its gate
+    // (a file the worker's `wait` command looks for); five more queue.
+    let gate = std::env::temp_dir().join(format!("poolscope-gate-pp-busy-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    let held = {
+        let pool = pool.clone();
+        let args = json!({ "path": gate });
+        tokio::spawn(async move { pool.execute("wait", args, None).await })
+    };
+    if common::ANY {
+        common::eventually_async("the worker held", async || {
+            state().is_some_and(|s| s.workers.busy == 1)
+        })
+        .await;
+    }
+    let calls: Vec<_> = (0..5)
         .map(|_| {
             let pool = pool.clone();
-            tokio::spawn(async move { pool.execute("sleep", json!({ "ms": 300 }), None).await })
+            tokio::spawn(async move { pool.execute("sleep", json!({ "ms": 10 }), None).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(150)).await;
-    let busy = get(addr, "/health/ready").await;
     if common::ANY {
+        common::eventually_async("five requests queued", async || {
+            state().is_some_and(|s| s.queue_depth == 5)
+        })
+        .await;
+        let busy = get(addr, "/health/ready").await;
         assert_eq!(
             busy.status,
             StatusCode::SERVICE_UNAVAILABLE,
@@ -51,9 +78,12 @@ async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
         );
         assert!(failed["value"].as_f64().unwrap() > 2.0);
     }
+    std::fs::write(&gate, b"").unwrap();
+    held.await.unwrap().unwrap();
     for call in calls {
         call.await.unwrap().unwrap();
     }
+    let _ = std::fs::remove_file(&gate);
     assert_eq!(
         get(addr, "/health/ready").await.status,
         StatusCode::OK,

@@ -15,6 +15,7 @@ use serde_json::json;
 fn config(name: &str, size: usize) -> PoolConfig {
     let mut config = PoolConfig::new(name);
     config.size = size;
+    config.start_timeout = std::time::Duration::from_secs(120);
     config
 }
 
@@ -42,6 +43,16 @@ fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
             err
         })
     });
+    // The writer thread has the line when it is in the buffer; the guard's
+    // own flush waits only a second for it.
+    if ANY {
+        eventually("the failure's log line written", || {
+            buffer.text().lines().any(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .is_ok_and(|l| l["event"] == "request.completed" && l["command"] == "fail")
+            })
+        });
+    }
     drop(guard);
     let PoolError::Python { correlation_id, .. } = err else {
         panic!("not a Python error")
