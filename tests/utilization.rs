@@ -12,72 +12,124 @@ use client::get;
 use poolscope::http::{HealthConfig, Server};
 use poolscope::{Pool, WorkerState};
 
+/// The pool's entry in `/health/detailed`.
+async fn report(addr: std::net::SocketAddr, pool: &str) -> serde_json::Value {
+    let detailed = get(addr, "/health/detailed").await.json();
+    detailed["pools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pool"] == pool)
+        .unwrap_or_else(|| panic!("no pool {pool} in {detailed}"))
+        .clone()
+}
+
+/// Waits for the server's first history sample: what a window starts
+/// from. Samples taken before it would not be in any window.
+async fn sampled(addr: std::net::SocketAddr, pool: &str) {
+    common::eventually_async("the first history sample", async || {
+        report(addr, pool).await["window"]["seconds"].as_f64() > Some(0.0)
+    })
+    .await;
+}
+
+/// The bucket (lower, upper bound) of the default duration buckets that
+/// holds `seconds`.
+fn bucket(seconds: f64) -> (f64, f64) {
+    let buckets = poolscope::buckets::DEFAULT_DURATION_BUCKETS;
+    let upper = buckets.iter().position(|&b| seconds <= b).unwrap();
+    (
+        if upper == 0 { 0.0 } else { buckets[upper - 1] },
+        buckets[upper],
+    )
+}
+
+/// Utilization is busy time over wall time. One worker is busy through the
+/// whole window; the other alternates and times its own busy periods from
+/// outside and from inside its state changes, which bracket what the pool
+/// measures. The expected utilization follows from those times, however
+/// long the sleeps really took on this machine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn workers_busy_half_the_time_read_half_utilized() {
+async fn utilization_is_the_workers_busy_time_over_wall_time() {
     let metrics = poolscope::metrics::install().expect("recorder");
-    let window = Duration::from_secs(3);
+    let pool = Pool::new("half-busy");
+    pool.set_size(2);
+    let always = pool.worker(0);
+    always.set_state(WorkerState::Busy);
+    let alternating = pool.worker(1);
+    alternating.set_state(WorkerState::Available);
+    // The default 60 s window: every sample from the first on is in it.
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_metrics(metrics.clone())
-        .with_health(HealthConfig::default().with_window(window))
         .build()
         .unwrap()
         .start()
         .unwrap();
-    let pool = Pool::new("half-busy");
-    pool.set_size(2);
-    // Two workers, each busy 50 ms then idle 50 ms, for longer than the window.
-    let run_for = window + Duration::from_millis(2500);
-    let workers: Vec<_> = (0..2)
-        .map(|id| {
-            let worker = pool.worker(id);
-            std::thread::spawn(move || {
-                worker.set_state(WorkerState::Available);
-                let start = Instant::now();
-                let mut periods = 0u64;
-                while start.elapsed() < run_for {
-                    worker.set_state(WorkerState::Busy);
-                    std::thread::sleep(Duration::from_millis(50));
-                    worker.set_state(WorkerState::Available);
-                    periods += 1;
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                (worker, periods)
-            })
-        })
-        .collect();
+    let addr = server.local_addr();
+    sampled(addr, "half-busy").await;
+
+    let (alternating, periods) = tokio::task::spawn_blocking(move || {
+        let mut periods = Vec::new();
+        for _ in 0..20 {
+            let outside = Instant::now();
+            alternating.set_state(WorkerState::Busy);
+            let inside = Instant::now();
+            std::thread::sleep(Duration::from_millis(50));
+            let inside = inside.elapsed();
+            alternating.set_state(WorkerState::Available);
+            periods.push((inside, outside.elapsed()));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        (alternating, periods)
+    })
+    .await
+    .unwrap();
     // Queue waits: 200 of them, 1 ms to 20 ms.
     for i in 0..200u64 {
         pool.queue_wait(Duration::from_micros(1_000 + (i % 20) * 1_000));
     }
-    tokio::time::sleep(window + Duration::from_millis(1500)).await;
-    let detailed = get(server.local_addr(), "/health/detailed").await.json();
-    let report = detailed["pools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["pool"] == "half-busy")
-        .expect("the pool")
-        .clone();
+
+    let report = report(addr, "half-busy").await;
+    let seconds = report["window"]["seconds"].as_f64().unwrap();
+    let inside: f64 = periods.iter().map(|p| p.0.as_secs_f64()).sum();
+    let outside: f64 = periods.iter().map(|p| p.1.as_secs_f64()).sum();
     let utilization = report["utilization"].as_f64().expect("utilization");
+    // The first worker's whole window plus the second's busy periods, over
+    // two workers' window (a millisecond's slack for the reads between).
+    let least = (seconds + inside) / (2.0 * seconds) - 0.001;
+    let most = (seconds + outside) / (2.0 * seconds) + 0.001;
     assert!(
-        (utilization - 0.5).abs() <= 0.1,
-        "utilization {utilization}, expected 0.5 ± 0.1: {report}"
+        (least..=most).contains(&utilization),
+        "utilization {utilization}, expected {least}..={most}: {report}"
     );
-    let gauge = common::expect_sample(
-        &metrics.render(),
-        "poolscope_pool_utilization{pool=\"half-busy\"}",
-    );
-    assert!((gauge - 0.5).abs() <= 0.1, "gauge {gauge}");
-    // Time in worker: one busy period, 50 ms, within its bucket.
+    // Time in worker: the median busy period, within its bucket. Only the
+    // alternating worker's periods have ended.
+    let median = |f: fn(&(Duration, Duration)) -> Duration| {
+        let mut times: Vec<f64> = periods.iter().map(|p| f(p).as_secs_f64()).collect();
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2 - 1]
+    };
+    let (lower, _) = bucket(median(|p| p.0));
+    let (_, upper) = bucket(median(|p| p.1));
     let p50 = report["time_in_worker_seconds"]["p50"].as_f64().unwrap();
-    assert!((0.025..=0.1).contains(&p50), "time in worker p50 {p50}");
-    let mut periods = 0;
-    for worker in workers {
-        let (worker, n) = worker.join().unwrap();
-        periods += n;
-        drop(worker);
-    }
+    assert!(
+        (lower..=upper).contains(&p50),
+        "time in worker p50 {p50}, expected {lower}..={upper}"
+    );
+    // The gauge is the same utilization, set by the server's sampler each
+    // second: once a sample follows the last busy period it lies between
+    // what the window up to that sample and up to now can give.
+    let since_start = Instant::now();
+    common::eventually_async("the utilization gauge after the busy periods", async || {
+        let gauge = common::expect_sample(
+            &metrics.render(),
+            "poolscope_pool_utilization{pool=\"half-busy\"}",
+        );
+        let longest = seconds + since_start.elapsed().as_secs_f64();
+        (0.5 + inside / (2.0 * longest) - 0.001..=most).contains(&gauge)
+    })
+    .await;
 
     // Every queue wait and busy period counted once, on /metrics.
     let text = metrics.render();
@@ -93,12 +145,13 @@ async fn workers_busy_half_the_time_read_half_utilized() {
             &text,
             "poolscope_worker_busy_duration_seconds_count{pool=\"half-busy\"}"
         ),
-        periods as f64
+        periods.len() as f64
     );
-    // In /health/detailed, percentiles over the window (the waits were
-    // reported more than a window ago, so the window holds none of them now).
-    let p99 = report["queue_wait_seconds"]["p99"].as_f64();
-    assert!(p99.is_none() || p99.unwrap() <= 0.025, "{report}");
+    // In /health/detailed, percentiles over the window: waits of 1 to
+    // 20 ms, so the 99th in the (10, 25] ms bucket.
+    let p99 = report["queue_wait_seconds"]["p99"].as_f64().unwrap();
+    assert!((0.01..=0.025).contains(&p99), "{report}");
+    drop((always, alternating));
     pool.retire();
     server.shutdown().await;
 }
@@ -107,26 +160,19 @@ async fn workers_busy_half_the_time_read_half_utilized() {
 async fn queue_wait_percentiles_cover_the_waits_of_the_window() {
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
-        .with_health(HealthConfig::default().with_window(Duration::from_secs(2)))
+        .with_health(HealthConfig::default().with_window(Duration::from_secs(60)))
         .build()
         .unwrap()
         .start()
         .unwrap();
     let pool = Pool::new("waits");
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    sampled(server.local_addr(), "waits").await;
     // 100 waits: 90 of 1 ms, 10 of 80 ms.
     for i in 0..100 {
         let ms = if i % 10 == 9 { 80 } else { 1 };
         pool.queue_wait(Duration::from_millis(ms));
     }
-    let detailed = get(server.local_addr(), "/health/detailed").await.json();
-    let report = detailed["pools"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["pool"] == "waits")
-        .unwrap()
-        .clone();
+    let report = report(server.local_addr(), "waits").await;
     assert_eq!(report["window"]["queue_waits"], 100, "{report}");
     let p50 = report["queue_wait_seconds"]["p50"].as_f64().unwrap();
     let p99 = report["queue_wait_seconds"]["p99"].as_f64().unwrap();
