@@ -32,7 +32,17 @@ impl Reply {
     }
 }
 
+/// How long a request may take before the test fails: a bound on a hang
+/// (the server answers in milliseconds), not a latency claim.
+const HANG: Duration = Duration::from_secs(60);
+
 pub async fn request(addr: SocketAddr, method: &str, path: &str) -> Reply {
+    tokio::time::timeout(HANG, request_unbounded(addr, method, path))
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within {HANG:?}"))
+}
+
+async fn request_unbounded(addr: SocketAddr, method: &str, path: &str) -> Reply {
     let stream = TcpStream::connect(addr).await.expect("connect");
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -66,9 +76,19 @@ pub async fn get(addr: SocketAddr, path: &str) -> Reply {
 
 /// Writes `bytes` on a fresh connection and reads until the server closes it
 /// or `wait` passes; returns what was read and whether the server closed.
+/// A server may answer and close before taking all of a large request: the
+/// write then fails (broken pipe, reset), and what it answered is still read.
 pub async fn raw(addr: SocketAddr, bytes: &[u8], wait: Duration) -> (String, bool) {
     let mut stream = TcpStream::connect(addr).await.expect("connect");
-    stream.write_all(bytes).await.expect("write");
+    if let Err(err) = stream.write_all(bytes).await {
+        assert!(
+            matches!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "write: {err}"
+        );
+    }
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     let closed = tokio::time::timeout(wait, async {

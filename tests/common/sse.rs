@@ -14,11 +14,19 @@ use tokio::net::TcpStream;
 
 use super::client::Reply;
 
+/// How long one snapshot may take to come: a bound on a hang, not a
+/// latency claim (snapshots come every 100 to 500 ms).
+const FRAME_WAIT: Duration = Duration::from_secs(60);
+
 /// An open `/dashboard/events` stream, read event by event.
 pub struct Events {
     body: Incoming,
     /// Bytes as they came: a chunk may end inside a multi-byte character.
     buffer: Vec<u8>,
+    /// How much of `buffer` holds no event end: a large snapshot comes in
+    /// many chunks, and rescanning it whole for each would make the reader
+    /// slower the larger the snapshot.
+    scanned: usize,
 }
 
 impl Events {
@@ -56,14 +64,22 @@ impl Events {
         Ok(Events {
             body: response.into_body(),
             buffer: Vec::new(),
+            scanned: 0,
         })
     }
 
     /// The next `snapshot` event's JSON, or `None` when the stream ended.
     pub async fn next(&mut self) -> Option<Value> {
         loop {
-            if let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+            let from = self.scanned.saturating_sub(1);
+            let found = self.buffer[from..]
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|at| from + at);
+            self.scanned = self.buffer.len();
+            if let Some(end) = found {
                 let bytes: Vec<u8> = self.buffer.drain(..end + 2).collect();
+                self.scanned = 0;
                 let event = String::from_utf8(bytes).expect("a whole event is UTF-8");
                 let mut name = "message";
                 let mut data = None;
@@ -80,9 +96,9 @@ impl Events {
                 }
                 continue;
             }
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.body.frame())
+            let frame = tokio::time::timeout(FRAME_WAIT, self.body.frame())
                 .await
-                .expect("a frame within 10 s")?;
+                .unwrap_or_else(|_| panic!("no snapshot within {FRAME_WAIT:?}"))?;
             let Ok(frame) = frame else { return None };
             if let Ok(data) = frame.into_data() {
                 self.buffer.extend_from_slice(&data);

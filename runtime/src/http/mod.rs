@@ -976,6 +976,8 @@ const RATE_NOW_WINDOW: Duration = Duration::from_secs(5);
 /// checks `/health/detailed` and `/health/ready` report.
 #[cfg(feature = "dashboard")]
 fn dashboard_view(state: &State) -> dashboard::View {
+    // Before anything is read: whatever happened before this time shows.
+    let at = std::time::SystemTime::now();
     let (pools, checks) = evaluate(state, Custom::Recent);
     let now = Instant::now();
     let rates: Vec<f64> = {
@@ -1004,6 +1006,7 @@ fn dashboard_view(state: &State) -> dashboard::View {
         dashboard::custom_series(&metrics_text(state), &names)
     };
     dashboard::View {
+        at,
         custom,
         uptime_seconds: state.started.elapsed().as_secs_f64(),
         window_seconds: state.health.load().window.as_secs_f64(),

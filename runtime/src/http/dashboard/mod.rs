@@ -357,7 +357,7 @@ impl Hub {
             kind: "full",
             instance: self.instance,
             seq,
-            at_ms: unix_ms(SystemTime::now()),
+            at_ms: unix_ms(view.at),
             version: env!("CARGO_PKG_VERSION"),
             uptime_seconds: view.uptime_seconds,
             window_seconds: view.window_seconds,
@@ -443,6 +443,9 @@ fn describe() {
 
 /// What the server measured for this tick, handed to the snapshot.
 pub(crate) struct View {
+    /// When it was measured: a snapshot's `at_ms`, so that one stamped after
+    /// an event shows its effects.
+    pub at: SystemTime,
     /// Application metrics' series and values.
     pub custom: Vec<(String, f64)>,
     pub uptime_seconds: f64,
@@ -461,6 +464,7 @@ struct Snapshot<'a> {
     /// Changes when the server restarts: the page then starts over.
     instance: u64,
     seq: u64,
+    /// When the numbers were measured (Unix ms).
     at_ms: u64,
     version: &'static str,
     uptime_seconds: f64,

@@ -129,6 +129,14 @@
     renderErrors(s.errors || [], delta, s.errors_min_id || 0);
     renderAlerts((s.alerts || {}).firing || [], (s.alerts || {}).recent || []);
     renderCustom(s.custom_metrics || []);
+    // Last, once everything above shows this snapshot: which one the page
+    // shows, for scripts driving it (the browser tests wait for a snapshot
+    // measured after an event instead of timing the page).
+    var shown = document.documentElement.dataset;
+    shown.instance = String(s.instance);
+    shown.seq = String(s.seq);
+    shown.atMs = String(s.at_ms);
+    shown.shownMs = String(Date.now());
   }
 
   function renderHealth(h) {

@@ -228,6 +228,7 @@ mod tests {
         tokio::spawn(tick(hub.clone(), move || {
             counted.fetch_add(1, Ordering::Relaxed);
             Some(View {
+                at: SystemTime::now(),
                 custom: Vec::new(),
                 uptime_seconds: 1.0,
                 window_seconds: 60.0,
