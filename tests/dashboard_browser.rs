@@ -2,9 +2,16 @@
 //! following the flagship pool of real Python workers: worker counts, a
 //! request burst, a Python error with its correlation id, a crash and the
 //! restart, the health indicator turning red, an XSS payload shown as text,
-//! and the page reconnecting after the server restarts. Everything the
-//! issue asks to appear "within 1 second" is timed from the moment the pool
-//! call returned to the moment the page showed it.
+//! and the page reconnecting after the server restarts.
+//!
+//! What the page shows is checked causally: the page marks which snapshot
+//! it shows (`data-at-ms`, when the server measured it), and the first one
+//! measured after an event must show the event. How soon that snapshot
+//! comes (every 500 ms at most, a failure or crash within 100 ms) is shown
+//! on a paused clock by the unit tests in
+//! `runtime/src/http/dashboard/stream.rs`; here the delays are only printed.
+//! A restart gate holds crashed workers down until the page has been
+//! checked.
 //!
 //! Its own binary: the health verdict looks at every pool in the process.
 
@@ -17,17 +24,22 @@ mod webdriver;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use common::PATIENCE;
 use pool::PoolError;
 use poolscope::http::{Server, ServerHandle};
-use serde_json::json;
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 use webdriver::Browser;
 
 const POOL: &str = "dash";
 const SIZE: usize = 3;
-/// What "live" means in the issue: the page is never more than this behind.
-const LIVE: Duration = Duration::from_secs(1);
+/// How long Python workers may take to come back (a process start, `import
+/// grpc`, the `Ready` call) on a loaded machine next to Chromium.
+const RESPAWN: Duration = Duration::from_secs(120);
 
 fn serve(addr: SocketAddr) -> ServerHandle {
     Server::builder()
@@ -51,10 +63,8 @@ fn stat(key: &str) -> String {
 /// A script that returns the pool card's number when it reads `want`.
 fn stat_reads(key: &str, want: &str) -> String {
     format!(
-        "const c = document.querySelector('[data-pool=\"{POOL}\"]'); \
-         if (!c) return null; \
-         const v = c.querySelector('[data-k=\"{key}\"] dd').textContent; \
-         return v === '{want}' ? v : null;"
+        "const v = (() => {{ {} }})(); return v === '{want}' ? v : null;",
+        stat(key)
     )
 }
 
@@ -74,13 +84,58 @@ fn artifact(name: &str) -> PathBuf {
         .join(name)
 }
 
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis() as u64
+}
+
+/// Waits until the page shows a snapshot the server measured after
+/// `after_ms` (Unix ms, the clock the server in this process stamps with)
+/// and returns what `script` reads then, in the same turn of the page.
+/// Every such snapshot shows whatever happened before `after_ms`, so the
+/// caller asserts on it without waiting for it to change: a page that
+/// lagged behind the server, or showed stale numbers, fails.
+async fn shown_after(browser: &Browser, what: &str, after_ms: u64, script: &str) -> Value {
+    let probe = format!(
+        "const shown = document.documentElement.dataset; \
+         if (!(Number(shown.atMs) > {after_ms})) return null; \
+         return {{ atMs: Number(shown.atMs), shownMs: Number(shown.shownMs), \
+                   value: (() => {{ {script} }})() }};"
+    );
+    let (shown, _) = browser.wait_for(what, &probe, PATIENCE).await;
+    let measured = shown["atMs"].as_u64().unwrap_or(0);
+    let displayed = shown["shownMs"].as_u64().unwrap_or(0);
+    eprintln!(
+        "{what}: measured {} ms and on the page {} ms after it happened",
+        measured.saturating_sub(after_ms),
+        displayed.saturating_sub(after_ms)
+    );
+    shown["value"].clone()
+}
+
+/// The pool's worker counts as poolscope holds them (what the next
+/// snapshot will read).
+fn workers() -> poolscope::stats::WorkerCounts {
+    poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool.as_str() == POOL)
+        .and_then(|p| p.state)
+        .map(|s| s.workers)
+        .unwrap_or_default()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_follows_the_python_pool_live() {
-    let server = serve("127.0.0.1:0".parse().unwrap());
+    // A loopback address of its own: when the server restarts on the same
+    // port below, no other socket in this process can have taken it.
+    let server = serve("127.0.0.3:0".parse().unwrap());
     let addr = server.local_addr();
+    let gate = Arc::new(Semaphore::new(0));
     let mut config = pool::PoolConfig::new(POOL);
     config.size = SIZE;
-    config.restart_backoff = Duration::from_millis(1500);
+    config.restart_gate = Some(gate.clone());
     let pool = pool::start(config).await.expect("the Python pool starts");
     let browser = Browser::start().await;
     browser.goto(&format!("http://{addr}/dashboard")).await;
@@ -90,27 +145,30 @@ async fn the_dashboard_follows_the_python_pool_live() {
         .wait_for(
             "the live connection",
             "return document.getElementById('conn').dataset.state === 'live';",
-            Duration::from_secs(10),
+            PATIENCE,
         )
         .await;
     let (available, _) = browser
         .wait_for(
             "three available workers",
             &stat_reads("available", &SIZE.to_string()),
-            Duration::from_secs(5),
+            PATIENCE,
         )
         .await;
     assert_eq!(available, SIZE.to_string());
-    let grid = browser.eval(&workers_by_state()).await;
-    assert_eq!(grid, json!({ "available": SIZE }), "the worker grid");
+    let page = browser
+        .eval(&format!(
+            "return {{ grid: (() => {{ {} }})(), \
+                       health: document.getElementById('health').dataset.status }};",
+            workers_by_state()
+        ))
+        .await;
     assert_eq!(
-        browser
-            .eval("return document.getElementById('health').dataset.status;")
-            .await,
-        "healthy"
+        page,
+        json!({ "grid": { "available": SIZE }, "health": "healthy" })
     );
 
-    // A burst of requests: the counter shows all of them within a second.
+    // A burst of requests: the first snapshot after it shows all of them.
     let before: u64 = browser
         .eval(&stat("requests"))
         .await
@@ -127,23 +185,11 @@ async fn the_dashboard_follows_the_python_pool_live() {
     for call in burst {
         call.await.unwrap().expect("echo");
     }
-    let done = Instant::now();
-    let want = (before + 60).to_string();
-    browser
-        .wait_for(
-            "the burst in the request counter",
-            &stat_reads("requests", &want),
-            Duration::from_secs(5),
-        )
-        .await;
-    let shown_after = done.elapsed();
-    eprintln!("shown after {shown_after:?}");
-    assert!(
-        shown_after <= LIVE,
-        "the counter caught up {shown_after:?} after the burst"
-    );
+    let done = unix_ms();
+    let requests = shown_after(&browser, "the burst", done, &stat("requests")).await;
+    assert_eq!(requests, (before + 60).to_string(), "the request counter");
 
-    // A Python error: its row, with the correlation id, within a second.
+    // A Python error: its row, with the correlation id.
     let err = pool
         .execute(
             "fail",
@@ -152,7 +198,7 @@ async fn the_dashboard_follows_the_python_pool_live() {
         )
         .await
         .expect_err("fail fails");
-    let done = Instant::now();
+    let done = unix_ms();
     let PoolError::Python { correlation_id, .. } = &err else {
         panic!("not a Python error: {err}");
     };
@@ -166,15 +212,8 @@ async fn the_dashboard_follows_the_python_pool_live() {
                    kind: row.querySelector('.kind').textContent, \
                    context: row.querySelector('pre').textContent }};"
     );
-    let (shown, _) = browser
-        .wait_for("the Python error", &row, Duration::from_secs(5))
-        .await;
-    let shown_after = done.elapsed();
-    eprintln!("shown after {shown_after:?}");
-    assert!(
-        shown_after <= LIVE,
-        "the error appeared {shown_after:?} after it happened"
-    );
+    let shown = shown_after(&browser, "the Python error", done, &row).await;
+    assert!(!shown.is_null(), "no row for the Python error");
     assert_eq!(shown["message"], "ValueError: model rejected the input");
     assert_eq!(shown["pool"], POOL);
     assert_eq!(shown["command"], "fail");
@@ -191,68 +230,69 @@ async fn the_dashboard_follows_the_python_pool_live() {
         .execute("fail", json!({ "message": payload }), None)
         .await
         .expect_err("fail fails");
+    let done = unix_ms();
     let PoolError::Python { correlation_id, .. } = &err else {
         panic!("not a Python error: {err}");
     };
     let row = format!(
         "const row = [...document.querySelectorAll('#errors li')] \
            .find(r => r.querySelector('.cid').textContent === '{correlation_id}'); \
-         return row ? row.querySelector('.message').textContent : null;"
+         return {{ message: row ? row.querySelector('.message').textContent : null, \
+                   seq: Number(document.documentElement.dataset.seq) }};"
     );
-    let (shown, _) = browser
-        .wait_for("the hostile error", &row, Duration::from_secs(5))
+    let shown = shown_after(&browser, "the hostile error", done, &row).await;
+    assert_eq!(shown["message"], format!("ValueError: {payload}"));
+    // Two more snapshots give an injected element the chance to load and run.
+    let later = shown["seq"].as_u64().unwrap() + 2;
+    let (ran, _) = browser
+        .wait_for(
+            "two more snapshots",
+            &format!(
+                "if (Number(document.documentElement.dataset.seq) < {later}) return null; \
+                 return {{ xss: window.__xss === undefined ? null : window.__xss, \
+                   elements: document.querySelectorAll('#errors script, #errors img').length }};"
+            ),
+            PATIENCE,
+        )
         .await;
-    assert_eq!(shown, format!("ValueError: {payload}"));
-    // Give an injected element the chance to load and run.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(
-        browser
-            .eval(
-                "return { xss: window.__xss === undefined ? null : window.__xss, \
-                 elements: document.querySelectorAll('#errors script, #errors img').length };"
-            )
-            .await,
-        json!({ "xss": null, "elements": 0 })
-    );
+    assert_eq!(ran, json!({ "xss": null, "elements": 0 }));
 
-    // A worker crash: crashed on the page within a second, then back.
+    // A worker crash: crashed on the page (the gate keeps it down), then
+    // back once let go.
     let err = pool
         .execute("crash", json!({ "mode": "exit", "code": 7 }), None)
         .await
         .expect_err("crash fails");
     assert!(matches!(err, PoolError::Crash(_)), "{err}");
-    let done = Instant::now();
-    browser
-        .wait_for(
-            "a crashed worker",
-            &format!(
-                "const g = (() => {{ {} }})(); return g && g.crashed === 1 ? g : null;",
-                workers_by_state()
-            ),
-            Duration::from_secs(5),
-        )
-        .await;
-    let shown_after = done.elapsed();
-    eprintln!("shown after {shown_after:?}");
-    assert!(
-        shown_after <= LIVE,
-        "the crash showed {shown_after:?} after it happened"
-    );
-    assert_eq!(browser.eval(&stat("crashed")).await, "1");
-    let crash_row = browser
-        .wait_for(
-            "the crash in the error list",
+    common::eventually_async("the crash counted", async || workers().crashed == 1).await;
+    let crashed = unix_ms();
+    let shown = shown_after(
+        &browser,
+        "the crashed worker",
+        crashed,
+        &format!(
             "const row = [...document.querySelectorAll('#errors li')] \
                .find(r => r.querySelector('.kind').textContent === 'crash'); \
-             return row ? row.querySelector('pre').textContent : null;",
-            Duration::from_secs(5),
-        )
-        .await
-        .0;
-    assert!(
-        crash_row.as_str().unwrap().contains("exit code 7"),
-        "the crash context: {crash_row}"
+             return {{ grid: (() => {{ {} }})(), crashed: (() => {{ {} }})(), \
+                       context: row ? row.querySelector('pre').textContent : null }};",
+            workers_by_state(),
+            stat("crashed")
+        ),
+    )
+    .await;
+    assert_eq!(
+        shown["grid"],
+        json!({ "available": SIZE - 1, "crashed": 1 }),
+        "{shown}"
     );
+    assert_eq!(shown["crashed"], "1");
+    assert!(
+        shown["context"]
+            .as_str()
+            .is_some_and(|c| c.contains("exit code 7")),
+        "the crash context: {shown}"
+    );
+    gate.add_permits(1);
     browser
         .wait_for(
             "every worker available again",
@@ -260,7 +300,7 @@ async fn the_dashboard_follows_the_python_pool_live() {
                 "const g = (() => {{ {} }})(); return g && g.available === {SIZE} && !g.crashed ? g : null;",
                 workers_by_state()
             ),
-            Duration::from_secs(15),
+            RESPAWN,
         )
         .await;
 
@@ -277,44 +317,43 @@ async fn the_dashboard_follows_the_python_pool_live() {
     for crash in crashes {
         assert!(crash.await.unwrap().is_err());
     }
-    let done = Instant::now();
-    let (reasons, _) = browser
-        .wait_for(
-            "the unavailable verdict",
-            "const h = document.getElementById('health'); \
-             if (h.dataset.status !== 'unavailable') return null; \
-             return document.getElementById('health-reasons').textContent;",
-            Duration::from_secs(5),
-        )
-        .await;
-    let shown_after = done.elapsed();
-    eprintln!("shown after {shown_after:?}");
+    common::eventually_async("every crash counted", async || {
+        workers().crashed == SIZE as u64
+    })
+    .await;
+    let crashed = unix_ms();
+    let shown = shown_after(
+        &browser,
+        "the unavailable verdict",
+        crashed,
+        "return { status: document.getElementById('health').dataset.status, \
+                  reasons: document.getElementById('health-reasons').textContent, \
+                  color: getComputedStyle(document.querySelector('#health .dot')).backgroundColor };",
+    )
+    .await;
+    assert_eq!(shown["status"], "unavailable", "{shown}");
     assert!(
-        shown_after <= LIVE,
-        "the verdict turned {shown_after:?} after the last worker died"
+        shown["reasons"].as_str().unwrap().contains("workers"),
+        "the failing check is named: {shown}"
     );
-    assert!(
-        reasons.as_str().unwrap().contains("workers"),
-        "the failing check is named: {reasons}"
-    );
-    let color = browser
-        .eval("return getComputedStyle(document.querySelector('#health .dot')).backgroundColor;")
-        .await;
-    assert_eq!(color, "rgb(248, 81, 73)", "the indicator is red");
+    assert_eq!(shown["color"], "rgb(248, 81, 73)", "the indicator is red");
+    gate.add_permits(SIZE);
     browser
         .wait_for(
             "the healthy verdict after the restarts",
             "return document.getElementById('health').dataset.status === 'healthy';",
-            Duration::from_secs(20),
+            RESPAWN,
         )
         .await;
 
     // Under load: a screenshot for the record (and the README).
+    let stop = Arc::new(AtomicBool::new(false));
     let load = {
         let pool = pool.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             let mut i = 0u64;
-            loop {
+            while !stop.load(Ordering::Relaxed) {
                 let calls: Vec<_> = (0..8)
                     .map(|j| {
                         let pool = pool.clone();
@@ -337,13 +376,21 @@ async fn the_dashboard_follows_the_python_pool_live() {
             }
         })
     };
+    // Only so the picture has a few seconds of chart; nothing is asserted
+    // on what it shows.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let shot = artifact("dashboard-under-load.png");
     browser.screenshot(&shot).await;
     if let Some(copy) = std::env::var_os("POOLSCOPE_DASHBOARD_SCREENSHOT") {
         std::fs::copy(&shot, copy).expect("copy the screenshot");
     }
-    load.abort();
+    // Every call of the load ends before the server restarts: a failure
+    // after that would land in the new server's error list.
+    stop.store(true, Ordering::Relaxed);
+    tokio::time::timeout(PATIENCE, load)
+        .await
+        .expect("the load stops")
+        .unwrap();
     let png = std::fs::read(&shot).unwrap();
     assert!(
         png.starts_with(b"\x89PNG") && png.len() > 10_000,
@@ -352,43 +399,40 @@ async fn the_dashboard_follows_the_python_pool_live() {
     println!("screenshot: {}", shot.display());
 
     // The server goes away: the page says so, and comes back by itself.
+    let old = browser
+        .eval("return document.documentElement.dataset.instance;")
+        .await;
     server.shutdown().await;
     browser
         .wait_for(
             "the disconnected state",
             "const s = document.getElementById('conn').dataset.state; \
              return s === 'disconnected' || s === 'stale' ? s : null;",
-            Duration::from_secs(5),
+            PATIENCE,
         )
         .await;
     let server = serve(addr);
-    let (state, _) = browser
+    // The new server's first snapshot: its error list starts empty (the old
+    // rows are dropped, not mistaken for new ones), with current numbers.
+    let (shown, _) = browser
         .wait_for(
-            "the reconnection",
-            "const s = document.getElementById('conn').dataset.state; \
-             return s === 'live' ? s : null;",
-            Duration::from_secs(10),
+            "the new server's snapshot",
+            &format!(
+                "const shown = document.documentElement.dataset; \
+                 if (!shown.instance || shown.instance === {old}) return null; \
+                 return {{ conn: document.getElementById('conn').dataset.state, \
+                           rows: document.querySelectorAll('#errors li').length, \
+                           none: !document.getElementById('no-errors').hidden, \
+                           available: (() => {{ {} }})() }};",
+                stat("available")
+            ),
+            PATIENCE,
         )
         .await;
-    assert_eq!(state, "live");
-    // It shows the new server's state, not the old one's: its error list
-    // starts empty (the old rows are dropped, not mistaken for new ones).
-    browser
-        .wait_for(
-            "the new server's empty error list",
-            "return document.querySelectorAll('#errors li').length === 0 \
-                && !document.getElementById('no-errors').hidden;",
-            Duration::from_secs(5),
-        )
-        .await;
-    // And current numbers again.
-    browser
-        .wait_for(
-            "the pool card after the reconnection",
-            &stat_reads("available", &SIZE.to_string()),
-            Duration::from_secs(5),
-        )
-        .await;
+    assert_eq!(
+        shown,
+        json!({ "conn": "live", "rows": 0, "none": true, "available": SIZE.to_string() })
+    );
 
     browser.close().await;
     pool.shutdown();

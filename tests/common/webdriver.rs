@@ -56,10 +56,17 @@ impl Browser {
             // Keep draining so chromedriver never blocks on a full pipe.
             std::thread::spawn(move || for _ in lines {});
             port
-        })
-        .await
-        .unwrap()
-        .expect("chromedriver did not report its port");
+        });
+        // A driver that never says its port fails the test instead of
+        // hanging it.
+        let port = match tokio::time::timeout(Duration::from_secs(60), port).await {
+            Ok(port) => port.unwrap(),
+            Err(_) => None,
+        };
+        let Some(port) = port else {
+            kill_group(&mut driver);
+            panic!("chromedriver did not report its port");
+        };
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let capabilities = json!({
             "capabilities": {
@@ -194,10 +201,15 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        // The whole group: the driver and the browser it started.
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &format!("-{}", self.driver.id())])
-            .status();
-        let _ = self.driver.wait();
+        kill_group(&mut self.driver);
     }
+}
+
+/// Kills the driver's whole process group: the driver and the browser it
+/// started.
+fn kill_group(driver: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", driver.id())])
+        .status();
+    let _ = driver.wait();
 }
