@@ -1,10 +1,10 @@
 //! Bad input while the host is busy: malformed and oversized HTTP requests,
 //! slowloris clients, invalid configuration reloads, and a worker that
-//! writes garbage on its gRPC channel. None of them may crash the host,
-//! change what is in force, or touch the metrics: after each, every request
-//! the callers made is counted once, by outcome, and `/metrics` passes
-//! `promtool check metrics`. Its own binary: the configuration is
-//! process-wide.
+//! writes garbage on its gRPC channel or never starts a reply. None of them
+//! may crash the host, change what is in force, or touch the metrics: after
+//! each, every request the callers made is counted once, by outcome, and
+//! `/metrics` passes `promtool check metrics`. Its own binary: the
+//! configuration is process-wide.
 
 #[path = "common/http.rs"]
 mod client;
@@ -575,4 +575,72 @@ async fn a_worker_that_runs_but_cannot_be_reached_is_reported_lost_and_replaced(
         .collect();
     assert_eq!(crashed.len(), 1, "{crashed:?}");
     assert!(crashed[0].reason.contains("lost"), "{}", crashed[0].reason);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_that_never_starts_its_reply_times_out_and_is_replaced() {
+    let metrics = recorder();
+    let captured = common::capture("hostile-stall");
+    let mut config = pool::PoolConfig::new("hostile-stall");
+    config.size = 1;
+    config.restart_backoff = Duration::from_millis(50);
+    config.request_timeout = Duration::from_secs(1);
+    config.start_timeout = Duration::from_secs(120);
+    config.script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/workers/stalling_proxy.py");
+    let pool = pool::start(config)
+        .await
+        .expect("the pool behind the stalling relay");
+    let pid = || {
+        poolscope::stats::pools()
+            .into_iter()
+            .find(|p| p.pool.as_str() == "hostile-stall")
+            .and_then(|p| p.state)
+            .and_then(|s| s.worker_list.first().and_then(|w| w.pid))
+    };
+    let before = pid();
+    for i in 0..5 {
+        pool.execute("echo", json!({ "i": i }), None)
+            .await
+            .expect("through the relay");
+    }
+    // No reply headers ever come: tonic's own timer cuts the call (not the
+    // worker's deadline), and that is the request timeout too.
+    let err = pool
+        .execute("echo", json!({ "x": "STALL" }), None)
+        .await
+        .expect_err("a reply that never starts cannot succeed");
+    println!("stalled: {err}");
+    assert!(matches!(err, pool::PoolError::Timeout(_)), "{err:?}");
+    // The worker that never answered was killed and replaced.
+    let answer = tokio::time::timeout(
+        Duration::from_secs(120),
+        pool.execute("echo", json!({ "after": "stall" }), None),
+    )
+    .await
+    .expect("the next request waited behind the stalled one");
+    assert_eq!(
+        answer.expect("the replacement serves"),
+        json!({ "after": "stall" })
+    );
+    assert_ne!(pid(), before, "the worker was replaced");
+    let text = metrics.render();
+    common::promtool_check(&text);
+    assert_eq!(counted(&text, "hostile-stall", "echo", "ok"), 6.0);
+    assert_eq!(counted(&text, "hostile-stall", "echo", "error"), 1.0);
+    pool.shutdown();
+    let crashed: Vec<_> = captured
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            poolscope::events::Event::WorkerCrashed(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(crashed.len(), 1, "{crashed:?}");
+    assert!(
+        crashed[0].reason.contains(pool::KILLED_AFTER_TIMEOUT),
+        "{}",
+        crashed[0].reason
+    );
 }

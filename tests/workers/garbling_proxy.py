@@ -11,6 +11,11 @@ through untouched, so the next connection works again.
 
 With `--vanish` (vanishing_proxy.py) it also stops listening once it has
 garbled a reply, and stays alive: a worker that runs but cannot be reached.
+
+With `stall` (stalling_proxy.py) it garbles nothing; instead, once a request
+carrying the marker STALL has gone to the worker, it holds back everything
+the worker sends on that connection, the reply's headers included: a worker
+whose handler never starts answering.
 """
 
 import argparse
@@ -26,6 +31,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 WORKER = os.path.join(HERE, "..", "..", "examples", "python_pool", "worker.py")
 MARKER = b"GARBLE"
+STALL = b"STALL"
 # A frame header announcing 16 MiB of an unknown frame type, then noise.
 GARBAGE = b"\xff\xff\xff\xee\xff\xff\xff\xff\xff" + b"\xde\xad\xbe\xef garbage, not HTTP/2 " * 8
 
@@ -37,16 +43,23 @@ def die_with_parent():
 
 
 VANISH = threading.Event()
+STALLING = threading.Event()
 LISTENER = None
 
 
-def pump(source, target, garble):
+def pump(source, target, garble, stalled):
     try:
         while True:
             data = source.recv(65536)
             if not data:
                 break
-            if garble and MARKER in data:
+            if STALLING.is_set():
+                if not garble and STALL in data:
+                    stalled.set()
+                if garble and stalled.is_set():
+                    # Never: the pool gives up, and kills this relay.
+                    threading.Event().wait()
+            elif garble and MARKER in data:
                 sys.stderr.write("relay: garbling a reply\n")
                 sys.stderr.flush()
                 data = GARBAGE
@@ -75,11 +88,12 @@ def serve(client, worker_port):
     except OSError:
         client.close()
         return
-    threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
-    threading.Thread(target=pump, args=(upstream, client, True), daemon=True).start()
+    stalled = threading.Event()
+    threading.Thread(target=pump, args=(client, upstream, False, stalled), daemon=True).start()
+    threading.Thread(target=pump, args=(upstream, client, True, stalled), daemon=True).start()
 
 
-def main(vanish=False):
+def main(vanish=False, stall=False):
     global LISTENER
     parser = argparse.ArgumentParser()
     parser.add_argument("--id", default="0")
@@ -87,6 +101,8 @@ def main(vanish=False):
     options = parser.parse_args()
     if vanish:
         VANISH.set()
+    if stall:
+        STALLING.set()
     worker = subprocess.Popen(
         [sys.executable, WORKER, "--id", options.id, "--port", "0"],
         stdout=subprocess.PIPE,
