@@ -44,16 +44,7 @@ const TIMEOUT: Duration = Duration::from_secs(2);
 /// How long anything that waits on Python restarts may take: a storm of
 /// them on a loaded machine takes seconds each. Every wait is for a
 /// condition, so this costs nothing when the machine is quick.
-const STORM: Duration = Duration::from_secs(120);
-
-/// Waits until `done` holds; fails naming `what` after [`STORM`].
-async fn settle(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let start = Instant::now();
-    while !done().await {
-        assert!(start.elapsed() < STORM, "{what}: not within {STORM:?}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+const STORM: Duration = common::PATIENCE;
 
 /// A small xorshift: the run's choices follow from the seed it prints.
 struct Rng(u64);
@@ -72,10 +63,7 @@ impl Rng {
 }
 
 fn workers() -> Vec<poolscope::stats::WorkerInfo> {
-    poolscope::stats::pools()
-        .into_iter()
-        .find(|p| p.pool.as_str() == POOL)
-        .and_then(|p| p.state)
+    common::pool_state(POOL)
         .map(|s| s.worker_list)
         .unwrap_or_default()
 }
@@ -318,7 +306,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     while kills.len() < target {
         tokio::time::sleep(Duration::from_millis(150 + rng.below(250))).await;
         let mut up = Vec::new();
-        settle("a worker back up to kill", async || {
+        common::eventually_async("a worker back up to kill", async || {
             up = candidates(&spared, &kills);
             !up.is_empty()
         })
@@ -331,7 +319,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
             // already restarting comes up, and is killed too.
             let held = restarts.forget_permits(Semaphore::MAX_PERMITS);
             let unready = judged.unready.load(Ordering::SeqCst);
-            settle("readiness judged during the massacre", async || {
+            common::eventually_async("readiness judged during the massacre", async || {
                 assert!(!polling.is_finished(), "the readiness poller stopped");
                 for victim in candidates(&spared, &kills) {
                     kills.extend(sigkill(&victim).await);
@@ -346,7 +334,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
         kills.extend(sigkill(victim).await);
     }
     // The callers go on until a hang has timed out as well.
-    settle("a hang timed out", async || {
+    common::eventually_async("a hang timed out", async || {
         assert!(!callers.iter().any(|c| c.is_finished()), "a caller stopped");
         tally.lock().unwrap().kinds.contains_key("timeout")
     })
@@ -357,7 +345,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     }
 
     // Recovery: every worker back, then a burst that all succeeds.
-    settle("every worker back", async || {
+    common::eventually_async("every worker back", async || {
         workers()
             .iter()
             .filter(|w| w.state == WorkerState::Available)
@@ -387,7 +375,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     assert_eq!(ready.status, StatusCode::OK, "{}", ready.body);
     // Nothing comes or goes any more: the poller judges the pool ready.
     let judged_before = judged.ready.load(Ordering::SeqCst);
-    settle("readiness judged after recovery", async || {
+    common::eventually_async("readiness judged after recovery", async || {
         assert!(!polling.is_finished(), "the readiness poller stopped");
         judged.ready.load(Ordering::SeqCst) > judged_before
     })
@@ -441,7 +429,6 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
         by_pid.values().all(|n| *n == 1),
         "a process reported twice: {by_pid:?}"
     );
-    assert!(kills.len() >= target, "only {} kills", kills.len());
     for kill in &kills {
         let crash = crashes
             .iter()
@@ -497,8 +484,9 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     assert_eq!(counted, crashes.len() as f64, "crashes counted once");
 
     // No request hangs past its timeout. The timeout bounds the time a
-    // request holds a worker: no busy period of this pool reached the 5 s
-    // bucket (timeout 2 s, plus the kill and the exit). A call may also wait
+    // request holds a worker: no busy period of this pool reached the 10 s
+    // bucket (timeout 2 s, plus the kill and the exit, against hangs of
+    // 60 s). A call may also wait
     // in the queue for a worker to restart (backoff doubling per consecutive
     // crash up to 5 s, then Python starts, several at once on a loaded
     // machine), so end to end the bound only says that nothing waits
@@ -511,7 +499,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
             ),
         )
     };
-    assert_eq!(busy("5"), busy("+Inf"), "a worker stayed busy past 5 s");
+    assert_eq!(busy("10"), busy("+Inf"), "a worker stayed busy past 10 s");
     assert!(tally.slowest_hang >= TIMEOUT, "{:?}", tally.slowest_hang);
     assert!(tally.slowest_hang < STORM, "{:?}", tally.slowest_hang);
     assert!(tally.slowest < STORM, "{:?}", tally.slowest);

@@ -11,7 +11,7 @@ mod client;
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use client::get;
 use hyper::StatusCode;
@@ -20,28 +20,11 @@ use poolscope::events::Event;
 use poolscope::http::Server;
 use poolscope::{observe, Pool, WorkerState};
 
-/// How long a change may take to apply here. The watcher looks every
-/// 250 ms, so it takes about that on a quiet machine (the test prints it);
-/// forty looks leave room for a loaded machine, while a watcher that
-/// stopped looking still fails.
-const LIVE: Duration = Duration::from_secs(10);
-
 fn write(path: &Path, text: &str) {
     // Write then rename: the watcher never reads half a file.
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
-}
-
-async fn within(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) -> Duration {
-    let start = Instant::now();
-    loop {
-        if check().await {
-            return start.elapsed();
-        }
-        assert!(start.elapsed() < limit, "{what} not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[observe(pool = "config-pool", command = "maybe_fail")]
@@ -119,10 +102,8 @@ metrics = ["app_jobs_total"]
     );
     // Counted once the whole file is in force: the endpoint switch alone
     // shows before the readiness thresholds and the rest are set.
-    let took = within("the new configuration", LIVE, async || {
-        watcher.applied() == 2
-    })
-    .await;
+    let took =
+        common::eventually_async("the new configuration", async || watcher.applied() == 2).await;
     println!("applied {took:?} after the write");
     assert_eq!(get(addr, "/metrics").await.status, StatusCode::NOT_FOUND);
     let ready = get(addr, "/health/ready").await;
@@ -151,7 +132,7 @@ metrics = ["app_jobs_total"]
         snapshot["custom_metrics"]
     );
     // The new alert rule runs: the queue of 10 is over its 8.
-    within("the alert from the new rule", LIVE, async || {
+    common::eventually_async("the alert from the new rule", async || {
         metrics
             .render()
             .contains("poolscope_alerts_firing{rule=\"deep\",pool=\"config-pool\"} 1")
@@ -181,7 +162,7 @@ metrics = ["app_jobs_total"]
 
     // A broken file: rejected, reported, and the configuration in force stays.
     write(&path, "[sampling]\nrequests = 7\n");
-    within("the broken file reported", LIVE, async || {
+    common::eventually_async("the broken file reported", async || {
         watcher.last_error().is_some()
     })
     .await;
@@ -190,7 +171,7 @@ metrics = ["app_jobs_total"]
     assert!((poolscope::events::sample_rate() - 0.01).abs() < 1e-9);
     assert_eq!(get(addr, "/metrics").await.status, StatusCode::NOT_FOUND);
     write(&path, "[sampling\nrequests = 0.5\n");
-    within("bad TOML reported", LIVE, async || {
+    common::eventually_async("bad TOML reported", async || {
         watcher
             .last_error()
             .is_some_and(|e| e.to_string().contains("invalid configuration in"))
@@ -200,10 +181,7 @@ metrics = ["app_jobs_total"]
 
     // Fixed again: applied, and the error clears.
     write(&path, "[sampling]\nrequests = 1.0\n");
-    within("the fixed file", LIVE, async || {
-        watcher.last_error().is_none()
-    })
-    .await;
+    common::eventually_async("the fixed file", async || watcher.last_error().is_none()).await;
     assert_eq!(get(addr, "/metrics").await.status, StatusCode::OK);
     assert_eq!(poolscope::events::sample_rate(), 1.0);
     assert_eq!(get(addr, "/health/ready").await.status, StatusCode::OK);

@@ -175,15 +175,46 @@ impl Checked {
         snapshot
     }
 
-    /// Reads until `deltas` deltas came in all (a hang fails the read).
+    /// Reads until `deltas` deltas came in all, within [`PATIENCE`].
     async fn until_deltas(&mut self, deltas: usize) -> Value {
-        loop {
-            let snapshot = self.next().await;
-            if self.deltas >= deltas {
-                return snapshot;
+        within("the deltas", async {
+            loop {
+                let snapshot = self.next().await;
+                if self.deltas >= deltas {
+                    return snapshot;
+                }
             }
-        }
+        })
+        .await
     }
+
+    /// Reads until a snapshot lists an error `found` picks, within
+    /// [`PATIENCE`].
+    async fn until_error(&mut self, found: impl Fn(&Value) -> bool) -> Value {
+        within("the error", async {
+            loop {
+                let snapshot = self.next().await;
+                if let Some(error) = snapshot["errors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| found(e))
+                {
+                    return error.clone();
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// `work`, failing the test if it takes longer than [`PATIENCE`]: frames
+/// keep coming, so a read that never finds what it waits for would
+/// otherwise never end.
+async fn within<T>(what: &str, work: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(PATIENCE, work)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not come within {PATIENCE:?}"))
 }
 
 #[tokio::test]
@@ -248,18 +279,7 @@ async fn a_failure_is_pushed_sanitized() {
     // paused clock by `a_failure_is_pushed_at_once_or_min_gap_after_the_
     // last_push_never_at_the_next_tick` in dashboard/stream.rs.
     let _ = fails("upstream said no; password=hunter2 user=bob");
-    let error = loop {
-        let snapshot = viewer.next().await;
-        let found = snapshot["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["pool"] == "dash-push")
-            .cloned();
-        if let Some(found) = found {
-            break found;
-        }
-    };
+    let error = viewer.until_error(|e| e["pool"] == "dash-push").await;
     assert_eq!(error["command"], "fails");
     assert_eq!(error["kind"], "error");
     assert!(error["correlation_id"]
@@ -272,18 +292,7 @@ async fn a_failure_is_pushed_sanitized() {
     );
     // A panic's message goes through the sanitizer too.
     let _ = std::panic::catch_unwind(panics);
-    let panicked = loop {
-        let snapshot = viewer.next().await;
-        let found = snapshot["errors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|e| e["command"] == "panics")
-            .cloned();
-        if let Some(found) = found {
-            break found;
-        }
-    };
+    let panicked = viewer.until_error(|e| e["command"] == "panics").await;
     assert_eq!(panicked["kind"], "panic");
     let message = panicked["message"].as_str().unwrap();
     assert!(

@@ -118,10 +118,7 @@ async fn shown_after(browser: &Browser, what: &str, after_ms: u64, script: &str)
 /// The pool's worker counts as poolscope holds them (what the next
 /// snapshot will read).
 fn workers() -> poolscope::stats::WorkerCounts {
-    poolscope::stats::pools()
-        .into_iter()
-        .find(|p| p.pool.as_str() == POOL)
-        .and_then(|p| p.state)
+    common::pool_state(POOL)
         .map(|s| s.workers)
         .unwrap_or_default()
 }
@@ -136,6 +133,9 @@ async fn the_dashboard_follows_the_python_pool_live() {
     let mut config = pool::PoolConfig::new(POOL);
     config.size = SIZE;
     config.restart_gate = Some(gate.clone());
+    // A restart beside Chromium on a loaded machine may be slow: as long
+    // as the test waits for it.
+    config.start_timeout = RESPAWN;
     let pool = pool::start(config).await.expect("the Python pool starts");
     let browser = Browser::start().await;
     browser.goto(&format!("http://{addr}/dashboard")).await;

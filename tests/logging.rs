@@ -376,12 +376,15 @@ fn dropping_the_guard_waits_for_a_slow_output_to_take_every_line() {
 fn dropping_the_guard_gives_up_on_a_stuck_output_after_the_flush_timeout() {
     let _serial = serial();
     let output = Gated::default();
+    // Longer than the 5 s default, so the wait shows the setting is used.
+    let timeout = std::time::Duration::from_millis(5_500);
     let config = LogConfig::json()
-        .with_flush_timeout(std::time::Duration::from_millis(100))
+        .with_flush_timeout(timeout)
         .with_writer(output.clone());
     let (dispatch, guard) = dispatch(config).unwrap();
     tracing::dispatcher::with_default(&dispatch, || tracing::info!("never written"));
     let (done, dropped) = std::sync::mpsc::channel();
+    let started = std::time::Instant::now();
     std::thread::spawn(move || {
         drop(guard);
         done.send(()).unwrap();
@@ -389,6 +392,7 @@ fn dropping_the_guard_gives_up_on_a_stuck_output_after_the_flush_timeout() {
     dropped
         .recv_timeout(PATIENCE)
         .expect("the guard waited for an output that never takes a line");
+    assert!(started.elapsed() >= timeout, "{:?}", started.elapsed());
     assert_eq!(output.lines(), 0);
     output.open();
 }

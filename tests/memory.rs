@@ -83,16 +83,26 @@ fn the_gauges_follow_100_mib_allocated_and_freed() {
 
 #[test]
 fn worker_processes_are_measured_by_pid() {
-    let mut child = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import time; x = bytearray(30 * 1024 * 1024); time.sleep(30)",
-        ])
-        .spawn()
-        .expect("python3");
+    /// Killed when dropped, so a failing test leaves no process behind.
+    struct Child(std::process::Child);
+    impl Drop for Child {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Child(
+        std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import time; x = bytearray(30 * 1024 * 1024); time.sleep(600)",
+            ])
+            .spawn()
+            .expect("python3"),
+    );
     let pool = Pool::new("memory-pool");
     let worker = pool.worker(0);
-    worker.set_pid(child.id());
+    worker.set_pid(child.0.id());
     worker.set_state(WorkerState::Available);
     let until = std::time::Instant::now() + common::PATIENCE;
     let measured = loop {
@@ -109,8 +119,7 @@ fn worker_processes_are_measured_by_pid() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(measured.processes, 1);
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(child);
     // A dead worker's process is skipped, not an error.
     let snapshot = memory::snapshot();
     let after = snapshot

@@ -9,6 +9,7 @@
 mod assets;
 #[path = "common/http.rs"]
 mod client;
+mod common;
 #[path = "../examples/python_pool/pool.rs"]
 #[allow(dead_code)] // the example's pool, of which each test uses a part
 mod pool;
@@ -18,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use client::get;
+use common::PATIENCE;
 use poolscope::http::Server;
 use serde_json::{json, Value};
 
@@ -84,11 +86,9 @@ async fn workload(pool: &pool::PythonPool) {
     assert_eq!(failed, 6);
 }
 
-/// How long Prometheus gets for anything: start, scrape, evaluate. A
-/// scrape that times out on a loaded machine is only retried, so every wait
-/// is for a condition and costs nothing when things are quick.
-const PATIENCE: Duration = Duration::from_secs(120);
-
+/// As `common::until_async`, asking Prometheus four times a second rather
+/// than a hundred: a scrape that times out on a loaded machine is only
+/// retried, so every wait is for a condition.
 async fn until<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {

@@ -27,45 +27,11 @@ fn config(name: &str, size: usize) -> PoolConfig {
     config
 }
 
-/// A file the worker's `wait` command blocks on until the test opens it:
-/// a request that holds its worker exactly as long as the test needs.
-struct Gate(std::path::PathBuf);
-
-impl Gate {
-    fn new(name: &str) -> Gate {
-        let path =
-            std::env::temp_dir().join(format!("poolscope-gate-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_file(&path);
-        Gate(path)
-    }
-
-    fn args(&self) -> serde_json::Value {
-        json!({ "path": self.0 })
-    }
-
-    fn open(&self) {
-        std::fs::write(&self.0, b"").unwrap();
-    }
-}
-
-impl Drop for Gate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
-}
-
 /// The process that served a request.
 async fn pid_of(pool: &pool::PythonPool, session: Option<&str>) -> u64 {
     pool.execute("pid", json!({}), session).await.unwrap()["pid"]
         .as_u64()
         .unwrap()
-}
-
-fn state(name: &str) -> Option<poolscope::stats::PoolState> {
-    poolscope::stats::pools()
-        .into_iter()
-        .find(|p| p.pool.as_str() == name)
-        .and_then(|p| p.state)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -208,10 +174,10 @@ async fn crashes_by_exit_code_and_signal_are_reported_and_the_worker_restarts() 
     // The second restart may finish well after the echoes (two Python
     // starts at once on a loaded machine).
     eventually_async("both workers back", async || {
-        state("pp-crash").is_some_and(|s| s.workers.available == 2)
+        pool_state("pp-crash").is_some_and(|s| s.workers.available == 2)
     })
     .await;
-    let after = state("pp-crash").unwrap();
+    let after = pool_state("pp-crash").unwrap();
     pool.shutdown();
     assert_eq!(after.crashes, 2);
     let crashes: Vec<_> = captured
@@ -240,14 +206,14 @@ async fn a_full_pool_reports_saturation() {
     let pool = pool::start(config).await.unwrap();
     // The one worker is held by a gated request while seven more arrive:
     // they can only wait.
-    let gate = Gate::new("pp-saturated");
+    let gate = GateFile::new("pp-saturated");
     let held = {
         let (pool, args) = (pool.clone(), gate.args());
         tokio::spawn(async move { pool.execute("wait", args, None).await })
     };
     if ANY {
         eventually_async("the worker busy", async || {
-            state("pp-saturated").is_some_and(|s| s.workers.busy == 1)
+            pool_state("pp-saturated").is_some_and(|s| s.workers.busy == 1)
         })
         .await;
     }

@@ -16,13 +16,6 @@ use hyper::StatusCode;
 use poolscope::http::Server;
 use serde_json::json;
 
-fn state() -> Option<poolscope::stats::PoolState> {
-    poolscope::stats::pools()
-        .into_iter()
-        .find(|p| p.pool.as_str() == "pp-busy")
-        .and_then(|p| p.state)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
     let server = Server::builder()
@@ -40,16 +33,14 @@ async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
     let pool = pool::start(config).await.unwrap();
     // The first request holds the one worker until the test opens its gate
     // (a file the worker's `wait` command looks for); five more queue.
-    let gate = std::env::temp_dir().join(format!("poolscope-gate-pp-busy-{}", std::process::id()));
-    let _ = std::fs::remove_file(&gate);
+    let gate = common::GateFile::new("pp-busy");
     let held = {
-        let pool = pool.clone();
-        let args = json!({ "path": gate });
+        let (pool, args) = (pool.clone(), gate.args());
         tokio::spawn(async move { pool.execute("wait", args, None).await })
     };
     if common::ANY {
         common::eventually_async("the worker held", async || {
-            state().is_some_and(|s| s.workers.busy == 1)
+            common::pool_state("pp-busy").is_some_and(|s| s.workers.busy == 1)
         })
         .await;
     }
@@ -61,7 +52,7 @@ async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
         .collect();
     if common::ANY {
         common::eventually_async("five requests queued", async || {
-            state().is_some_and(|s| s.queue_depth == 5)
+            common::pool_state("pp-busy").is_some_and(|s| s.queue_depth == 5)
         })
         .await;
         let busy = get(addr, "/health/ready").await;
@@ -78,12 +69,11 @@ async fn readiness_is_503_while_the_queue_is_past_its_threshold() {
         );
         assert!(failed["value"].as_f64().unwrap() > 2.0);
     }
-    std::fs::write(&gate, b"").unwrap();
+    gate.open();
     held.await.unwrap().unwrap();
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    let _ = std::fs::remove_file(&gate);
     assert_eq!(
         get(addr, "/health/ready").await.status,
         StatusCode::OK,

@@ -63,6 +63,7 @@ async fn the_pool_under_load_loses_nothing_and_stays_flat() {
     let mut config = pool::PoolConfig::new("soak");
     config.size = 4;
     config.queue_capacity = 256;
+    config.start_timeout = common::PATIENCE * 2;
     let pool = pool::start(config).await.expect("the Python pool");
 
     // A dashboard viewer reading everything.

@@ -784,8 +784,7 @@ async fn slot(
                     // Replace it rather than queue work behind it.
                     if matches!(reply, Err(PoolError::Timeout(_))) {
                         let _ = child.start_kill();
-                        let status = child.wait().await;
-                        let crash = crash_of(status, stderr, *started, last_command.take()).await;
+                        let crash = exit_of(child, stderr, *started, &mut last_command).await;
                         break Ended::killed_after_timeout(crash, job.reply, reply);
                     }
                     let _ = job.reply.send(reply);

@@ -817,7 +817,7 @@ impl ConfigWatcher {
                     let result = Config::load(&path).and_then(|config| live.apply(&config));
                     match result {
                         Ok(()) => {
-                            shared.applied.fetch_add(1, Ordering::Relaxed);
+                            shared.applied.fetch_add(1, Ordering::Release);
                             *shared.last_error.lock().unwrap_or_else(|e| e.into_inner()) = None;
                             tracing::info!(path = %path.display(), "poolscope configuration reloaded");
                         }
@@ -848,9 +848,11 @@ impl ConfigWatcher {
             .clone()
     }
 
-    /// Configurations applied so far (the first load counts).
+    /// Configurations applied so far (the first load counts). One is
+    /// counted once all of it is in force, so a change of this count tells
+    /// a reload has finished.
     pub fn applied(&self) -> u64 {
-        self.state.applied.load(Ordering::Relaxed)
+        self.state.applied.load(Ordering::Acquire)
     }
 }
 

@@ -133,9 +133,10 @@ pub fn expect_sample(text: &str, series: &str) -> f64 {
 
 /// How long a test waits for something that must happen, however slow or
 /// loaded the machine: long enough never to decide a test on a busy CI
-/// host, short enough that a real hang still fails. A wait returns as soon
-/// as its condition holds, so the bound costs nothing when things work.
-pub const PATIENCE: Duration = Duration::from_secs(60);
+/// host (where Python workers restart several at a time, seconds each),
+/// short enough that a real hang still fails. A wait returns as soon as its
+/// condition holds, so the bound costs nothing when things work.
+pub const PATIENCE: Duration = Duration::from_secs(120);
 
 /// Waits until `done` holds, checking every 10 ms; fails the test naming
 /// `what` after [`PATIENCE`]. Returns how long it took.
@@ -154,14 +155,64 @@ pub fn eventually(what: &str, mut done: impl FnMut() -> bool) -> Duration {
 /// As [`eventually`], for a condition checked by async code.
 pub async fn eventually_async(what: &str, mut done: impl AsyncFnMut() -> bool) -> Duration {
     let start = Instant::now();
-    while !done().await {
+    until_async(what, async || done().await.then_some(())).await;
+    start.elapsed()
+}
+
+/// Waits until `probe` finds something and returns it, checking every
+/// 10 ms; fails the test naming `what` after [`PATIENCE`].
+pub async fn until_async<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(found) = probe().await {
+            return found;
+        }
         assert!(
             start.elapsed() < PATIENCE,
             "{what} did not happen within {PATIENCE:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    start.elapsed()
+}
+
+/// The state of the pool named `name`, as poolscope holds it (`None` with
+/// poolscope compiled out).
+pub fn pool_state(name: &str) -> Option<poolscope::stats::PoolState> {
+    poolscope::stats::pools()
+        .into_iter()
+        .find(|p| p.pool.as_str() == name)
+        .and_then(|p| p.state)
+}
+
+/// A file the flagship worker's `wait` command blocks on until the test
+/// opens it: a request that holds its worker exactly as long as the test
+/// needs. Removed when dropped.
+pub struct GateFile(std::path::PathBuf);
+
+impl GateFile {
+    /// A shut gate, its path unique to `name` and this process.
+    pub fn new(name: &str) -> GateFile {
+        let path =
+            std::env::temp_dir().join(format!("poolscope-gate-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        GateFile(path)
+    }
+
+    /// The `wait` command's arguments.
+    pub fn args(&self) -> serde_json::Value {
+        serde_json::json!({ "path": self.0 })
+    }
+
+    /// Lets the request through.
+    pub fn open(&self) {
+        std::fs::write(&self.0, b"").unwrap();
+    }
+}
+
+impl Drop for GateFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// A log destination the test holds shut: every write waits until

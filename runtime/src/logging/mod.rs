@@ -156,7 +156,7 @@ impl LogConfig {
     /// How long dropping the [`LogGuard`] waits for the lines already
     /// emitted to reach the output (or be dropped) before it gives up on
     /// them: the bound on a stuck output delaying the program's exit.
-    /// Default 5 s.
+    /// Default 5 s; `Duration::MAX` waits as long as it takes.
     pub fn with_flush_timeout(mut self, timeout: Duration) -> LogConfig {
         self.flush_timeout = timeout;
         self
@@ -297,13 +297,17 @@ impl Drop for LogGuard {
     fn drop(&mut self) {
         // tracing-appender's own guard gives the writer a fixed second to
         // drain; wait here for the lines already emitted instead, so a slow
-        // output loses nothing it can still take.
-        let emitted = self.counts.emitted.load(Ordering::Acquire);
-        let deadline = std::time::Instant::now() + self.flush_timeout;
+        // output loses nothing it can still take. Done when every line has
+        // an outcome, or, while other threads keep logging, once every line
+        // emitted and not dropped before the wait began has been written
+        // (the buffer is first in, first out).
+        let start = std::time::Instant::now();
+        let at_start = self.counts.read();
+        let kept = at_start.emitted - at_start.dropped;
         loop {
             let now = self.counts.read();
-            if now.written + now.dropped + now.failed >= emitted
-                || std::time::Instant::now() >= deadline
+            let settled = now.written + now.dropped + now.failed >= now.emitted;
+            if settled || now.written + now.failed >= kept || start.elapsed() >= self.flush_timeout
             {
                 break;
             }
@@ -363,16 +367,15 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     crate::imp::events::set_sample_rate(config.sample_rate);
     let sink = sink::subscribe();
 
-    metrics::describe_counter!(
+    // The catalogue says what each counter means; it is written once, there.
+    for name in [
         "poolscope_log_lines_total",
-        metrics::Unit::Count,
-        "Log lines emitted, whether written or dropped."
-    );
-    metrics::describe_counter!(
         "poolscope_log_lines_dropped_total",
-        metrics::Unit::Count,
-        "Log lines dropped because the non-blocking writer's buffer was full."
-    );
+    ] {
+        if let Some(metric) = crate::types::catalogue::find(name) {
+            metrics::describe_counter!(name, metrics::Unit::Count, metric.help);
+        }
+    }
     let lines_counter = metrics::counter!("poolscope_log_lines_total");
     let dropped_counter = metrics::counter!("poolscope_log_lines_dropped_total");
     let stop = Arc::new(AtomicBool::new(false));
