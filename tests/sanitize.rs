@@ -47,11 +47,11 @@ const SECRETS: &[(&str, &str)] = &[
     ("key -----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA75z\nabcdEFGH\n-----END RSA PRIVATE KEY----- end", "MIIEpAIBAAKCAQEA75z"),
     ("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\n-----END PRIVATE KEY-----", "MIIEvQIBADANBgkqhkiG9w0B"),
     ("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----", "b3BlbnNzaC1rZXktdjEAAAAA"),
-    ("aws id AKIAIOSFODNN7EXAMPLE in use", "AKIAIOSFODNN7EXAMPLE"),
+    ("aws id AKIAZ3MSJV4WWNKWW5FE in use", "AKIAZ3MSJV4WWNKWW5FE"),
     ("AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
     ("github ghp_16C7e42F292c6912E7710c838347Ae178B4a pushed", "ghp_16C7e42F292c6912E7710c838347Ae178B4a"),
-    ("pat github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyz0123"),
-    ("gitlab glpat-xXxXxXxXxXxXxXxXxXxX used", "glpat-xXxXxXxXxXxXxXxXxXxX"),
+    ("pat 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", "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"),
+    ("gitlab glpat-Zk3v9QmT7pWx2LcR8nYb used", "glpat-Zk3v9QmT7pWx2LcR8nYb"),
     ("slack xoxb-123456789012-abcdefghijkl", "xoxb-123456789012-abcdefghijkl"),
     ("hook https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX", "XXXXXXXXXXXXXXXXXXXXXXXX"),
     ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "sk_live_4eC39HqLyjWDarjtT1zdp7dc"),
@@ -135,14 +135,14 @@ fn only_the_secret_part_is_replaced() {
             "{\"user\":\"ann\",\"password\":\"[REDACTED]\"}",
         ),
         (
-            "Config { user: \"ann\", password: \"x\" }",
+            "Config { user: \"ann\", password: \"s3cr3t\" }",
             "Config { user: \"ann\", password: \"[REDACTED]\" }",
         ),
         (
-            "Login { token: Some(\"x\") }",
+            "Login { token: Some(\"s3cr3t\") }",
             "Login { token: Some(\"[REDACTED]\") }",
         ),
-        ("?a=1&password=x&b=2", "?a=1&password=[REDACTED]&b=2"),
+        ("?a=1&password=pw9&b=2", "?a=1&password=[REDACTED]&b=2"),
         (
             "Authorization: Bearer abcdefghijkl",
             "Authorization: Bearer [REDACTED]",
@@ -155,7 +155,9 @@ fn only_the_secret_part_is_replaced() {
             "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEEIIrY\n-----END EC PRIVATE KEY-----",
             "-----BEGIN EC PRIVATE KEY-----\n[REDACTED]\n-----END EC PRIVATE KEY-----",
         ),
-        ("id AKIAIOSFODNN7EXAMPLE.", "id [REDACTED]."),
+        ("id AKIAZ3MSJV4WWNKWW5FE.", "id [REDACTED]."),
+        // AWS's documentation key is gitleaks' own allowlisted example.
+        ("id AKIAIOSFODNN7EXAMPLE.", "id AKIAIOSFODNN7EXAMPLE."),
     ] {
         assert_eq!(s.sanitize(input), expected);
     }
@@ -172,8 +174,8 @@ fn extra_keys_and_patterns_apply() {
     )
     .unwrap();
     assert_eq!(
-        s.sanitize("pin=1234 ssn: 078-05-1120 card 4111111111111111 ref INTERNAL-42"),
-        "pin=[REDACTED] ssn: [REDACTED] card [REDACTED] ref [REDACTED]"
+        s.sanitize("pin=1234 ssn: 078-05-1120, card 4111111111111111 ref INTERNAL-42"),
+        "pin=[REDACTED] ssn: [REDACTED], card [REDACTED] ref [REDACTED]"
     );
     assert_eq!(Sanitizer::new().sanitize("pin=1234"), "pin=1234");
 }

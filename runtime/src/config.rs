@@ -483,7 +483,7 @@ impl Config {
             }
         }
         for key in &self.sanitizer.extra_keys {
-            crate::types::sanitize::check_key(key)
+            crate::sanitize::check_key(key)
                 .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
         }
         if !(self.alerts.every_seconds >= 0.05 && self.alerts.every_seconds <= 3600.0) {
@@ -718,7 +718,7 @@ impl Live {
                 .map_err(|e| field("health", e))?;
         }
         // Checked above; everything below only takes effect.
-        crate::types::sanitize::configure(&keys, &[])
+        crate::sanitize::configure(&keys, &[])
             .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
         crate::imp::set_enabled(config.enabled);
         crate::imp::events::set_sample_rate(config.sampling.requests);

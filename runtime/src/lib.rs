@@ -70,12 +70,7 @@ pub mod metrics {
 /// Removes secrets from text: one implementation for logs, events, error
 /// context, HTTP bodies and the dashboard. Rules and how to extend them are
 /// in `docs/logging.md`.
-pub mod sanitize {
-    pub use crate::types::sanitize::{
-        check_key, configure, current, is_secret_key, sanitize, Pattern, SanitizeError, Sanitizer,
-        DEFAULT_KEYS, REDACTED,
-    };
-}
+pub mod sanitize;
 
 /// Read access to the statistics of observed calls.
 pub mod stats {

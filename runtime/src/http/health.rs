@@ -238,7 +238,7 @@ pub(crate) fn run_custom(custom: &[(String, CustomCheck)]) -> Vec<Check> {
             // The application's text: it could hold anything.
             message: result.err().map_or_else(
                 || "ok".to_owned(),
-                |m| crate::types::sanitize::sanitize(&m).into_owned(),
+                |m| crate::sanitize::sanitize(&m).into_owned(),
             ),
         });
     }

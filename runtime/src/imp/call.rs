@@ -177,7 +177,7 @@ impl Details {
     /// Records one formatted argument, sanitized: an argument named like a
     /// secret (`password`, `api_key`) is redacted whole.
     pub fn arg(&mut self, name: &'static str, value: String) {
-        let value = match crate::types::sanitize::current().sanitize_field(name, &value) {
+        let value = match crate::sanitize::current().sanitize_field(name, &value) {
             std::borrow::Cow::Borrowed(same) if same == value => value,
             other => other.into_owned(),
         };

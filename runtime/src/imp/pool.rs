@@ -462,7 +462,7 @@ impl Pool {
 /// Metadata as events carry it: secret-named fields redacted whole, every
 /// value sanitized.
 fn sanitized(fields: Vec<Field>) -> Vec<Field> {
-    let sanitizer = crate::types::sanitize::current();
+    let sanitizer = crate::sanitize::current();
     fields
         .into_iter()
         .map(|(name, value)| {

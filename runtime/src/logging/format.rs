@@ -11,7 +11,7 @@ use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::types::sanitize::{Sanitizer, REDACTED};
+use crate::sanitize::{Sanitizer, REDACTED};
 
 /// Fields whose value is JSON text, embedded as objects in JSON lines.
 const JSON_FIELDS: [&str; 2] = ["error", "args"];
@@ -144,7 +144,7 @@ where
             }
         }
         // One look-up of the rules per line, not one per field.
-        let sanitizer = crate::types::sanitize::current();
+        let sanitizer = crate::sanitize::current();
         let message = sanitizer.sanitize(&fields.message).into_owned();
         for (name, value) in &mut fields.fields {
             clean(&sanitizer, name, value);

@@ -249,7 +249,7 @@ impl ErrorContext {
     /// process-wide sanitizer: message, chain, location, traceback text and
     /// source lines, gRPC message and details, crash stderr and command.
     pub fn sanitized(mut self) -> ErrorContext {
-        use crate::types::sanitize::sanitize;
+        use crate::sanitize::sanitize;
         let clean = |text: &mut String| {
             if let std::borrow::Cow::Owned(cleaned) = sanitize(text) {
                 *text = cleaned;
@@ -534,7 +534,7 @@ impl ErrorDetails for tonic::Status {
                 tonic::metadata::KeyAndValueRef::Ascii(key, value) => {
                     let key = key.as_str();
                     let keep =
-                        !crate::types::sanitize::is_secret_key(key) && !key.starts_with("grpc-");
+                        !crate::sanitize::is_secret_key(key) && !key.starts_with("grpc-");
                     keep.then(|| {
                         (
                             key.to_owned(),

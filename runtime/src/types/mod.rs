@@ -8,7 +8,6 @@ pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod label;
 mod python;
-pub(crate) mod sanitize;
 pub(crate) mod stats;
 #[cfg(any(
     feature = "timing",

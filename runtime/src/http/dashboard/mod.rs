@@ -106,7 +106,7 @@ pub(crate) fn custom_series(text: &str, names: &[String]) -> Vec<(String, f64)> 
         };
         if let Ok(value) = value.parse::<f64>() {
             // Application label values could hold anything.
-            out.push((crate::types::sanitize::sanitize(series).into_owned(), value));
+            out.push((crate::sanitize::sanitize(series).into_owned(), value));
             if out.len() == MAX_CUSTOM_SERIES {
                 break;
             }

@@ -176,7 +176,7 @@ impl Recent {
             id: self.id(),
             at_ms: super::unix_ms(alert.at),
             state,
-            rule: crate::types::sanitize::sanitize(&alert.rule).into_owned(),
+            rule: crate::sanitize::sanitize(&alert.rule).into_owned(),
             pool: alert.pool.map(|p| p.as_str().to_owned()),
             value: alert.value,
             threshold: alert.threshold,
@@ -194,7 +194,7 @@ impl Recent {
         // Captured context is sanitized already; once more here (failures
         // are rare) so that no capture path that forgets can leak a secret
         // onto the page. Sanitizing is idempotent.
-        use crate::types::sanitize::sanitize;
+        use crate::sanitize::sanitize;
         let clean = |text: &str| sanitize(text).into_owned();
         let error = error.cloned().map(ErrorContext::sanitized);
         let kind = match (&error, outcome) {

@@ -1,0 +1,534 @@
+//! Secrets found by where they stand rather than by what they look like: a
+//! value under a secret key in any syntax a log line carries (`key=value`,
+//! `key: value`, `key := "value"`, JSON, YAML blocks, XML, Debug output,
+//! command-line flags), URL userinfo, private-key blocks, authorization
+//! schemes. Each finder returns the byte range of the secret alone, so the
+//! key, quotes and separators stay for the reader.
+
+use std::ops::Range;
+
+use regex::Regex;
+
+use super::keys::{Keys, Strength};
+use super::rules::entropy;
+use super::SanitizeError;
+
+/// The compiled finders.
+#[derive(Debug)]
+pub(crate) struct Forms {
+    keys: Keys,
+    /// `key <separator>`: the value is read by [`value_at`].
+    pair: Regex,
+    /// `<key attr="…">`: the value runs to the closing tag.
+    element: Regex,
+    /// `--key value` on a command line.
+    flag: Regex,
+    /// `-p secret` after a database client, `curl -u user:secret`.
+    client: Regex,
+    curl_user: Regex,
+    userinfo: Regex,
+    block: Regex,
+    scheme: Regex,
+    prose: Regex,
+    placeholder: Regex,
+}
+
+/// Text that stands for a secret without being one: `${VAR}`, `<TOKEN>`,
+/// `xxxxxxxx`, `****`, `var.db_password`, `os.environ["X"]`. Mirrors
+/// gitleaks' global allowlist and adds the shapes configuration files and
+/// code use for "filled in elsewhere".
+const PLACEHOLDER: &str = r#"(?x)^(?:
+    (?i:true|false|null|nil|none|undefined|empty|changeme|redacted|hidden|masked|secret|password|example)
+  | (?i:a+|b+|c+|d+|e+|f+|g+|h+|i+|j+|k+|l+|m+|n+|o+|p+|q+|r+|s+|t+|u+|v+|w+|x+|y+|z+|0+|1+|9+|\*+|\.+|-+|_+|\#+|•+)
+  | \[REDACTED\]
+  | \$\d+ | \$\{\d+\}
+  | \$[A-Za-z_][A-Za-z0-9_]* | \$\{[^{}\s]+\} | \$\(\S+\)
+  | \{\{[^{}]*\}\} | \$\{\{[^{}]*\}\}
+  | %[A-Za-z_][A-Za-z0-9_]*% | %\([a-z_]+\)s | %[+\-\#0]?[bcdeEfFgGoOpqstTUvxX]
+  | \{\d{0,2}\} | \{[a-z_]+\}
+  | @[A-Za-z_]+@
+  | <[^<>]{1,60}> | \[[A-Za-z_ ]{1,40}\]
+  | (?:/Users/|/home/|/etc/|/opt/|/tmp/|/usr/|/var/|/bin/|/srv/|/run/|/root)[\w ./\-]*
+  | (?i:(?:var|vars|local|locals|env|secrets|settings|config|data|module|self|this|params|props|process\.env|os\.environ|system)\.[A-Za-z_][\w.\[\]'"]*)
+  | (?i:(?:os\.)?(?:getenv|environ(?:\.get)?|env|getpass|get_secret|System\.getenv|ENV|process\.env))[\[(].*
+  | [A-Za-z_][A-Za-z0-9_.]*\(\s*\)
+)$"#;
+
+impl Forms {
+    pub(crate) fn new(keys: Keys) -> Result<Forms, SanitizeError> {
+        let compile = |name: &str, expression: &str| {
+            Regex::new(expression).map_err(|e| SanitizeError::Rule {
+                rule: name.to_owned(),
+                reason: e.to_string(),
+            })
+        };
+        let fragments = keys.fragments().join("|");
+        // The key: identifier characters around one of the fragments, with
+        // the quote or bracket that closes a quoted key; then a separator.
+        // Longer separators first: the leftmost alternative wins.
+        let pair = format!(
+            r#"(?i)(?P<key>[A-Za-z0-9_.$@\-]*(?:{fragments})[A-Za-z0-9_.\-]*)(?P<close>\\?["'`]?\]?)(?P<sep>[ \t]*(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|\|\|=|=>|->|<-|==|=|:)[ \t]*|\()"#
+        );
+        let element = format!(
+            r#"(?i)<(?P<key>[A-Za-z0-9_.:\-]*(?:{fragments})[A-Za-z0-9_.\-]*)(?:\s[^<>]*)?>"#
+        );
+        let flag = format!(
+            r#"(?i)(?:^|[\s"'])--?(?P<key>[A-Za-z0-9_\-]*(?:{fragments})[A-Za-z0-9_\-]*)[ \t]+"#
+        );
+        Ok(Forms {
+            pair: compile("key=value", &pair)?,
+            element: compile("xml element", &element)?,
+            flag: compile("--flag value", &flag)?,
+            client: compile(
+                "database client -p",
+                r#"(?:^|[\s/"'])(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|sshpass|redis-cli|mongo|mongosh|mongodump|mongorestore)(?:\s+[^\s|;&]+)*?\s-[pa][ \t]*(?P<secret>[^\s"'|;&]+)"#,
+            )?,
+            curl_user: compile(
+                "curl -u",
+                r#"(?:^|[\s/"'])curl(?:\s+[^\s|;&]+)*?\s(?:-u|--user)[ \t]*["']?[^\s:"']*:(?P<secret>[^\s"']+)"#,
+            )?,
+            userinfo: compile(
+                "url userinfo",
+                r#"(?i)\b[a-z][a-z0-9+.\-]*://[^\s:/?#@"'<>\\]*:(?P<secret>[^\s/?#"'<>\\]*)@[^\s@/]"#,
+            )?,
+            block: compile(
+                "private key block",
+                r"-{4,5} ?BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?) ?-{4,5}",
+            )?,
+            scheme: compile(
+                "authorization scheme",
+                r"(?i)\b(?:bearer|basic|digest|negotiate)\s+(?P<secret>[A-Za-z0-9._~+/=\-]{8,})",
+            )?,
+            prose: compile(
+                "secret in prose",
+                r"(?i)\b(?:secret|token|key|password|passwd|credentials?|auth)\b[^A-Za-z0-9\n]{1,3}(?:is\s+|was\s+)?(?P<secret>[A-Za-z0-9+/_=.\-]{20,})",
+            )?,
+            placeholder: compile("placeholder", PLACEHOLDER)?,
+            keys,
+        })
+    }
+
+    pub(crate) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    /// Whether `value` stands for a secret without being one.
+    pub(crate) fn is_placeholder(&self, value: &str) -> bool {
+        let value = value.trim();
+        value.is_empty() || self.placeholder.is_match(value)
+    }
+
+    /// Whether `value` looks like a credential rather than a word: long
+    /// enough, random enough, more than letters.
+    pub(crate) fn looks_random(value: &str) -> bool {
+        value.len() >= 8
+            && !value.chars().all(|c| c.is_ascii_alphabetic() || "_.-".contains(c))
+            && entropy(value.as_bytes()) > 3.0
+    }
+
+    /// Pushes the span of every secret the key-based finders see.
+    pub(crate) fn find_pairs(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+        for c in self.pair.captures_iter(text) {
+            let (Some(key), Some(close), Some(sep)) = (c.name("key"), c.name("close"), c.name("sep"))
+            else {
+                continue;
+            };
+            let Some(strength) = self.keys.classify(key.as_str()) else {
+                continue;
+            };
+            let before = text[..key.start()].chars().next_back();
+            // A key inside a quoted string (`"password=x"`, `-H
+            // "Authorization: …"`) ends its value at that quote.
+            let enclosing = match before {
+                Some(q @ ('"' | '\'' | '`')) if close.as_str().is_empty() => Some(q),
+                _ => None,
+            };
+            let tuple = sep.as_str() == "(";
+            let spaced = sep.as_str().ends_with([' ', '\t']);
+            let words = super::keys::words(key.as_str());
+            let style = if words.iter().any(|w| w.contains("cookie")) {
+                Style::Header
+            } else if spaced {
+                Style::Line
+            } else {
+                Style::Token
+            };
+            let Some(span) = value_at(text, sep.end(), style, enclosing, tuple) else {
+                continue;
+            };
+            let mut span = span;
+            if words.iter().any(|w| w.contains("authorization") || w == "auth") {
+                span = after_scheme(text, span, true);
+            } else {
+                span = after_scheme(text, span, false);
+            }
+            self.push(text, span, strength, spans);
+        }
+        for c in self.element.captures_iter(text) {
+            let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
+                continue;
+            };
+            let Some(strength) = self.keys.classify(key.as_str()) else {
+                continue;
+            };
+            let rest = &text[whole.end()..];
+            let Some(close) = rest.find("</") else { continue };
+            let inner = &rest[..close];
+            if inner.contains('<') {
+                continue;
+            }
+            let start = whole.end() + (inner.len() - inner.trim_start().len());
+            let end = whole.end() + inner.trim_end().len();
+            if start < end {
+                self.push(text, start..end, strength, spans);
+            }
+        }
+        for c in self.flag.captures_iter(text) {
+            let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
+                continue;
+            };
+            let Some(strength) = self.keys.classify(key.as_str()) else {
+                continue;
+            };
+            if text[whole.end()..].starts_with('-') {
+                continue;
+            }
+            if let Some(span) = value_at(text, whole.end(), Style::Token, None, false) {
+                self.push(text, span, strength, spans);
+            }
+        }
+        self.find_prose(text, spans);
+    }
+
+    fn push(&self, text: &str, span: Range<usize>, strength: Strength, spans: &mut Vec<Range<usize>>) {
+        let value = &text[span.clone()];
+        if self.is_placeholder(value) {
+            return;
+        }
+        if strength == Strength::Weak && !Forms::looks_random(value) {
+            return;
+        }
+        spans.push(span);
+    }
+
+    /// `the api key is 3fa8c0…`: a random-looking run right after a secret
+    /// word, with no separator a pair would need.
+    fn find_prose(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+        for c in self.prose.captures_iter(text) {
+            if let Some(secret) = c.name("secret") {
+                if mixed(secret.as_str()) && entropy(secret.as_str().as_bytes()) >= 3.5 {
+                    spans.push(secret.range());
+                }
+            }
+        }
+    }
+
+    /// Command lines: a database client's `-p`/`-a` and `curl -u`.
+    pub(crate) fn find_clients(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+        for regex in [&self.client, &self.curl_user] {
+            for c in regex.captures_iter(text) {
+                if let Some(secret) = c.name("secret") {
+                    if !self.is_placeholder(secret.as_str()) {
+                        spans.push(secret.range());
+                    }
+                }
+            }
+        }
+    }
+
+    /// `scheme://user:secret@host`, for any scheme.
+    pub(crate) fn find_userinfo(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+        for c in self.userinfo.captures_iter(text) {
+            if let Some(secret) = c.name("secret") {
+                if !secret.is_empty() && !self.is_placeholder(secret.as_str()) {
+                    spans.push(secret.range());
+                }
+            }
+        }
+    }
+
+    /// `Bearer <credential>` outside any key: the credential, when it
+    /// mixes kinds of characters (`Basic arithmetic` is a phrase).
+    pub(crate) fn find_schemes(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+        for c in self.scheme.captures_iter(text) {
+            if let Some(secret) = c.name("secret") {
+                if mixed(secret.as_str()) {
+                    spans.push(secret.range());
+                }
+            }
+        }
+    }
+
+    /// The body of PEM, PGP and OpenSSH private-key blocks, also with the
+    /// line breaks escaped (`\n` in JSON or Debug text); a block with no
+    /// end is cut to the end of the text.
+    pub(crate) fn find_blocks(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+        let mut from = 0;
+        while let Some(c) = self.block.captures_at(text, from) {
+            let (Some(begin), Some(label)) = (c.get(0), c.get(1)) else {
+                break;
+            };
+            let body_start = begin.end();
+            let end_marker = text[body_start..]
+                .find("END ")
+                .and_then(|i| {
+                    let at = body_start + i;
+                    // The dashes before `END`.
+                    let dashes = text[..at].trim_end_matches(' ').len();
+                    let dashes_start = text[..dashes].trim_end_matches('-').len();
+                    (dashes - dashes_start >= 4 && text[at + 4..].starts_with(label.as_str()))
+                        .then_some(dashes_start)
+                })
+                .unwrap_or(text.len());
+            let body = &text[body_start..end_marker];
+            // Keep the line breaks (real or escaped) that frame the body.
+            let lead = body.len() - trim_breaks_start(body).len();
+            let trail = body.len() - trim_breaks_end(body).len();
+            let span = body_start + lead..end_marker - trail;
+            if span.start < span.end {
+                spans.push(span);
+            }
+            from = end_marker.max(body_start);
+            if from >= text.len() {
+                break;
+            }
+        }
+    }
+}
+
+fn trim_breaks_start(s: &str) -> &str {
+    let mut s = s;
+    loop {
+        let t = s.trim_start_matches([' ', '\t', '\r', '\n']);
+        let t = t.strip_prefix("\\r\\n").or_else(|| t.strip_prefix("\\n")).unwrap_or(t);
+        if t.len() == s.len() {
+            return s;
+        }
+        s = t;
+    }
+}
+
+fn trim_breaks_end(s: &str) -> &str {
+    let mut s = s;
+    loop {
+        let t = s.trim_end_matches([' ', '\t', '\r', '\n', '"', '\'']);
+        let t = t.strip_suffix("\\r\\n").or_else(|| t.strip_suffix("\\n")).unwrap_or(t);
+        if t.len() == s.len() {
+            return s;
+        }
+        s = t;
+    }
+}
+
+/// Whether `s` mixes at least two kinds of characters.
+fn mixed(s: &str) -> bool {
+    let classes = [
+        s.bytes().any(|b| b.is_ascii_lowercase()),
+        s.bytes().any(|b| b.is_ascii_uppercase()),
+        s.bytes().any(|b| b.is_ascii_digit()),
+        s.bytes().any(|b| !b.is_ascii_alphanumeric()),
+    ];
+    classes.iter().filter(|c| **c).count() >= 2
+}
+
+/// How far an unquoted value runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Style {
+    /// `key=value`: to the next space (logfmt, query strings).
+    Token,
+    /// `key: value`, `key = value`: to the end of the line or the next
+    /// `key=`, so `passphrase: correct horse battery` is one value.
+    Line,
+    /// A cookie header: every pair to the end of the line is a session.
+    Header,
+}
+
+/// Where a value starting at `at` lies, inside its quotes if quoted.
+fn value_at(
+    text: &str,
+    at: usize,
+    style: Style,
+    enclosing: Option<char>,
+    tuple: bool,
+) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let mut i = at;
+    // Debug wrappers: `Some("…")`, `String("…")`, `Secret("…")`.
+    for _ in 0..3 {
+        let ident = bytes[i..]
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_' || **b == b':')
+            .count();
+        if ident > 0 && ident <= 40 && bytes.get(i + ident) == Some(&b'(') {
+            i += ident + 1;
+        } else {
+            break;
+        }
+    }
+    // String prefixes: b"…", r'…', f"…", rb"…".
+    let prefix = bytes[i..]
+        .iter()
+        .take(2)
+        .take_while(|b| b"bBrRuUfF".contains(b))
+        .count();
+    let quote_at = if prefix > 0 && matches!(bytes.get(i + prefix), Some(b'"' | b'\'')) {
+        i + prefix
+    } else {
+        i
+    };
+    match bytes.get(quote_at) {
+        Some(b'"' | b'\'' | b'`') => return quoted(text, quote_at),
+        Some(b'\\') if matches!(bytes.get(quote_at + 1), Some(b'"' | b'\'')) => {
+            return escaped_quoted(text, quote_at)
+        }
+        _ => {}
+    }
+    if tuple {
+        // `Password(…)` is a tuple struct only with a string inside;
+        // `check_password(user)` is a call.
+        return None;
+    }
+    if matches!(bytes.get(i), Some(b'|' | b'>')) {
+        if let Some(span) = yaml_block(text, at, i) {
+            return Some(span);
+        }
+    }
+    let line_end = text[i..].find(['\n', '\r']).map_or(text.len(), |e| i + e);
+    let stop = |b: u8, style: Style| -> bool {
+        if enclosing.is_some_and(|q| b == q as u8) {
+            return true;
+        }
+        match style {
+            Style::Header => false,
+            Style::Token | Style::Line => b",;&)}]".contains(&b) || b.is_ascii_whitespace(),
+        }
+    };
+    let mut end = i;
+    while end < line_end && !stop(bytes[end], style) {
+        end += 1;
+    }
+    if end == i {
+        return None;
+    }
+    if style == Style::Line {
+        // More words, while the next is not a new `key=` or `--flag`.
+        loop {
+            let gap = bytes[end..line_end]
+                .iter()
+                .take_while(|b| **b == b' ' || **b == b'\t')
+                .count();
+            let word_start = end + gap;
+            if gap == 0 || word_start >= line_end {
+                break;
+            }
+            let mut word_end = word_start;
+            while word_end < line_end && !stop(bytes[word_end], style) {
+                word_end += 1;
+            }
+            let word = &text[word_start..word_end];
+            let starts_pair = word
+                .find(['=', ':'])
+                .is_some_and(|p| p > 0 && word[..p].bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)));
+            if word_end == word_start || starts_pair || word.starts_with('-') {
+                break;
+            }
+            end = word_end;
+        }
+    }
+    Some(i..end)
+}
+
+/// The inside of the quoted string at `at` (one of `"`, `'`, `` ` ``, or
+/// a tripled one); to the end of the line when it never closes.
+fn quoted(text: &str, at: usize) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let q = bytes[at];
+    let triple = bytes.get(at..at + 3) == Some(&[q, q, q][..]);
+    let (open, close): (usize, &[u8]) = if triple { (3, &[q, q, q]) } else { (1, &[q]) };
+    let start = at + open;
+    let mut i = start;
+    while i < bytes.len() {
+        if bytes[i] == b'\\' && q != b'`' {
+            i += 2;
+            continue;
+        }
+        if bytes[i..].starts_with(close) {
+            return (i > start).then_some(start..i);
+        }
+        if bytes[i] == b'\n' && !triple && q != b'`' {
+            break;
+        }
+        i += 1;
+    }
+    let end = i.min(bytes.len());
+    (end > start).then_some(start..end)
+}
+
+/// The inside of `\"…\"` (a string within an escaped JSON string).
+fn escaped_quoted(text: &str, at: usize) -> Option<Range<usize>> {
+    let q = &text[at..at + 2];
+    let start = at + 2;
+    let end = text[start..]
+        .find(q)
+        .map_or_else(|| text[start..].find('\n').map_or(text.len(), |e| start + e), |e| start + e);
+    (end > start).then_some(start..end)
+}
+
+/// A YAML block scalar (`key: |` and indented lines after it).
+fn yaml_block(text: &str, line_start_hint: usize, at: usize) -> Option<Range<usize>> {
+    let bytes = text.as_bytes();
+    let header_end = text[at..].find('\n').map(|e| at + e)?;
+    let header = &text[at + 1..header_end];
+    if !header.trim().chars().all(|c| matches!(c, '-' | '+' | '0'..='9')) {
+        return None;
+    }
+    let key_line_start = text[..line_start_hint].rfind('\n').map_or(0, |p| p + 1);
+    let key_indent = bytes[key_line_start..]
+        .iter()
+        .take_while(|b| **b == b' ')
+        .count();
+    let mut end = header_end + 1;
+    let start = end;
+    let mut last_content = None;
+    while end < text.len() {
+        let line_end = text[end..].find('\n').map_or(text.len(), |e| end + e);
+        let line = &text[end..line_end];
+        let indent = line.bytes().take_while(|b| *b == b' ').count();
+        if !line.trim().is_empty() && indent <= key_indent {
+            break;
+        }
+        if !line.trim().is_empty() {
+            last_content = Some(line_end);
+        }
+        end = line_end + 1;
+    }
+    let end = last_content?;
+    let first = start + text[start..end].len() - text[start..end].trim_start().len();
+    (first < end).then_some(first..end)
+}
+
+/// `span` without a leading authorization scheme (`Bearer …`). With `any`
+/// (an `Authorization` header) any first word of a several-word value is
+/// the scheme; else only the known schemes.
+fn after_scheme(text: &str, span: Range<usize>, any: bool) -> Range<usize> {
+    let value = &text[span.clone()];
+    let Some(space) = value.find([' ', '\t']) else {
+        return span;
+    };
+    let scheme = &value[..space];
+    let rest = value[space..].trim_start();
+    if rest.is_empty() {
+        return span;
+    }
+    let known = matches!(
+        scheme.to_ascii_lowercase().as_str(),
+        "bearer" | "basic" | "digest" | "token" | "negotiate" | "ntlm" | "apikey" | "key"
+            | "dpop" | "mac" | "hoba" | "aws4-hmac-sha256" | "oauth" | "sso-key" | "ssws"
+            | "splunk" | "vapid" | "gsshmac"
+    );
+    if known || (any && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))) {
+        span.end - rest.len()..span.end
+    } else {
+        span
+    }
+}
