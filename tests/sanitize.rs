@@ -286,3 +286,135 @@ proptest! {
         prop_assert_eq!(shared().sanitize(&once), once.as_str());
     }
 }
+
+/// Every syntax a log line carries a secret in, each with a value that has
+/// spaces in it: (input, what must still be there). None of `correct`,
+/// `horse`, `battery` may survive.
+const FORMS: &[(&str, &str)] = &[
+    // Separators.
+    (r#"password = "correct horse battery""#, "password = \""),
+    (r#"password="correct horse battery""#, "password=\""),
+    (r#"password: 'correct horse battery'"#, "password: '"),
+    (r#"adafruitToken := "correct horse battery""#, "adafruitToken := \""),
+    (r#"PASSWORD ?= "correct horse battery""#, "PASSWORD ?= \""),
+    (r#"API_TOKEN ::= "correct horse battery""#, "API_TOKEN ::= \""),
+    (r#"$password .= "correct horse battery";"#, "$password .= \""),
+    (r#"  "apiToken" => "correct horse battery""#, "\"apiToken\" => \""),
+    (r#"password <- "correct horse battery""#, "password <- \""),
+    (r#"Map("secret" -> "correct horse battery")"#, "\"secret\" -> \""),
+    (r#"if password == "correct horse battery":"#, "password == \""),
+    (r#"password ??= "correct horse battery""#, "password ??= \""),
+    // Quotes.
+    ("token := `correct horse battery`", "token := `"),
+    (r#"secret = """correct horse battery""""#, "secret = \"\"\""),
+    ("secret = '''correct horse battery'''", "secret = '''"),
+    (r#"{"password": b'correct horse battery'}"#, "\"password\": b'"),
+    (r#"log("{\"password\": \"correct horse battery\"}")"#, "\\\"password\\\": \\\""),
+    // Debug output.
+    (r#"Login { password: Some("correct horse battery") }"#, "password: Some(\""),
+    (r#"Object {"password": String("correct horse battery")}"#, "\"password\": String(\""),
+    (r#"Credentials(Password("correct horse battery"))"#, "Password(\""),
+    // Data formats.
+    (r#"{"user": "ann", "password": "correct horse battery", "retries": 3}"#, "\"retries\": 3"),
+    ("passphrase: correct horse battery", "passphrase: "),
+    ("db:\n  password: |\n    correct horse\n    battery staple\n  user: ann", "  user: ann"),
+    ("db:\n  password: >-\n    correct horse battery\n", "password: >-"),
+    ("[database]\npassword = correct horse battery\nport = 5432", "port = 5432"),
+    (r#"DB_PASSWORD="correct horse battery""#, "DB_PASSWORD=\""),
+    ("export API_KEY='correct horse battery'", "export API_KEY='"),
+    (r#"<datasource user="ann" password="correct horse battery"/>"#, "user=\"ann\" password=\""),
+    ("<password>correct horse battery</password>", "</password>"),
+    ("<apiToken>\n    correct horse battery\n</apiToken>", "</apiToken>"),
+    ("<add key=\"x\" /><ClearTextPassword>correct horse battery</ClearTextPassword>", "<ClearTextPassword>"),
+    // URLs.
+    ("GET /login?user=ann&password=correct%20horse%20battery&next=/", "&next=/"),
+    ("ftp://ann:correct%20horse%20battery@files.example.com/x", "ftp://ann:"),
+    ("redis://:correct%20horse%20battery@cache:6379/0", "@cache:6379/0"),
+    // HTTP headers.
+    ("Authorization: Bearer correct horse battery", "Authorization: Bearer "),
+    ("authorization: CustomScheme correct horse battery", "authorization: CustomScheme "),
+    ("Proxy-Authorization: Basic correct horse battery", "Proxy-Authorization: Basic "),
+    ("Cookie: theme=dark; session=correct horse battery", "Cookie: "),
+    ("Set-Cookie: id=correct horse battery; Secure", "Set-Cookie: "),
+    ("X-Api-Key: correct horse battery", "X-Api-Key: "),
+    ("X-Auth-Token: correct horse battery", "X-Auth-Token: "),
+    // Command lines.
+    (r#"app --password "correct horse battery" --verbose"#, "--verbose"),
+    (r#"app --password="correct horse battery" --verbose"#, "--verbose"),
+    (r#"mysql -u ann -p"correct horse battery" shop"#, "mysql -u ann -p\""),
+    ("redis-cli -h cache -a 'correct horse battery' ping", "ping"),
+    ("curl -u 'ann:correct horse battery' https://api.example.com", "curl -u "),
+    ("curl --user ann:correct-horse-battery https://api.example.com", "curl --user "),
+    (r#"curl -H "Authorization: Bearer correct horse battery" https://api.example.com"#, "https://api.example.com"),
+];
+
+#[test]
+fn every_syntax_loses_its_secret_and_keeps_its_key() {
+    let s = Sanitizer::new();
+    let mut failures = Vec::new();
+    for (input, kept) in FORMS {
+        let out = s.sanitize(input);
+        let leaked = ["correct", "horse", "battery"]
+            .iter()
+            .any(|w| out.contains(w));
+        if leaked || !out.contains(kept) || !out.contains(REDACTED) {
+            failures.push(format!("{input:?}\n  -> {out:?} (must keep {kept:?})"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Private-key blocks, with real and escaped line breaks: the armour stays.
+#[test]
+fn private_key_blocks_lose_their_body() {
+    let s = Sanitizer::new();
+    for (begin, end) in [
+        ("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"),
+        ("-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----"),
+        ("-----BEGIN PGP PRIVATE KEY BLOCK-----", "-----END PGP PRIVATE KEY BLOCK-----"),
+        ("-----BEGIN ENCRYPTED PRIVATE KEY-----", "-----END ENCRYPTED PRIVATE KEY-----"),
+        ("---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----", "---- END SSH2 ENCRYPTED PRIVATE KEY ----"),
+    ] {
+        for newline in ["\n", "\\n", "\r\n"] {
+            let body = format!("Version: 1{newline}{newline}b3BlbnNzaC1rZXktdjEAAAAA{newline}QyNTUxOQAAACDzZ3x");
+            let text = format!("key={begin}{newline}{body}{newline}{end} done");
+            let out = s.sanitize(&text);
+            assert!(!out.contains("b3BlbnNzaC1rZXktdjEAAAAA"), "{text:?} -> {out:?}");
+            assert!(!out.contains("QyNTUxOQAAACDzZ3x"), "{text:?} -> {out:?}");
+            assert!(out.contains(begin) && out.contains(end) && out.ends_with(" done"), "{out:?}");
+        }
+    }
+    // A block cut off before its end loses everything after its start.
+    let out = s.sanitize("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAAAA");
+    assert_eq!(out, "-----BEGIN PRIVATE KEY-----\n[REDACTED]");
+}
+
+/// Placeholders are not secrets: they stay, so a reader sees the config.
+#[test]
+fn placeholders_are_left_alone() {
+    let s = Sanitizer::new();
+    for text in [
+        "password=${DB_PASSWORD}",
+        "password: $DB_PASSWORD",
+        "api_key = \"<YOUR_API_KEY>\"",
+        "token: xxxxxxxxxxxx",
+        "password: ********",
+        "password = var.db_password",
+        "secret = os.environ[\"SECRET\"]",
+        "token: {{ .Values.token }}",
+        "password=%DB_PASSWORD%",
+        "password=",
+        "password: \"\"",
+        "password = null",
+    ] {
+        assert_eq!(s.sanitize(text), text);
+    }
+}
+
+/// Found by gitleaks' false-positive samples: an empty block whose END
+/// follows BEGIN's closing dashes with nothing between.
+#[test]
+fn an_empty_private_key_block_is_left_alone() {
+    let text = "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----";
+    assert_eq!(Sanitizer::new().sanitize(text), text);
+}

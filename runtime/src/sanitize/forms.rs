@@ -10,6 +10,7 @@ use std::ops::Range;
 use regex::Regex;
 
 use super::keys::{Keys, Strength};
+use super::{By, Found};
 use super::rules::entropy;
 use super::SanitizeError;
 
@@ -23,9 +24,12 @@ pub(crate) struct Forms {
     element: Regex,
     /// `--key value` on a command line.
     flag: Regex,
-    /// `-p secret` after a database client, `curl -u user:secret`.
+    /// A name and its value as two fields: `<add key="Password"
+    /// value="…"/>`, `{"name": "api_token", "value": "…"}`.
+    named: Regex,
+    /// `-p secret` after a database client (`curl -u user:secret` is
+    /// gitleaks' `curl-auth-user`).
     client: Regex,
-    curl_user: Regex,
     userinfo: Regex,
     block: Regex,
     scheme: Regex,
@@ -42,7 +46,8 @@ const PLACEHOLDER: &str = r#"(?x)^(?:
   | (?i:a+|b+|c+|d+|e+|f+|g+|h+|i+|j+|k+|l+|m+|n+|o+|p+|q+|r+|s+|t+|u+|v+|w+|x+|y+|z+|0+|1+|9+|\*+|\.+|-+|_+|\#+|•+)
   | \[REDACTED\]
   | \$\d+ | \$\{\d+\}
-  | \$[A-Za-z_][A-Za-z0-9_]* | \$\{[^{}\s]+\} | \$\(\S+\)
+  | \$[A-Za-z_][A-Za-z0-9_]* | \$\{[^{}\s]+\} | \$\([^()]*\)? | `[^`]*` | \{[^{}]*\}?
+  | [A-Z][A-Z0-9]*_[A-Z0-9_]+
   | \{\{[^{}]*\}\} | \$\{\{[^{}]*\}\}
   | %[A-Za-z_][A-Za-z0-9_]*% | %\([a-z_]+\)s | %[+\-\#0]?[bcdeEfFgGoOpqstTUvxX]
   | \{\d{0,2}\} | \{[a-z_]+\}
@@ -52,6 +57,9 @@ const PLACEHOLDER: &str = r#"(?x)^(?:
   | (?i:(?:var|vars|local|locals|env|secrets|settings|config|data|module|self|this|params|props|process\.env|os\.environ|system)\.[A-Za-z_][\w.\[\]'"]*)
   | (?i:(?:os\.)?(?:getenv|environ(?:\.get)?|env|getpass|get_secret|System\.getenv|ENV|process\.env))[\[(].*
   | [A-Za-z_][A-Za-z0-9_.]*\(\s*\)
+  | new\s+[A-Za-z_][\w.]*\(.* | [A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\(.*
+  | <[^<>]*
+  | [\w.\-]+\s*[:=]\s*
 )$"#;
 
 impl Forms {
@@ -79,13 +87,13 @@ impl Forms {
             pair: compile("key=value", &pair)?,
             element: compile("xml element", &element)?,
             flag: compile("--flag value", &flag)?,
+            named: compile(
+                "name and value",
+                r#"(?i)\b(?:key|name)["']?\s*[=:]\s*["'](?P<key>[^"'\n]{1,80})["'][^<>{}\n]{0,160}?\bvalue["']?\s*[=:]\s*"#,
+            )?,
             client: compile(
                 "database client -p",
-                r#"(?:^|[\s/"'])(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|sshpass|redis-cli|mongo|mongosh|mongodump|mongorestore)(?:\s+[^\s|;&]+)*?\s-[pa][ \t]*(?P<secret>[^\s"'|;&]+)"#,
-            )?,
-            curl_user: compile(
-                "curl -u",
-                r#"(?:^|[\s/"'])curl(?:\s+[^\s|;&]+)*?\s(?:-u|--user)[ \t]*["']?[^\s:"']*:(?P<secret>[^\s"']+)"#,
+                r#"(?:^|[\s/"'])(?:mysql|mysqldump|mysqladmin|mariadb|mariadb-dump|sshpass|redis-cli|mongo|mongosh|mongodump|mongorestore)(?:\s+[^\s|;&]+)*?\s-[pa][ \t]*"#,
             )?,
             userinfo: compile(
                 "url userinfo",
@@ -101,7 +109,7 @@ impl Forms {
             )?,
             prose: compile(
                 "secret in prose",
-                r"(?i)\b(?:secret|token|key|password|passwd|credentials?|auth)\b[^A-Za-z0-9\n]{1,3}(?:is\s+|was\s+)?(?P<secret>[A-Za-z0-9+/_=.\-]{20,})",
+                r"(?i)\b(?:secret|token|key|password|passwd|credentials?|auth)\b[ \t]+(?:is[ \t]+|was[ \t]+)?(?P<secret>[A-Za-z0-9+/_=.\-]{20,})",
             )?,
             placeholder: compile("placeholder", PLACEHOLDER)?,
             keys,
@@ -112,22 +120,52 @@ impl Forms {
         &self.keys
     }
 
-    /// Whether `value` stands for a secret without being one.
+    /// Whether `value` stands for a secret without being one: a whole
+    /// placeholder, or a real-looking prefix filled out with a run of one
+    /// character (`ghp_xxxxxxxx…`, `AIzaaaaaaaa…`), elided (`ops_eyJz…`,
+    /// `…[Redacted]`) or the documentation's example (`…EXAMPLE`).
     pub(crate) fn is_placeholder(&self, value: &str) -> bool {
         let value = value.trim();
-        value.is_empty() || self.placeholder.is_match(value)
+        if value.is_empty() || self.placeholder.is_match(value) {
+            return true;
+        }
+        let lower = value.to_ascii_lowercase();
+        if value.ends_with("...")
+            || value.ends_with('…')
+            || lower.contains("redacted")
+            || lower.ends_with("example")
+        {
+            return true;
+        }
+        let (mut run, mut longest, mut prev) = (0, 0, None);
+        for b in value.bytes() {
+            run = if Some(b) == prev { run + 1 } else { 1 };
+            prev = Some(b);
+            let needed = if b"xX*#.".contains(&b) { 6 } else { 8 };
+            if run >= needed {
+                longest = run;
+                break;
+            }
+        }
+        longest > 0
     }
 
-    /// Whether `value` looks like a credential rather than a word: long
-    /// enough, random enough, more than letters.
+    /// Whether `value` looks like a credential rather than a word, a
+    /// name or a version: one run of token characters, long, with letters
+    /// and digits, random enough (gitleaks' generic rule asks about as
+    /// much).
     pub(crate) fn looks_random(value: &str) -> bool {
-        value.len() >= 8
-            && !value.chars().all(|c| c.is_ascii_alphabetic() || "_.-".contains(c))
-            && entropy(value.as_bytes()) > 3.0
+        value.len() >= 16
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+/=_-~".contains(&b))
+            && value.bytes().any(|b| b.is_ascii_digit())
+            && value.bytes().any(|b| b.is_ascii_alphabetic())
+            && entropy(value.as_bytes()) > 3.5
     }
 
     /// Pushes the span of every secret the key-based finders see.
-    pub(crate) fn find_pairs(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+    pub(crate) fn find_pairs(&self, text: &str, found: &mut Vec<Found>) {
         for c in self.pair.captures_iter(text) {
             let (Some(key), Some(close), Some(sep)) = (c.name("key"), c.name("close"), c.name("sep"))
             else {
@@ -157,12 +195,12 @@ impl Forms {
                 continue;
             };
             let mut span = span;
-            if words.iter().any(|w| w.contains("authorization") || w == "auth") {
+            if words.iter().any(|w| w.contains("authorization")) {
                 span = after_scheme(text, span, true);
             } else {
                 span = after_scheme(text, span, false);
             }
-            self.push(text, span, strength, spans);
+            self.push(text, span, strength, "key-value", found);
         }
         for c in self.element.captures_iter(text) {
             let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
@@ -180,7 +218,18 @@ impl Forms {
             let start = whole.end() + (inner.len() - inner.trim_start().len());
             let end = whole.end() + inner.trim_end().len();
             if start < end {
-                self.push(text, start..end, strength, spans);
+                self.push(text, start..end, strength, "xml-element", found);
+            }
+        }
+        for c in self.named.captures_iter(text) {
+            let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
+                continue;
+            };
+            let Some(strength) = self.keys.classify(key.as_str()) else {
+                continue;
+            };
+            if let Some(span) = value_at(text, whole.end(), Style::Token, None, false) {
+                self.push(text, span, strength, "name-value", found);
             }
         }
         for c in self.flag.captures_iter(text) {
@@ -194,54 +243,59 @@ impl Forms {
                 continue;
             }
             if let Some(span) = value_at(text, whole.end(), Style::Token, None, false) {
-                self.push(text, span, strength, spans);
+                self.push(text, span, strength, "key-value", found);
             }
         }
-        self.find_prose(text, spans);
+        self.find_prose(text, found);
     }
 
-    fn push(&self, text: &str, span: Range<usize>, strength: Strength, spans: &mut Vec<Range<usize>>) {
+    fn push(
+        &self,
+        text: &str,
+        span: Range<usize>,
+        strength: Strength,
+        finder: &'static str,
+        found: &mut Vec<Found>,
+    ) {
         let value = &text[span.clone()];
-        if self.is_placeholder(value) {
+        if self.is_placeholder(value) || value.trim().chars().count() < 3 {
             return;
         }
         if strength == Strength::Weak && !Forms::looks_random(value) {
             return;
         }
-        spans.push(span);
+        found.push(Found::new(span, By::Form(finder)));
     }
 
     /// `the api key is 3fa8c0…`: a random-looking run right after a secret
     /// word, with no separator a pair would need.
-    fn find_prose(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+    fn find_prose(&self, text: &str, found: &mut Vec<Found>) {
         for c in self.prose.captures_iter(text) {
             if let Some(secret) = c.name("secret") {
                 if mixed(secret.as_str()) && entropy(secret.as_str().as_bytes()) >= 3.5 {
-                    spans.push(secret.range());
+                    found.push(Found::new(secret.range(), By::Form("prose")));
                 }
             }
         }
     }
 
-    /// Command lines: a database client's `-p`/`-a` and `curl -u`.
-    pub(crate) fn find_clients(&self, text: &str, spans: &mut Vec<Range<usize>>) {
-        for regex in [&self.client, &self.curl_user] {
-            for c in regex.captures_iter(text) {
-                if let Some(secret) = c.name("secret") {
-                    if !self.is_placeholder(secret.as_str()) {
-                        spans.push(secret.range());
-                    }
+    /// Command lines: a database client's `-p`/`-a`, quoted or not.
+    pub(crate) fn find_clients(&self, text: &str, found: &mut Vec<Found>) {
+        for m in self.client.find_iter(text) {
+            if let Some(span) = value_at(text, m.end(), Style::Token, None, false) {
+                if !self.is_placeholder(&text[span.clone()]) {
+                    found.push(Found::new(span, By::Form("db-client")));
                 }
             }
         }
     }
 
     /// `scheme://user:secret@host`, for any scheme.
-    pub(crate) fn find_userinfo(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+    pub(crate) fn find_userinfo(&self, text: &str, found: &mut Vec<Found>) {
         for c in self.userinfo.captures_iter(text) {
             if let Some(secret) = c.name("secret") {
                 if !secret.is_empty() && !self.is_placeholder(secret.as_str()) {
-                    spans.push(secret.range());
+                    found.push(Found::new(secret.range(), By::Form("url-userinfo")));
                 }
             }
         }
@@ -249,20 +303,35 @@ impl Forms {
 
     /// `Bearer <credential>` outside any key: the credential, when it
     /// mixes kinds of characters (`Basic arithmetic` is a phrase).
-    pub(crate) fn find_schemes(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+    pub(crate) fn find_schemes(&self, text: &str, found: &mut Vec<Found>) {
         for c in self.scheme.captures_iter(text) {
             if let Some(secret) = c.name("secret") {
                 if mixed(secret.as_str()) {
-                    spans.push(secret.range());
+                    found.push(Found::new(secret.range(), By::Form("auth-scheme")));
                 }
             }
+        }
+    }
+
+    /// `span` narrowed to the body when it covers a whole private-key block
+    /// with its armour (gitleaks' `private-key` rule takes the armour too).
+    pub(crate) fn block_body(&self, text: &str, span: Range<usize>) -> Range<usize> {
+        let inner = &text[span.clone()];
+        if !self.block.find(inner).is_some_and(|m| m.start() == 0) {
+            return span;
+        }
+        let mut bodies = Vec::new();
+        self.find_blocks(inner, &mut bodies);
+        match bodies.first() {
+            Some(body) => span.start + body.span.start..span.start + body.span.end,
+            None => span,
         }
     }
 
     /// The body of PEM, PGP and OpenSSH private-key blocks, also with the
     /// line breaks escaped (`\n` in JSON or Debug text); a block with no
     /// end is cut to the end of the text.
-    pub(crate) fn find_blocks(&self, text: &str, spans: &mut Vec<Range<usize>>) {
+    pub(crate) fn find_blocks(&self, text: &str, found: &mut Vec<Found>) {
         let mut from = 0;
         while let Some(c) = self.block.captures_at(text, from) {
             let (Some(begin), Some(label)) = (c.get(0), c.get(1)) else {
@@ -275,7 +344,8 @@ impl Forms {
                     let at = body_start + i;
                     // The dashes before `END`.
                     let dashes = text[..at].trim_end_matches(' ').len();
-                    let dashes_start = text[..dashes].trim_end_matches('-').len();
+                    // Not into the dashes that close `BEGIN …` itself.
+                    let dashes_start = text[body_start..dashes].trim_end_matches('-').len() + body_start;
                     (dashes - dashes_start >= 4 && text[at + 4..].starts_with(label.as_str()))
                         .then_some(dashes_start)
                 })
@@ -285,8 +355,13 @@ impl Forms {
             let lead = body.len() - trim_breaks_start(body).len();
             let trail = body.len() - trim_breaks_end(body).len();
             let span = body_start + lead..end_marker - trail;
-            if span.start < span.end {
-                spans.push(span);
+            // A key's body is base64 (`MII…`); a lowercase word between
+            // the armour lines is an example.
+            let body = &text[span.clone()];
+            let material = body.bytes().filter(u8::is_ascii_alphanumeric).count() >= 8
+                && body.bytes().any(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+            if span.start < span.end && material {
+                found.push(Found::new(span, By::Form("private-key-block")));
             }
             from = end_marker.max(body_start);
             if from >= text.len() {
@@ -394,8 +469,29 @@ fn value_at(
         }
     }
     let line_end = text[i..].find(['\n', '\r']).map_or(text.len(), |e| i + e);
-    let stop = |b: u8, style: Style| -> bool {
+    // A reference (`${VAR}`, `{{ .Values.x }}`, `$(cmd)`) is read whole, so
+    // its closing bracket does not cut it into something that no longer
+    // looks like one.
+    for (open, close) in [("${", "}"), ("{{", "}}"), ("$(", ")")] {
+        if text[i..line_end].starts_with(open) {
+            if let Some(e) = text[i + open.len()..line_end].find(close) {
+                return Some(i..i + open.len() + e + close.len());
+            }
+        }
+    }
+    let stop = |at: usize, style: Style| -> bool {
+        let b = bytes[at];
         if enclosing.is_some_and(|q| b == q as u8) {
+            return true;
+        }
+        // A quote that closes something around the pair (`url="…?token=x"`):
+        // one followed by the end of a token. A quote inside a value
+        // (`abc"def`) does not end it.
+        if matches!(b, b'"' | b'\'')
+            && bytes
+                .get(at + 1)
+                .is_none_or(|n| n.is_ascii_whitespace() || b",;)}]>".contains(n))
+        {
             return true;
         }
         match style {
@@ -404,7 +500,7 @@ fn value_at(
         }
     };
     let mut end = i;
-    while end < line_end && !stop(bytes[end], style) {
+    while end < line_end && !stop(end, style) {
         end += 1;
     }
     if end == i {
@@ -422,7 +518,7 @@ fn value_at(
                 break;
             }
             let mut word_end = word_start;
-            while word_end < line_end && !stop(bytes[word_end], style) {
+            while word_end < line_end && !stop(word_end, style) {
                 word_end += 1;
             }
             let word = &text[word_start..word_end];

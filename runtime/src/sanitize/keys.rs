@@ -74,7 +74,23 @@ const METADATA: &[&str] = &[
     "mesh", "chain", "hash", "is", "has", "set", "flag", "mask", "len", "char", "chars",
     "characters", "bytes", "bits", "error", "errors", "input", "output", "box", "button",
     "dialog", "form", "page", "link", "template", "check", "checker", "strategy", "holder",
+    "meshing", "signatures", "selectors", "exchange", "vault",
 ];
+
+/// Words before any secret word that make it something public or
+/// short-lived by design: `public_token` (Plaid), `csrf_token`,
+/// `next_page_token`.
+const NOT_SECRET_BEFORE: &[&str] = &[
+    "public", "pub", "csrf", "xsrf", "authenticity", "next", "page", "continuation",
+    "cancellation",
+];
+
+/// Words after which the rest of a name is what the value is for, not
+/// what it is: `keyVaultToStoreSecrets`, `pathToPassword`.
+const PREPOSITIONS: &[&str] = &["to", "for", "of", "from", "with", "in", "by"];
+
+/// Glued words that end like a secret word but name something else.
+const NOT_GLUED: &[&str] = &["jsonwebtoken"];
 
 /// Words before `key` that make it an identifier, not a secret:
 /// `primary_key`, `public_key`, `cache_key`, `partition_key`.
@@ -90,8 +106,10 @@ const NOT_SECRET_KEY: &[&str] = &[
 ];
 
 /// Words that make a name a secret only when the value looks random
-/// (`key=3fa8c0…`, `auth=…`, `sig=…`), never a plain word.
-const WEAK: &[&str] = &["key", "keys", "auth", "sig", "signature", "session", "access"];
+/// (`key=3fa8c0…`, `auth=…`, `sig=…` of a shared access signature), never
+/// a plain word. A message's `signature` proves, it does not grant: not
+/// listed.
+const WEAK: &[&str] = &["key", "keys", "auth", "sig", "session", "access"];
 
 /// How sure a name is to hold a secret.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,7 +181,12 @@ impl Keys {
         for (i, word) in words.iter().enumerate() {
             let next = words.get(i + 1).map(String::as_str);
             let prev = i.checked_sub(1).map(|p| words[p].as_str());
-            if next.is_some_and(|n| METADATA.contains(&n)) {
+            if PREPOSITIONS.contains(&word.as_str()) {
+                break;
+            }
+            if next.is_some_and(|n| METADATA.contains(&n))
+                || prev.is_some_and(|p| NOT_SECRET_BEFORE.contains(&p))
+            {
                 continue;
             }
             let word = word.as_str();
@@ -174,7 +197,8 @@ impl Keys {
             {
                 return Some(Strength::Strong);
             }
-            let strong = DEFAULT_KEYS.contains(&word) || GLUED.iter().any(|g| word.ends_with(g));
+            let strong = DEFAULT_KEYS.contains(&word)
+                || (GLUED.iter().any(|g| word.ends_with(g)) && !NOT_GLUED.contains(&word));
             if strong {
                 // `session` alone or last (`php_session`) is a session
                 // cookie; `session_id` and friends were skipped above.
@@ -284,7 +308,8 @@ mod tests {
             "tokenizer", "passport", "secretary", "keyboard", "author", "cookies_enabled_count",
             "monkey", "passwords_policy", "api_key_id", "primary_key", "public_key",
             "token_type", "secret_name", "password_length", "session_id", "max_tokens",
-            "cache_key", "keyId", "bypass", "compass",
+            "cache_key", "keyId", "bypass", "compass", "keyVaultToStoreSecrets", "publicToken",
+            "csrf_token", "next_page_token", "BlindKeySignatures", "jsonwebtoken",
         ] {
             assert_eq!(keys.classify(key), None, "{key}");
         }

@@ -166,6 +166,43 @@ pub enum SanitizeError {
     Rules(String),
 }
 
+/// One secret [`Sanitizer::findings`] reports: where it is and which
+/// finder saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    /// The credential rule's id (`github-pat`, a rule file's own), a form
+    /// (`key-value`, `xml-element`, `name-value`, `flag`, `db-client`,
+    /// `curl-user`, `url-userinfo`, `private-key-block`, `auth-scheme`,
+    /// `prose`) or `pattern` for a configured [`Pattern`].
+    pub finder: String,
+    /// The secret's byte range in the text.
+    pub span: Range<usize>,
+}
+
+/// A span to redact and what found it.
+#[derive(Clone, Debug)]
+pub(crate) struct Found {
+    pub(crate) span: Range<usize>,
+    pub(crate) by: By,
+}
+
+impl Found {
+    pub(crate) fn new(span: Range<usize>, by: By) -> Found {
+        Found { span, by }
+    }
+}
+
+/// Which finder a span came from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum By {
+    /// A credential rule, by index.
+    Rule(usize),
+    /// A form finder, by name.
+    Form(&'static str),
+    /// A configured pattern.
+    Pattern,
+}
+
 /// What one keyword of the prefilter sets off.
 #[derive(Clone, Copy, Debug)]
 enum Trigger {
@@ -356,6 +393,25 @@ impl Sanitizer {
         self.rules.iter().map(|r| r.id.as_str())
     }
 
+    /// Every secret in `text` and the finder that saw it, in text order
+    /// (overlapping findings are all listed): why [`Sanitizer::sanitize`]
+    /// redacts what it does.
+    pub fn findings(&self, text: &str) -> Vec<Finding> {
+        let mut found = self.find(text).unwrap_or_default();
+        found.sort_by_key(|f| (f.span.start, f.span.end));
+        found
+            .into_iter()
+            .map(|f| Finding {
+                finder: match f.by {
+                    By::Rule(index) => self.rules[index].id.clone(),
+                    By::Form(name) => name.to_owned(),
+                    By::Pattern => "pattern".to_owned(),
+                },
+                span: f.span,
+            })
+            .collect()
+    }
+
     /// `text` with every secret replaced by [`REDACTED`]; borrowed when there
     /// was nothing to replace.
     pub fn sanitize<'t>(&self, text: &'t str) -> Cow<'t, str> {
@@ -384,40 +440,62 @@ impl Sanitizer {
         Cow::Owned(changed)
     }
 
-    /// The spans of every secret in `text`, or `None` when there is none.
-    fn find(&self, text: &str) -> Option<Vec<Range<usize>>> {
+    /// Every secret in `text`, or `None` when there is none.
+    fn find(&self, text: &str) -> Option<Vec<Found>> {
         let wanted = self.wanted(text);
         if wanted.is_none() && self.extra.is_empty() && self.always.is_empty() {
             return None;
         }
-        let mut spans = Vec::new();
+        let mut found = Vec::new();
         let bytes = text.as_bytes();
         match &wanted {
             Some(wanted) => {
                 for (index, rule) in self.rules.iter().enumerate() {
                     if wanted.rules[index] {
-                        rule.find(bytes, &self.global, &mut spans);
+                        rule.find(index, bytes, &self.global, &mut found);
                     }
                 }
                 if wanted.blocks {
-                    self.forms.find_blocks(text, &mut spans);
+                    for f in &mut found {
+                        f.span = self.forms.block_body(text, f.span.clone());
+                    }
+                }
+                let from = found.len();
+                if wanted.blocks {
+                    self.forms.find_blocks(text, &mut found);
                 }
                 if wanted.pairs {
-                    self.forms.find_pairs(text, &mut spans);
+                    self.forms.find_pairs(text, &mut found);
                 }
                 if wanted.userinfo {
-                    self.forms.find_userinfo(text, &mut spans);
+                    self.forms.find_userinfo(text, &mut found);
                 }
                 if wanted.schemes {
-                    self.forms.find_schemes(text, &mut spans);
+                    self.forms.find_schemes(text, &mut found);
                 }
                 if wanted.clients {
-                    self.forms.find_clients(text, &mut spans);
+                    self.forms.find_clients(text, &mut found);
+                }
+                // gitleaks' global allowlist (`true`, `${VAR}`, paths, …)
+                // holds for what the forms find too.
+                let mut i = from;
+                while i < found.len() {
+                    let span = found[i].span.clone();
+                    let value = &bytes[span.clone()];
+                    if self
+                        .global
+                        .iter()
+                        .any(|a| a.allows(value, value, rules::line_around(bytes, span.clone())))
+                    {
+                        found.swap_remove(i);
+                    } else {
+                        i += 1;
+                    }
                 }
             }
             None => {
                 for &index in &self.always {
-                    self.rules[index].find(bytes, &self.global, &mut spans);
+                    self.rules[index].find(index, bytes, &self.global, &mut found);
                 }
             }
         }
@@ -425,12 +503,12 @@ impl Sanitizer {
             for c in regex.captures_iter(text) {
                 if let Some(m) = c.name("secret").or_else(|| c.get(0)) {
                     if !m.is_empty() {
-                        spans.push(m.range());
+                        found.push(Found::new(m.range(), By::Pattern));
                     }
                 }
             }
         }
-        (!spans.is_empty()).then_some(spans)
+        (!found.is_empty()).then_some(found)
     }
 
     /// Which finders `text` needs; `None` when its keywords call for none.
@@ -497,7 +575,8 @@ impl Default for Sanitizer {
 /// `text` with `spans` (unsorted, may overlap or touch) replaced by one
 /// [`REDACTED`] each run. A span that cuts into an earlier `[REDACTED]`
 /// takes the whole marker, so a marker is never split.
-fn rewrite(text: &str, mut spans: Vec<Range<usize>>) -> String {
+fn rewrite(text: &str, found: Vec<Found>) -> String {
+    let mut spans: Vec<Range<usize>> = found.into_iter().map(|f| f.span).collect();
     let markers: Vec<Range<usize>> = text
         .match_indices(REDACTED)
         .map(|(at, _)| at..at + REDACTED.len())
@@ -656,11 +735,17 @@ mod tests {
 
     #[test]
     fn overlapping_and_touching_spans_become_one_marker() {
-        assert_eq!(rewrite("abcdef", vec![1..3, 2..5]), "a[REDACTED]f");
-        assert_eq!(rewrite("abcdef", vec![3..4, 1..3]), "a[REDACTED]ef");
-        assert_eq!(rewrite("abcdef", vec![1..2, 4..5]), "a[REDACTED]cd[REDACTED]f");
-        assert_eq!(rewrite("x=[REDACTED] y", vec![5..9]), "x=[REDACTED] y");
-        assert_eq!(rewrite("é", vec![1..2]), "[REDACTED]");
+        let at = |spans: &[Range<usize>]| {
+            spans
+                .iter()
+                .map(|s| Found::new(s.clone(), By::Pattern))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rewrite("abcdef", at(&[1..3, 2..5])), "a[REDACTED]f");
+        assert_eq!(rewrite("abcdef", at(&[3..4, 1..3])), "a[REDACTED]ef");
+        assert_eq!(rewrite("abcdef", at(&[1..2, 4..5])), "a[REDACTED]cd[REDACTED]f");
+        assert_eq!(rewrite("x=[REDACTED] y", at(&[5..9])), "x=[REDACTED] y");
+        assert_eq!(rewrite("é", at(&[1..2])), "[REDACTED]");
     }
 
     #[test]

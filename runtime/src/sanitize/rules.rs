@@ -14,7 +14,7 @@ use aho_corasick::AhoCorasick;
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
-use super::SanitizeError;
+use super::{By, Found, SanitizeError};
 
 include!(concat!(env!("OUT_DIR"), "/gitleaks_rules.rs"));
 
@@ -160,7 +160,7 @@ impl Allowlist {
     }
 
     /// Whether this list lets the finding through, as gitleaks decides it.
-    fn allows(&self, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
+    pub(crate) fn allows(&self, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
         let target = match self.target {
             Target::Secret => secret,
             Target::Match => whole,
@@ -205,7 +205,13 @@ impl Rule {
     }
 
     /// Pushes the span of every secret this rule finds in `text`.
-    pub(crate) fn find(&self, text: &[u8], global: &[Allowlist], spans: &mut Vec<Range<usize>>) {
+    pub(crate) fn find(
+        &self,
+        index: usize,
+        text: &[u8],
+        global: &[Allowlist],
+        found: &mut Vec<Found>,
+    ) {
         for caps in self.regex.captures_iter(text) {
             let Some(whole) = caps.get(0) else { continue };
             // gitleaks trims line breaks off a match (an expression that
@@ -244,13 +250,13 @@ impl Rule {
             {
                 continue;
             }
-            spans.push(secret);
+            found.push(Found::new(secret, By::Rule(index)));
         }
     }
 }
 
 /// The lines `span` is on.
-fn line_around(text: &[u8], span: Range<usize>) -> &[u8] {
+pub(crate) fn line_around(text: &[u8], span: Range<usize>) -> &[u8] {
     let start = text[..span.start]
         .iter()
         .rposition(|b| *b == b'\n')
