@@ -1,5 +1,7 @@
 //! Sanitizer throughput on a 1 KiB log line and a 64 KiB traceback, clean
-//! and with secrets, side by side in one run.
+//! and with secrets, and the cost of building the sanitizer: the sanitizer
+//! on gitleaks' rules ("now") and the one before them ("before", commit
+//! 5bb18b3, ~20 rules), side by side in one run.
 //!
 //! ```text
 //! cargo bench --bench sanitize
@@ -9,6 +11,9 @@ use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use poolscope::sanitize::Sanitizer;
+
+#[path = "shared/sanitize_before.rs"]
+mod before;
 
 fn log_line(secret: bool) -> String {
     let mut line = String::from(
@@ -48,7 +53,8 @@ fn traceback(secret: bool) -> String {
 }
 
 fn sanitize(c: &mut Criterion) {
-    let sanitizer = Sanitizer::new();
+    let now = Sanitizer::new();
+    let was = before::Sanitizer::new();
     let mut group = c.benchmark_group("sanitize");
     for (name, text) in [
         ("log-line-1KiB-clean", log_line(false)),
@@ -56,11 +62,29 @@ fn sanitize(c: &mut Criterion) {
         ("traceback-64KiB-clean", traceback(false)),
         ("traceback-64KiB-secrets", traceback(true)),
     ] {
+        // Both must agree that there is (or is not) something to redact,
+        // or the comparison compares different work.
+        assert_eq!(
+            now.sanitize(&text).len() == text.len(),
+            was.sanitize(&text).len() == text.len(),
+            "{name}"
+        );
         group.throughput(Throughput::Bytes(text.len() as u64));
-        group.bench_function(name, |b| {
-            b.iter(|| sanitizer.sanitize(black_box(&text)).len())
+        group.bench_function(format!("now/{name}"), |b| {
+            b.iter(|| now.sanitize(black_box(&text)).len())
+        });
+        group.bench_function(format!("before/{name}"), |b| {
+            b.iter(|| was.sanitize(black_box(&text)).len())
         });
     }
+    group.finish();
+
+    let mut group = c.benchmark_group("sanitizer-build");
+    group.sample_size(20);
+    group.bench_function("now", |b| b.iter(|| black_box(Sanitizer::new())));
+    group.bench_function("before", |b| {
+        b.iter(|| black_box(before::Sanitizer::new()))
+    });
     group.finish();
 }
 

@@ -191,12 +191,25 @@ fn hostile_input_is_linear() {
         format!("{}=", "a_".repeat(50_000)),
         "-----BEGIN PRIVATE KEY-----".repeat(5_000),
         "://a:".repeat(20_000),
+        // Keywords everywhere, on one line: every one sets off a search, and
+        // a search that read to the end of the line each time would make
+        // these quadratic (minutes, not the tenths of a second they take
+        // in a debug build).
+        "password=a1b2c3d4e5f6 ".repeat(1_500),
+        "eyJhbGciOiJIUzI1NiJ9.".repeat(2_000),
+        "token: |\n".repeat(5_000),
+        "<password>".repeat(4_000),
+        "key=\"name\" value=".repeat(2_500),
+        "mysql -p ".repeat(2_000),
+        "sk_live_".repeat(5_000),
+        format!("{}\n", "api_key ".repeat(100)).repeat(50),
     ] {
         let started = std::time::Instant::now();
         let _ = s.sanitize(&input);
-        // The slowest takes 0.13 s in a debug build here; a backtracking
-        // blow-up on 100 KB takes minutes. 5 s tells them apart with room
-        // for a machine many times slower.
+        println!("{} bytes ({:?}…): {:?}", input.len(), &input[..12], started.elapsed());
+        // The slowest takes 0.25 s in a debug build here; a
+        // backtracking or quadratic blow-up on these takes minutes. 5 s
+        // tells them apart with room for a machine many times slower.
         assert!(
             started.elapsed() < std::time::Duration::from_secs(5),
             "{} bytes took {:?}",

@@ -18,22 +18,25 @@ use super::SanitizeError;
 #[derive(Debug)]
 pub(crate) struct Forms {
     keys: Keys,
-    /// `key <separator>`: the value is read by [`value_at`].
-    pair: Regex,
-    /// `<key attr="…">`: the value runs to the closing tag.
+    /// What follows a key that makes it `key <separator>`, anchored at
+    /// the key's end: the value is read by [`value_at`].
+    separator: Regex,
+    /// What follows `<key` that makes it an element, anchored at the key's
+    /// end: the value runs to the closing tag.
     element: Regex,
-    /// `--key value` on a command line.
-    flag: Regex,
-    /// A name and its value as two fields: `<add key="Password"
-    /// value="…"/>`, `{"name": "api_token", "value": "…"}`.
-    named: Regex,
+    /// `key="` / `name: '` just before a quoted key, anchored at the end.
+    named_before: Regex,
+    /// `" … value=` after a quoted key, anchored at the key's end.
+    named_after: Regex,
+    /// The random-looking run after a secret word in prose, anchored at the
+    /// word's end.
+    prose: Regex,
     /// `-p secret` after a database client (`curl -u user:secret` is
     /// gitleaks' `curl-auth-user`).
     client: Regex,
     userinfo: Regex,
     block: Regex,
     scheme: Regex,
-    prose: Regex,
     placeholder: Regex,
 }
 
@@ -70,26 +73,26 @@ impl Forms {
                 reason: e.to_string(),
             })
         };
-        let fragments = keys.fragments().join("|");
-        // The key: identifier characters around one of the fragments, with
-        // the quote or bracket that closes a quoted key; then a separator.
-        // Longer separators first: the leftmost alternative wins.
-        let pair = format!(
-            r#"(?i)(?P<key>[A-Za-z0-9_.$@\-]*(?:{fragments})[A-Za-z0-9_.\-]*)(?P<close>\\?["'`]?\]?)(?P<sep>[ \t]*(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|\|\|=|=>|->|<-|==|=|:)[ \t]*|\()"#
-        );
-        let element = format!(
-            r#"(?i)<(?P<key>[A-Za-z0-9_.:\-]*(?:{fragments})[A-Za-z0-9_.\-]*)(?:\s[^<>]*)?>"#
-        );
-        let flag = format!(
-            r#"(?i)(?:^|[\s"'])--?(?P<key>[A-Za-z0-9_\-]*(?:{fragments})[A-Za-z0-9_\-]*)[ \t]+"#
-        );
+        // Each of these runs anchored right after a key that a keyword
+        // found, so it reads a few bytes, not the text. Longer separators
+        // first: the leftmost alternative wins.
         Ok(Forms {
-            pair: compile("key=value", &pair)?,
-            element: compile("xml element", &element)?,
-            flag: compile("--flag value", &flag)?,
-            named: compile(
+            separator: compile(
+                "key=value",
+                r#"^(?P<close>\\?["'`]?\]?)(?P<sep>[ \t]*(?::::=|::=|:=|\?\?=|\?=|\.=|\+=|\|\|=|=>|->|<-|==|=|:)[ \t]*|\()"#,
+            )?,
+            element: compile("xml element", r"^(?:[ \t][^<>\n]*)?>")?,
+            named_before: compile(
                 "name and value",
-                r#"(?i)\b(?:key|name)["']?\s*[=:]\s*["'](?P<key>[^"'\n]{1,80})["'][^<>{}\n]{0,160}?\bvalue["']?\s*[=:]\s*"#,
+                r#"(?i)\b(?:key|name)["']?[ \t]*[=:][ \t]*$"#,
+            )?,
+            named_after: compile(
+                "name and value",
+                r#"(?i)^["'][^<>{}\n]{0,160}?\bvalue["']?[ \t]*[=:][ \t]*"#,
+            )?,
+            prose: compile(
+                "secret in prose",
+                r"(?i)^[ \t]+(?:is[ \t]+|was[ \t]+)?(?P<secret>[A-Za-z0-9+/_=.\-]{20,})",
             )?,
             client: compile(
                 "database client -p",
@@ -106,10 +109,6 @@ impl Forms {
             scheme: compile(
                 "authorization scheme",
                 r"(?i)\b(?:bearer|basic|digest|negotiate)\s+(?P<secret>[A-Za-z0-9._~+/=\-]{8,})",
-            )?,
-            prose: compile(
-                "secret in prose",
-                r"(?i)\b(?:secret|token|key|password|passwd|credentials?|auth)\b[ \t]+(?:is[ \t]+|was[ \t]+)?(?P<secret>[A-Za-z0-9+/_=.\-]{20,})",
             )?,
             placeholder: compile("placeholder", PLACEHOLDER)?,
             keys,
@@ -164,89 +163,118 @@ impl Forms {
             && entropy(value.as_bytes()) > 3.5
     }
 
-    /// Pushes the span of every secret the key-based finders see.
-    pub(crate) fn find_pairs(&self, text: &str, found: &mut Vec<Found>) {
-        for c in self.pair.captures_iter(text) {
-            let (Some(key), Some(close), Some(sep)) = (c.name("key"), c.name("close"), c.name("sep"))
-            else {
+    /// Pushes the span of every secret under the keys that the keyword
+    /// `hits` (ranges of `text`, in order) are in: `key=value` in every
+    /// syntax, XML elements, name/value pairs, flags and prose.
+    pub(crate) fn find_pairs(&self, text: &str, hits: &[Range<usize>], found: &mut Vec<Found>) {
+        let bytes = text.as_bytes();
+        // The end of the last key read: a keyword inside it is read already.
+        let mut read_to = 0;
+        for hit in hits {
+            if hit.start < read_to {
                 continue;
-            };
-            let Some(strength) = self.keys.classify(key.as_str()) else {
-                continue;
-            };
-            let before = text[..key.start()].chars().next_back();
-            // A key inside a quoted string (`"password=x"`, `-H
-            // "Authorization: …"`) ends its value at that quote.
-            let enclosing = match before {
-                Some(q @ ('"' | '\'' | '`')) if close.as_str().is_empty() => Some(q),
-                _ => None,
-            };
-            let tuple = sep.as_str() == "(";
-            let spaced = sep.as_str().ends_with([' ', '\t']);
-            let words = super::keys::words(key.as_str());
-            let style = if words.iter().any(|w| w.contains("cookie")) {
-                Style::Header
-            } else if spaced {
-                Style::Line
-            } else {
-                Style::Token
-            };
-            let Some(span) = value_at(text, sep.end(), style, enclosing, tuple) else {
-                continue;
-            };
-            let mut span = span;
-            if words.iter().any(|w| w.contains("authorization")) {
-                span = after_scheme(text, span, true);
-            } else {
-                span = after_scheme(text, span, false);
             }
-            self.push(text, span, strength, "key-value", found);
+            // The identifier the keyword is in.
+            let mut start = hit.start;
+            while start > 0 && hit.start - start < 256 && is_key_byte(bytes[start - 1]) {
+                start -= 1;
+            }
+            let mut end = hit.end;
+            while end < bytes.len() && end - hit.end < 256 && is_key_byte(bytes[end]) && bytes[end] != b'$' {
+                end += 1;
+            }
+            read_to = end;
+            let key = &text[start..end];
+            let Some(strength) = self.keys.classify(key) else {
+                continue;
+            };
+            let before = text[..start].chars().next_back();
+            let after = &text[end..];
+            let near = &after[..after.len().min(256)];
+            let near = &near[..super::floor_boundary(near, near.len())];
+            if let Some(c) = self.separator.captures(near) {
+                let (Some(close), Some(sep)) = (c.name("close"), c.name("sep")) else {
+                    continue;
+                };
+                // A key inside a quoted string (`"password=x"`, `-H
+                // "Authorization: …"`) ends its value at that quote.
+                let enclosing = match before {
+                    Some(q @ ('"' | '\'' | '`')) if close.as_str().is_empty() => Some(q),
+                    _ => None,
+                };
+                let tuple = sep.as_str() == "(";
+                let spaced = sep.as_str().ends_with([' ', '\t']);
+                let words = super::keys::words(key);
+                let style = if words.iter().any(|w| w.contains("cookie")) {
+                    Style::Header
+                } else if spaced {
+                    Style::Line
+                } else {
+                    Style::Token
+                };
+                if let Some(span) = value_at(text, end + sep.end(), style, enclosing, tuple) {
+                    // An `Authorization` header keeps its scheme, whatever it is.
+                    let any_scheme = words.iter().any(|w| w.contains("authorization"));
+                    let span = after_scheme(text, span, any_scheme);
+                    self.push(text, span, strength, "key-value", found);
+                }
+            }
+            if before == Some('<') {
+                if let Some(m) = self.element.find(near) {
+                    let content = end + m.end();
+                    let rest = &text[content..];
+                    // The content holds no tag: it ends at the next `<`,
+                    // which must close the element.
+                    let close = memchr::memchr(b'<', rest.as_bytes())
+                        .filter(|&c| rest[c..].starts_with("</"));
+                    if let Some(close) = close {
+                        let inner = &rest[..close];
+                        {
+                            let from = content + (inner.len() - inner.trim_start().len());
+                            let to = content + inner.trim_end().len();
+                            if from < to {
+                                self.push(text, from..to, strength, "xml-element", found);
+                            }
+                        }
+                    }
+                }
+            }
+            if let Some(q @ ('"' | '\'')) = before {
+                let quote_at = start - 1;
+                let lead = &text[quote_at.saturating_sub(32)..quote_at];
+                let lead = &lead[super::ceil_boundary(lead, 0)..];
+                if after.starts_with(q) && self.named_before.is_match(lead) {
+                    if let Some(m) = self.named_after.find(near) {
+                        if let Some(span) = value_at(text, end + m.end(), Style::Token, None, false) {
+                            self.push(text, span, strength, "name-value", found);
+                        }
+                    }
+                }
+            }
+            let dashes = key.bytes().take_while(|b| *b == b'-').count();
+            if (1..=2).contains(&dashes)
+                && before.is_none_or(|b| b.is_whitespace() || b == '"' || b == '\'')
+            {
+                let gap = near.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
+                if gap > 0 && !near[gap..].starts_with('-') {
+                    if let Some(span) = value_at(text, end + gap, Style::Token, None, false) {
+                        self.push(text, span, strength, "flag", found);
+                    }
+                }
+            }
+            let word = key.to_ascii_lowercase();
+            if matches!(
+                word.as_str(),
+                "secret" | "token" | "key" | "password" | "passwd" | "credential" | "credentials" | "auth"
+            ) {
+                if let Some(secret) = self.prose.captures(near).and_then(|c| c.name("secret")) {
+                    if mixed(secret.as_str()) && entropy(secret.as_str().as_bytes()) >= 3.5 {
+                        let span = end + secret.start()..end + secret.end();
+                        found.push(Found::new(span, By::Form("prose")));
+                    }
+                }
+            }
         }
-        for c in self.element.captures_iter(text) {
-            let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
-                continue;
-            };
-            let Some(strength) = self.keys.classify(key.as_str()) else {
-                continue;
-            };
-            let rest = &text[whole.end()..];
-            let Some(close) = rest.find("</") else { continue };
-            let inner = &rest[..close];
-            if inner.contains('<') {
-                continue;
-            }
-            let start = whole.end() + (inner.len() - inner.trim_start().len());
-            let end = whole.end() + inner.trim_end().len();
-            if start < end {
-                self.push(text, start..end, strength, "xml-element", found);
-            }
-        }
-        for c in self.named.captures_iter(text) {
-            let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
-                continue;
-            };
-            let Some(strength) = self.keys.classify(key.as_str()) else {
-                continue;
-            };
-            if let Some(span) = value_at(text, whole.end(), Style::Token, None, false) {
-                self.push(text, span, strength, "name-value", found);
-            }
-        }
-        for c in self.flag.captures_iter(text) {
-            let (Some(whole), Some(key)) = (c.get(0), c.name("key")) else {
-                continue;
-            };
-            let Some(strength) = self.keys.classify(key.as_str()) else {
-                continue;
-            };
-            if text[whole.end()..].starts_with('-') {
-                continue;
-            }
-            if let Some(span) = value_at(text, whole.end(), Style::Token, None, false) {
-                self.push(text, span, strength, "key-value", found);
-            }
-        }
-        self.find_prose(text, found);
     }
 
     fn push(
@@ -267,35 +295,29 @@ impl Forms {
         found.push(Found::new(span, By::Form(finder)));
     }
 
-    /// `the api key is 3fa8c0…`: a random-looking run right after a secret
-    /// word, with no separator a pair would need.
-    fn find_prose(&self, text: &str, found: &mut Vec<Found>) {
-        for c in self.prose.captures_iter(text) {
-            if let Some(secret) = c.name("secret") {
-                if mixed(secret.as_str()) && entropy(secret.as_str().as_bytes()) >= 3.5 {
-                    found.push(Found::new(secret.range(), By::Form("prose")));
-                }
-            }
-        }
-    }
-
     /// Command lines: a database client's `-p`/`-a`, quoted or not.
-    pub(crate) fn find_clients(&self, text: &str, found: &mut Vec<Found>) {
-        for m in self.client.find_iter(text) {
-            if let Some(span) = value_at(text, m.end(), Style::Token, None, false) {
-                if !self.is_placeholder(&text[span.clone()]) {
-                    found.push(Found::new(span, By::Form("db-client")));
+    pub(crate) fn find_clients(&self, text: &str, lines: &[Range<usize>], found: &mut Vec<Found>) {
+        for line in lines {
+            for m in self.client.find_iter(&text[line.clone()]) {
+                let at = line.start + m.end();
+                if let Some(span) = value_at(text, at, Style::Token, None, false) {
+                    if !self.is_placeholder(&text[span.clone()]) {
+                        found.push(Found::new(span, By::Form("db-client")));
+                    }
                 }
             }
         }
     }
 
     /// `scheme://user:secret@host`, for any scheme.
-    pub(crate) fn find_userinfo(&self, text: &str, found: &mut Vec<Found>) {
-        for c in self.userinfo.captures_iter(text) {
-            if let Some(secret) = c.name("secret") {
-                if !secret.is_empty() && !self.is_placeholder(secret.as_str()) {
-                    found.push(Found::new(secret.range(), By::Form("url-userinfo")));
+    pub(crate) fn find_userinfo(&self, text: &str, lines: &[Range<usize>], found: &mut Vec<Found>) {
+        for line in lines {
+            for c in self.userinfo.captures_iter(&text[line.clone()]) {
+                if let Some(secret) = c.name("secret") {
+                    if !secret.is_empty() && !self.is_placeholder(secret.as_str()) {
+                        let span = line.start + secret.start()..line.start + secret.end();
+                        found.push(Found::new(span, By::Form("url-userinfo")));
+                    }
                 }
             }
         }
@@ -303,11 +325,14 @@ impl Forms {
 
     /// `Bearer <credential>` outside any key: the credential, when it
     /// mixes kinds of characters (`Basic arithmetic` is a phrase).
-    pub(crate) fn find_schemes(&self, text: &str, found: &mut Vec<Found>) {
-        for c in self.scheme.captures_iter(text) {
-            if let Some(secret) = c.name("secret") {
-                if mixed(secret.as_str()) {
-                    found.push(Found::new(secret.range(), By::Form("auth-scheme")));
+    pub(crate) fn find_schemes(&self, text: &str, lines: &[Range<usize>], found: &mut Vec<Found>) {
+        for line in lines {
+            for c in self.scheme.captures_iter(&text[line.clone()]) {
+                if let Some(secret) = c.name("secret") {
+                    if mixed(secret.as_str()) {
+                        let span = line.start + secret.start()..line.start + secret.end();
+                        found.push(Found::new(span, By::Form("auth-scheme")));
+                    }
                 }
             }
         }
@@ -321,7 +346,7 @@ impl Forms {
             return span;
         }
         let mut bodies = Vec::new();
-        self.find_blocks(inner, &mut bodies);
+        self.find_blocks(inner, 0, &mut bodies);
         match bodies.first() {
             Some(body) => span.start + body.span.start..span.start + body.span.end,
             None => span,
@@ -331,8 +356,8 @@ impl Forms {
     /// The body of PEM, PGP and OpenSSH private-key blocks, also with the
     /// line breaks escaped (`\n` in JSON or Debug text); a block with no
     /// end is cut to the end of the text.
-    pub(crate) fn find_blocks(&self, text: &str, found: &mut Vec<Found>) {
-        let mut from = 0;
+    pub(crate) fn find_blocks(&self, text: &str, from: usize, found: &mut Vec<Found>) {
+        let mut from = from;
         while let Some(c) = self.block.captures_at(text, from) {
             let (Some(begin), Some(label)) = (c.get(0), c.get(1)) else {
                 break;
@@ -395,6 +420,11 @@ fn trim_breaks_end(s: &str) -> &str {
     }
 }
 
+/// A byte a key can be made of.
+fn is_key_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"_.-$@".contains(&b)
+}
+
 /// Whether `s` mixes at least two kinds of characters.
 fn mixed(s: &str) -> bool {
     let classes = [
@@ -405,6 +435,10 @@ fn mixed(s: &str) -> bool {
     ];
     classes.iter().filter(|c| **c).count() >= 2
 }
+
+/// The most of a line a value is read from (a longer value is cut there,
+/// and the rest of it left as it is).
+const MAX_VALUE: usize = 64 * 1024;
 
 /// How far an unquoted value runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -468,7 +502,11 @@ fn value_at(
             return Some(span);
         }
     }
-    let line_end = text[i..].find(['\n', '\r']).map_or(text.len(), |e| i + e);
+    // Only the value's own line is read, and no more than `MAX_VALUE` of
+    // it: many keys on one long line must not each read to its end.
+    let limit = (i + MAX_VALUE).min(bytes.len());
+    let line_end = memchr::memchr2(b'\n', b'\r', &bytes[i..limit]).map_or(limit, |e| i + e);
+    let line_end = super::floor_boundary(text, line_end);
     // A reference (`${VAR}`, `{{ .Values.x }}`, `$(cmd)`) is read whole, so
     // its closing bracket does not cut it into something that no longer
     // looks like one.
@@ -586,7 +624,8 @@ fn yaml_block(text: &str, line_start_hint: usize, at: usize) -> Option<Range<usi
     let mut end = header_end + 1;
     let start = end;
     let mut last_content = None;
-    while end < text.len() {
+    let limit = (start + MAX_VALUE).min(text.len());
+    while end < limit {
         let line_end = text[end..].find('\n').map_or(text.len(), |e| end + e);
         let line = &text[end..line_end];
         let indent = line.bytes().take_while(|b| *b == b' ').count();

@@ -138,31 +138,6 @@ impl Keys {
         Ok(Keys { extra: words_of })
     }
 
-    /// Fragments one of which any secret key contains, for the keyword
-    /// prefilter and the key finder.
-    pub(crate) fn fragments(&self) -> Vec<String> {
-        let mut out: Vec<String> = [
-            "pass", "pwd", "secret", "token", "key", "auth", "cookie", "session", "cred", "dsn",
-            "conn", "sig", "jwt", "access",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        for key in &self.extra {
-            // `words` reads a run of separators as one boundary
-            // (`api__key`), so the fragment must take a run too.
-            out.push(
-                key.iter()
-                    .map(|w| regex::escape(w))
-                    .collect::<Vec<_>>()
-                    .join(r"[_.\-]*"),
-            );
-        }
-        out.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        out.dedup();
-        out
-    }
-
     /// The last word of every extra key: what the prefilter looks for.
     pub(crate) fn extra_words(&self) -> impl Iterator<Item = &str> {
         self.extra.iter().filter_map(|w| w.last().map(String::as_str))

@@ -18,11 +18,12 @@ use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock, RwLock};
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use regex::Regex;
 
 mod forms;
 mod keys;
+mod lines;
 mod rules;
 mod spec;
 #[cfg(feature = "config")]
@@ -33,6 +34,7 @@ pub use rules::{GITLEAKS_COMMIT, GITLEAKS_VERSION};
 
 use forms::Forms;
 use keys::{Keys, Strength};
+use lines::Lines;
 use rules::{Allowlist, Rule};
 use spec::RuleFileSpec;
 
@@ -220,15 +222,68 @@ enum Trigger {
     Clients,
 }
 
-/// Which finders a text needs, from its keywords.
+/// Which finders a text needs, from its keywords: the rules to run, where
+/// the key words are, and for each other form finder the lines its
+/// keywords are on (empty: none).
+#[derive(Default)]
 struct Wanted {
-    rules: Vec<bool>,
-    pairs: bool,
-    userinfo: bool,
-    blocks: bool,
-    schemes: bool,
-    clients: bool,
+    /// The text's lines, indexed.
+    lines: Option<Lines>,
+    rules: Vec<RuleRun>,
+    pairs: Vec<Range<usize>>,
+    userinfo: Vec<Range<usize>>,
+    blocks: Vec<Range<usize>>,
+    schemes: Vec<Range<usize>>,
+    clients: Vec<Range<usize>>,
 }
+
+/// Where a rule runs on a text.
+#[derive(Clone, Debug, Default, PartialEq)]
+enum RuleRun {
+    /// Not at all: none of its keywords is in the text.
+    #[default]
+    No,
+    /// On the whole text.
+    Text,
+    /// Around these keywords (in text order).
+    Hits(Vec<Range<usize>>),
+}
+
+/// How far either side of a new `[REDACTED]` the text is searched again.
+const RECHECK: usize = 256;
+
+/// How many lines either side of its keyword a match of a rule that
+/// cannot cross lines on its own may still reach: its `\s` runs may
+/// (gitleaks' generic rule allows eight between a key and its value).
+const RULE_CONTEXT_LINES: usize = 8;
+
+/// Adds `line` to `lines`, which are in text order, merging it with the
+/// last if they are the same.
+fn add_line(lines: &mut Vec<Range<usize>>, line: Range<usize>) {
+    match lines.last_mut() {
+        Some(last) if last.end >= line.start => last.end = last.end.max(line.end),
+        _ => lines.push(line),
+    }
+}
+
+/// The largest char boundary of `text` at or below `at`.
+fn floor_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// The smallest char boundary of `text` at or above `at`.
+fn ceil_boundary(text: &str, mut at: usize) -> usize {
+    at = at.min(text.len());
+    while !text.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
 
 /// Keywords of the finders that are not credential rules.
 const FORM_KEYWORDS: [(&[&str], Trigger); 5] = [
@@ -265,6 +320,8 @@ pub struct Sanitizer {
     global: Vec<Allowlist>,
     prefilter: AhoCorasick,
     triggers: Vec<Trigger>,
+    /// The length of the longest keyword.
+    longest: usize,
     extra: Vec<Regex>,
 }
 
@@ -343,12 +400,18 @@ impl SanitizerBuilder {
             words.push(word.to_owned());
             triggers.push(Trigger::Pairs);
         }
+        // A DFA: a few hundred short keywords make a small one, and it
+        // scans clean text several times faster than the NFA the builder
+        // would pick for this many patterns.
         let prefilter = AhoCorasick::builder()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&words)
             .map_err(|e| SanitizeError::Rules(format!("keyword prefilter: {e}")))?;
+        let longest = words.iter().map(String::len).max().unwrap_or(0);
         Ok(Sanitizer {
+            longest,
             forms: Forms::new(keys)?,
             rules,
             always,
@@ -415,27 +478,46 @@ impl Sanitizer {
     /// `text` with every secret replaced by [`REDACTED`]; borrowed when there
     /// was nothing to replace.
     pub fn sanitize<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let Some(spans) = self.find(text) else {
+        let Some(found) = self.find(text) else {
             return Cow::Borrowed(text);
         };
-        let mut changed = rewrite(text, spans);
+        let (mut changed, mut markers) = rewrite(text, found);
         if changed == text {
             return Cow::Borrowed(text);
         }
         // A redaction can make a finder match that did not before (a
         // random-looking run cut short by `[REDACTED]` may pass an entropy
-        // test): repeat until nothing changes, so sanitizing sanitized text
-        // changes nothing. Each pass only turns text into `[REDACTED]`; the
-        // bound is a guard.
+        // test): look again until nothing changes, so sanitizing sanitized
+        // text changes nothing. Only text near a new marker differs from
+        // what was searched, so only that is searched again: as far as a
+        // match can reach (gitleaks' longest single-line ones stay under
+        // 256 bytes either side of what they redact). Each pass only turns
+        // text into `[REDACTED]`; the bound is a guard.
         for _ in 0..8 {
-            let Some(spans) = self.find(&changed) else {
-                break;
-            };
-            let again = rewrite(&changed, spans);
-            if again == changed {
+            let mut windows: Vec<Range<usize>> = Vec::new();
+            for marker in &markers {
+                let start = floor_boundary(&changed, marker.start.saturating_sub(RECHECK));
+                let end = ceil_boundary(&changed, marker.end + RECHECK);
+                add_line(&mut windows, start..end);
+            }
+            let mut again = Vec::new();
+            for window in &windows {
+                if let Some(found) = self.find(&changed[window.clone()]) {
+                    again.extend(found.into_iter().map(|mut f| {
+                        f.span = f.span.start + window.start..f.span.end + window.start;
+                        f
+                    }));
+                }
+            }
+            if again.is_empty() {
                 break;
             }
-            changed = again;
+            let (next, next_markers) = rewrite(&changed, again);
+            if next == changed {
+                break;
+            }
+            changed = next;
+            markers = next_markers;
         }
         Cow::Owned(changed)
     }
@@ -450,42 +532,50 @@ impl Sanitizer {
         let bytes = text.as_bytes();
         match &wanted {
             Some(wanted) => {
+                let lines = wanted.lines.as_ref().expect("set with the keywords");
                 for (index, rule) in self.rules.iter().enumerate() {
-                    if wanted.rules[index] {
-                        rule.find(index, bytes, &self.global, &mut found);
+                    match &wanted.rules[index] {
+                        RuleRun::No => {}
+                        RuleRun::Text => rule.find(index, bytes, lines, &self.global, &mut found),
+                        RuleRun::Hits(hits) => {
+                            let context = |hit| lines.around(hit, RULE_CONTEXT_LINES);
+                            rule.find_near(
+                                index,
+                                bytes,
+                                hits,
+                                context,
+                                lines,
+                                &self.global,
+                                &mut found,
+                            );
+                        }
                     }
                 }
-                if wanted.blocks {
+                if !wanted.blocks.is_empty() {
                     for f in &mut found {
                         f.span = self.forms.block_body(text, f.span.clone());
                     }
                 }
                 let from = found.len();
-                if wanted.blocks {
-                    self.forms.find_blocks(text, &mut found);
+                if let Some(first) = wanted.blocks.first() {
+                    // A block runs past the lines its `BEGIN` is on.
+                    self.forms.find_blocks(text, first.start, &mut found);
                 }
-                if wanted.pairs {
-                    self.forms.find_pairs(text, &mut found);
-                }
-                if wanted.userinfo {
-                    self.forms.find_userinfo(text, &mut found);
-                }
-                if wanted.schemes {
-                    self.forms.find_schemes(text, &mut found);
-                }
-                if wanted.clients {
-                    self.forms.find_clients(text, &mut found);
-                }
+                self.forms.find_pairs(text, &wanted.pairs, &mut found);
+                self.forms.find_userinfo(text, &wanted.userinfo, &mut found);
+                self.forms.find_schemes(text, &wanted.schemes, &mut found);
+                self.forms.find_clients(text, &wanted.clients, &mut found);
                 // gitleaks' global allowlist (`true`, `${VAR}`, paths, …)
                 // holds for what the forms find too.
                 let mut i = from;
                 while i < found.len() {
                     let span = found[i].span.clone();
                     let value = &bytes[span.clone()];
+                    let line = &bytes[lines.around(span, 0)];
                     if self
                         .global
                         .iter()
-                        .any(|a| a.allows(value, value, rules::line_around(bytes, span.clone())))
+                        .any(|a| a.allows(value, value, || a.line_matches(line)))
                     {
                         found.swap_remove(i);
                     } else {
@@ -493,11 +583,13 @@ impl Sanitizer {
                     }
                 }
             }
-            None => {
+            None if !self.always.is_empty() => {
+                let lines = Lines::new(bytes);
                 for &index in &self.always {
-                    self.rules[index].find(index, bytes, &self.global, &mut found);
+                    self.rules[index].find(index, bytes, &lines, &self.global, &mut found);
                 }
             }
+            None => {}
         }
         for regex in &self.extra {
             for c in regex.captures_iter(text) {
@@ -513,29 +605,63 @@ impl Sanitizer {
 
     /// Which finders `text` needs; `None` when its keywords call for none.
     fn wanted(&self, text: &str) -> Option<Wanted> {
-        let mut matches = self.prefilter.find_overlapping_iter(text).peekable();
-        matches.peek()?;
+        // The plain search is the automaton's tight loop; clean text only
+        // ever takes it. It skips a keyword that overlaps one it reports,
+        // but such a keyword lies within `longest` bytes of it: the slower
+        // overlapping search then reads just those bytes.
+        let mut windows: Vec<Range<usize>> = Vec::new();
+        for m in self.prefilter.find_iter(text) {
+            let start = floor_boundary(text, m.start().saturating_sub(self.longest));
+            let end = ceil_boundary(text, m.end() + self.longest);
+            add_line(&mut windows, start..end);
+        }
+        if windows.is_empty() {
+            return None;
+        }
+        let index = Lines::new(text.as_bytes());
         let mut wanted = Wanted {
-            rules: vec![false; self.rules.len()],
-            pairs: false,
-            userinfo: false,
-            blocks: false,
-            schemes: false,
-            clients: false,
+            rules: vec![RuleRun::No; self.rules.len()],
+            ..Wanted::default()
         };
         for &index in &self.always {
-            wanted.rules[index] = true;
+            wanted.rules[index] = RuleRun::Text;
         }
-        for m in matches {
-            match self.triggers[m.pattern().as_usize()] {
-                Trigger::Rule(index) => wanted.rules[index] = true,
-                Trigger::Pairs => wanted.pairs = true,
-                Trigger::Userinfo => wanted.userinfo = true,
-                Trigger::Blocks => wanted.blocks = true,
-                Trigger::Schemes => wanted.schemes = true,
-                Trigger::Clients => wanted.clients = true,
+        for window in windows {
+            for m in self.prefilter.find_overlapping_iter(&text[window.clone()]) {
+                let at = window.start + m.start()..window.start + m.end();
+                let lines = match self.triggers[m.pattern().as_usize()] {
+                    Trigger::Rule(index) => {
+                        let run = &mut wanted.rules[index];
+                        if self.rules[index].crosses_lines {
+                            *run = RuleRun::Text;
+                        } else {
+                            match run {
+                                RuleRun::Text => {}
+                                RuleRun::Hits(hits) => hits.push(at),
+                                RuleRun::No => *run = RuleRun::Hits(vec![at]),
+                            }
+                        }
+                        continue;
+                    }
+                    Trigger::Pairs => {
+                        wanted.pairs.push(at);
+                        continue;
+                    }
+                    Trigger::Userinfo => &mut wanted.userinfo,
+                    Trigger::Blocks => &mut wanted.blocks,
+                    Trigger::Schemes => &mut wanted.schemes,
+                    Trigger::Clients => &mut wanted.clients,
+                };
+                add_line(lines, index.line(at.start));
             }
         }
+        wanted.pairs.sort_by_key(|r| (r.start, r.end));
+        for run in &mut wanted.rules {
+            if let RuleRun::Hits(hits) = run {
+                hits.sort_by_key(|r| (r.start, r.end));
+            }
+        }
+        wanted.lines = Some(index);
         Some(wanted)
     }
 
@@ -572,12 +698,13 @@ impl Default for Sanitizer {
     }
 }
 
-/// `text` with `spans` (unsorted, may overlap or touch) replaced by one
-/// [`REDACTED`] each run. A span that cuts into an earlier `[REDACTED]`
-/// takes the whole marker, so a marker is never split.
-fn rewrite(text: &str, found: Vec<Found>) -> String {
+/// `text` with `found` (unsorted, may overlap or touch) replaced by one
+/// [`REDACTED`] each run, and where the new markers are. A span that cuts
+/// into an earlier `[REDACTED]` takes the whole marker, so a marker is
+/// never split.
+fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Range<usize>>) {
     let mut spans: Vec<Range<usize>> = found.into_iter().map(|f| f.span).collect();
-    let markers: Vec<Range<usize>> = text
+    let old_markers: Vec<Range<usize>> = text
         .match_indices(REDACTED)
         .map(|(at, _)| at..at + REDACTED.len())
         .collect();
@@ -590,40 +717,44 @@ fn rewrite(text: &str, found: Vec<Found>) -> String {
         while span.end < text.len() && !text.is_char_boundary(span.end) {
             span.end += 1;
         }
-        for marker in &markers {
-            if span.start > marker.start && span.start < marker.end {
-                span.start = marker.start;
-            }
-            if span.end > marker.start && span.end < marker.end {
-                span.end = marker.end;
-            }
+        // The markers are in order: the one that could hold a position is
+        // the last that starts before it.
+        let holding = |at: usize| {
+            let i = old_markers.partition_point(|m| m.start < at);
+            i.checked_sub(1)
+                .map(|i| &old_markers[i])
+                .filter(|m| at > m.start && at < m.end)
+        };
+        if let Some(marker) = holding(span.start) {
+            span.start = marker.start;
+        }
+        if let Some(marker) = holding(span.end) {
+            span.end = marker.end;
         }
     }
     spans.sort_by_key(|s| s.start);
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    let mut open: Option<Range<usize>> = None;
+    let mut runs: Vec<Range<usize>> = Vec::new();
     for span in spans.into_iter().filter(|s| !s.is_empty()) {
-        match &mut open {
+        match runs.last_mut() {
             Some(run) if span.start <= run.end => run.end = run.end.max(span.end),
-            _ => {
-                if let Some(run) = open.take() {
-                    out.push_str(&text[at..run.start]);
-                    out.push_str(REDACTED);
-                    at = run.end;
-                }
-                open = Some(span);
-            }
+            _ => runs.push(span),
         }
     }
-    if let Some(run) = open {
+    let mut out = String::with_capacity(text.len());
+    let mut markers = Vec::new();
+    let mut at = 0;
+    for run in runs {
         out.push_str(&text[at..run.start]);
+        if &text[run.clone()] != REDACTED {
+            markers.push(out.len()..out.len() + REDACTED.len());
+        }
         out.push_str(REDACTED);
         at = run.end;
     }
     out.push_str(&text[at..]);
-    out
+    (out, markers)
 }
+
 
 fn global() -> &'static RwLock<Arc<Sanitizer>> {
     static GLOBAL: OnceLock<RwLock<Arc<Sanitizer>>> = OnceLock::new();
@@ -741,11 +872,16 @@ mod tests {
                 .map(|s| Found::new(s.clone(), By::Pattern))
                 .collect::<Vec<_>>()
         };
-        assert_eq!(rewrite("abcdef", at(&[1..3, 2..5])), "a[REDACTED]f");
-        assert_eq!(rewrite("abcdef", at(&[3..4, 1..3])), "a[REDACTED]ef");
-        assert_eq!(rewrite("abcdef", at(&[1..2, 4..5])), "a[REDACTED]cd[REDACTED]f");
-        assert_eq!(rewrite("x=[REDACTED] y", at(&[5..9])), "x=[REDACTED] y");
-        assert_eq!(rewrite("é", at(&[1..2])), "[REDACTED]");
+        assert_eq!(rewrite("abcdef", at(&[1..3, 2..5])).0, "a[REDACTED]f");
+        assert_eq!(rewrite("abcdef", at(&[3..4, 1..3])).0, "a[REDACTED]ef");
+        let (out, markers) = rewrite("abcdef", at(&[1..2, 4..5]));
+        assert_eq!(out, "a[REDACTED]cd[REDACTED]f");
+        assert_eq!(markers, [1..11, 13..23]);
+        // An old marker is not a new one.
+        let (out, markers) = rewrite("x=[REDACTED] y", at(&[5..9]));
+        assert_eq!(out, "x=[REDACTED] y");
+        assert!(markers.is_empty());
+        assert_eq!(rewrite("é", at(&[1..2])).0, "[REDACTED]");
     }
 
     #[test]

@@ -14,6 +14,7 @@ use aho_corasick::AhoCorasick;
 use regex::bytes::{Regex, RegexBuilder};
 
 use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
+use super::lines::Lines;
 use super::{By, Found, SanitizeError};
 
 include!(concat!(env!("OUT_DIR"), "/gitleaks_rules.rs"));
@@ -27,6 +28,10 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[derive(Debug)]
 pub(crate) struct Rule {
     pub(crate) id: String,
+    /// Whether a match can run over line breaks by itself (`[\s\S]`,
+    /// `(?s)`, `\n`): such a rule reads the whole text, the others the
+    /// lines around their keywords.
+    pub(crate) crosses_lines: bool,
     regex: Regex,
     secret_group: usize,
     entropy: f64,
@@ -132,6 +137,11 @@ fn opens_repetition(text: &str) -> bool {
 }
 
 impl Allowlist {
+    /// Whether one of the expressions matches `line`.
+    pub(crate) fn line_matches(&self, line: &[u8]) -> bool {
+        self.regexes.iter().any(|r| r.is_match(line))
+    }
+
     pub(crate) fn compile(rule: &str, spec: &AllowlistSpec) -> Result<Allowlist, SanitizeError> {
         let regexes = spec
             .regexes
@@ -159,14 +169,20 @@ impl Allowlist {
         })
     }
 
-    /// Whether this list lets the finding through, as gitleaks decides it.
-    pub(crate) fn allows(&self, secret: &[u8], whole: &[u8], line: &[u8]) -> bool {
-        let target = match self.target {
-            Target::Secret => secret,
-            Target::Match => whole,
-            Target::Line => line,
+    /// Whether this list lets the finding through, as gitleaks decides it;
+    /// `line_matches` tells whether one of its expressions matches the
+    /// finding's line (asked only of a list that reads lines).
+    pub(crate) fn allows(
+        &self,
+        secret: &[u8],
+        whole: &[u8],
+        line_matches: impl FnOnce() -> bool,
+    ) -> bool {
+        let regex = || match self.target {
+            Target::Secret => self.regexes.iter().any(|r| r.is_match(secret)),
+            Target::Match => self.regexes.iter().any(|r| r.is_match(whole)),
+            Target::Line => line_matches(),
         };
-        let regex = || self.regexes.iter().any(|r| r.is_match(target));
         let stopword = || self.stopwords.as_ref().is_some_and(|s| s.is_match(secret));
         if self.all {
             (self.regexes.is_empty() || regex()) && (self.stopwords.is_none() || stopword())
@@ -194,7 +210,11 @@ impl Rule {
             .iter()
             .map(|a| Allowlist::compile(&spec.id, a))
             .collect::<Result<Vec<_>, _>>()?;
+        let crosses_lines = ["\\n", "\\r", "\\s\\S", "\\S\\s", "(?s", "?s:", "\\x0a", "\\x0A"]
+            .iter()
+            .any(|p| spec.regex.contains(p));
         Ok(Rule {
+            crosses_lines,
             id: spec.id.clone(),
             regex,
             secret_group: spec.secret_group,
@@ -209,63 +229,160 @@ impl Rule {
         &self,
         index: usize,
         text: &[u8],
+        lines: &Lines,
         global: &[Allowlist],
         found: &mut Vec<Found>,
     ) {
+        let mut verdicts = LineVerdicts::default();
         for caps in self.regex.captures_iter(text) {
-            let Some(whole) = caps.get(0) else { continue };
-            // gitleaks trims line breaks off a match (an expression that
-            // ends in `\n` would otherwise take the next line's start).
-            let mut start = whole.start();
-            let mut end = whole.end();
-            while start < end && text[start] == b'\n' {
-                start += 1;
-            }
-            while end > start && text[end - 1] == b'\n' {
-                end -= 1;
-            }
-            let secret = if self.secret_group > 0 {
-                caps.get(self.secret_group).map(|m| m.range())
-            } else {
-                (1..caps.len())
-                    .filter_map(|i| caps.get(i))
-                    .find(|m| !m.is_empty())
-                    .map(|m| m.range())
-                    .or(Some(start..end))
+            self.accept(index, text, 0, &caps, lines, &mut verdicts, global, found);
+        }
+    }
+
+    /// Pushes the secret of one match (of a search in `text` from byte
+    /// `base` on), unless gitleaks would let it pass (too little entropy,
+    /// allowlisted).
+    #[allow(clippy::too_many_arguments)]
+    fn accept(
+        &self,
+        index: usize,
+        text: &[u8],
+        base: usize,
+        caps: &regex::bytes::Captures<'_>,
+        lines: &Lines,
+        verdicts: &mut LineVerdicts,
+        global: &[Allowlist],
+        found: &mut Vec<Found>,
+    ) {
+        let Some(whole) = caps.get(0) else { return };
+        // gitleaks trims line breaks off a match (an expression that ends
+        // in `\n` would otherwise take the next line's start).
+        let mut start = base + whole.start();
+        let mut end = base + whole.end();
+        while start < end && text[start] == b'\n' {
+            start += 1;
+        }
+        while end > start && text[end - 1] == b'\n' {
+            end -= 1;
+        }
+        let secret = if self.secret_group > 0 {
+            caps.get(self.secret_group).map(|m| base + m.start()..base + m.end())
+        } else {
+            (1..caps.len())
+                .filter_map(|i| caps.get(i))
+                .find(|m| !m.is_empty())
+                .map(|m| base + m.start()..base + m.end())
+                .or(Some(start..end))
+        };
+        let Some(secret) = secret else { return };
+        if secret.is_empty() {
+            return;
+        }
+        let value = &text[secret.clone()];
+        if self.entropy > 0.0 && entropy(value) <= self.entropy {
+            return;
+        }
+        let line = lines.around(start..end, 0);
+        if verdicts.line != line {
+            *verdicts = LineVerdicts {
+                line: line.clone(),
+                ..LineVerdicts::default()
             };
-            let Some(secret) = secret else { continue };
-            if secret.is_empty() {
-                continue;
-            }
-            let value = &text[secret.clone()];
-            if self.entropy > 0.0 && entropy(value) <= self.entropy {
-                continue;
-            }
-            let line = line_around(text, start..end);
-            let matched = &text[start..end];
-            if global
-                .iter()
-                .chain(&self.allowlists)
-                .any(|a| a.allows(value, matched, line))
-            {
-                continue;
-            }
+        }
+        let matched = &text[start..end];
+        let allowed = global.iter().chain(&self.allowlists).enumerate().any(|(i, a)| {
+            a.allows(value, matched, || {
+                // A line regex's verdict is the same for every match on
+                // the line: read a long line once, not once a match.
+                match verdicts.seen.get(&i) {
+                    Some(verdict) => *verdict,
+                    None => {
+                        let verdict = a.line_matches(&text[line.clone()]);
+                        verdicts.seen.insert(i, verdict);
+                        verdict
+                    }
+                }
+            })
+        });
+        if !allowed {
             found.push(Found::new(secret, By::Rule(index)));
         }
     }
 }
 
-/// The lines `span` is on.
-pub(crate) fn line_around(text: &[u8], span: Range<usize>) -> &[u8] {
-    let start = text[..span.start]
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |i| i + 1);
-    let end = text[span.end..]
-        .iter()
-        .position(|b| *b == b'\n')
-        .map_or(text.len(), |i| span.end + i);
-    &text[start..end]
+impl Rule {
+    /// Pushes the span of every secret this rule finds that starts near a
+    /// keyword in `hits`: from `LOOK_BACK` bytes before it to `LOOK_AHEAD`
+    /// bytes after it. Searches start just before a keyword instead of at
+    /// the start of the text. `text` is the whole text; `context(hit)` is
+    /// the range of it a match around `hit` may lie in (its lines).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn find_near(
+        &self,
+        index: usize,
+        text: &[u8],
+        hits: &[Range<usize>],
+        context: impl Fn(Range<usize>) -> Range<usize>,
+        lines: &Lines,
+        global: &[Allowlist],
+        found: &mut Vec<Found>,
+    ) {
+        let mut verdicts = LineVerdicts::default();
+        let mut searched = 0;
+        // What the last search in a context found past its keyword: the
+        // context, where the search started, and where the next match
+        // starts (`None`: nowhere). No match starts between the two, so
+        // keywords in that stretch need no search of their own: a run of
+        // 20,000 keywords must not cost 20,000 searches to the end of the
+        // line.
+        let mut ahead: Option<(Range<usize>, usize, Option<usize>)> = None;
+        for hit in hits {
+            let around = context(hit.clone());
+            let first = hit.start.saturating_sub(LOOK_BACK).max(around.start).max(searched);
+            let last = (hit.end + LOOK_AHEAD).min(around.end);
+            let mut at = first;
+            if let Some((context, from, next)) = &ahead {
+                if *context == around && first >= *from {
+                    match next {
+                        Some(next) if *next <= last => at = *next,
+                        _ => continue,
+                    }
+                }
+            }
+            let hay = &text[around.clone()];
+            while at <= last {
+                let Some(caps) = self.regex.captures_at(hay, at - around.start) else {
+                    ahead = Some((around.clone(), at, None));
+                    break;
+                };
+                let Some(whole) = caps.get(0) else { break };
+                let (start, end) = (around.start + whole.start(), around.start + whole.end());
+                if start > last {
+                    // This match belongs to a later keyword, if any.
+                    ahead = Some((around.clone(), at, Some(start)));
+                    break;
+                }
+                self.accept(index, text, around.start, &caps, lines, &mut verdicts, global, found);
+                at = if end == start { end + 1 } else { end };
+            }
+            searched = searched.max(at.min(last + 1));
+        }
+    }
+}
+
+/// How far before a keyword a match that holds it may start (gitleaks'
+/// generic rule allows 50 identifier characters before it).
+const LOOK_BACK: usize = 128;
+/// How far after a keyword a match may start (`facebook 1308742762612587|…`:
+/// the keyword names the service, the token follows).
+const LOOK_AHEAD: usize = 64;
+
+/// The verdicts of line-reading allowlists on one line, by the list's
+/// position among the global and the rule's lists.
+#[derive(Default)]
+struct LineVerdicts {
+    line: Range<usize>,
+    seen: std::collections::HashMap<usize, bool>,
 }
 
 /// Shannon entropy in bits per character, over the characters of `text`
