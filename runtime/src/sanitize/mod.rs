@@ -26,6 +26,7 @@ mod keys;
 mod lines;
 mod rules;
 mod spec;
+mod syntax;
 #[cfg(feature = "config")]
 mod spec_toml;
 
@@ -229,7 +230,8 @@ enum Trigger {
 struct Wanted {
     /// The text's lines, indexed.
     lines: Option<Lines>,
-    rules: Vec<RuleRun>,
+    /// The rules that run, by index, and where (few run on most texts).
+    rules: Vec<(usize, RuleRun)>,
     pairs: Vec<Range<usize>>,
     userinfo: Vec<Range<usize>>,
     blocks: Vec<Range<usize>>,
@@ -533,8 +535,9 @@ impl Sanitizer {
         match &wanted {
             Some(wanted) => {
                 let lines = wanted.lines.as_ref().expect("set with the keywords");
-                for (index, rule) in self.rules.iter().enumerate() {
-                    match &wanted.rules[index] {
+                for (index, run) in &wanted.rules {
+                    let (index, rule) = (*index, &self.rules[*index]);
+                    match run {
                         RuleRun::No => {}
                         RuleRun::Text => rule.find(index, bytes, lines, &self.global, &mut found),
                         RuleRun::Hits(hits) => {
@@ -620,18 +623,23 @@ impl Sanitizer {
         }
         let index = Lines::new(text.as_bytes());
         let mut wanted = Wanted {
-            rules: vec![RuleRun::No; self.rules.len()],
             ..Wanted::default()
         };
         for &index in &self.always {
-            wanted.rules[index] = RuleRun::Text;
+            wanted.rules.push((index, RuleRun::Text));
         }
         for window in windows {
             for m in self.prefilter.find_overlapping_iter(&text[window.clone()]) {
                 let at = window.start + m.start()..window.start + m.end();
                 let lines = match self.triggers[m.pattern().as_usize()] {
                     Trigger::Rule(index) => {
-                        let run = &mut wanted.rules[index];
+                        let run = match wanted.rules.iter().position(|(i, _)| *i == index) {
+                            Some(at) => &mut wanted.rules[at].1,
+                            None => {
+                                wanted.rules.push((index, RuleRun::No));
+                                &mut wanted.rules.last_mut().expect("just pushed").1
+                            }
+                        };
                         if self.rules[index].crosses_lines {
                             *run = RuleRun::Text;
                         } else {
@@ -656,7 +664,8 @@ impl Sanitizer {
             }
         }
         wanted.pairs.sort_by_key(|r| (r.start, r.end));
-        for run in &mut wanted.rules {
+        wanted.rules.sort_by_key(|(index, _)| *index);
+        for (_, run) in &mut wanted.rules {
             if let RuleRun::Hits(hits) = run {
                 hits.sort_by_key(|r| (r.start, r.end));
             }

@@ -7,7 +7,6 @@
 //! reads `\w`, `\d`, `\s` and `\b` as ASCII, and so does this; it also keeps
 //! every rule on the regex crate's fast engines (a Unicode `\b` is not).
 
-use std::borrow::Cow;
 use std::ops::Range;
 
 use aho_corasick::AhoCorasick;
@@ -15,6 +14,7 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
 use super::lines::Lines;
+use super::syntax::{from_go, reach};
 use super::{By, Found, SanitizeError};
 
 include!(concat!(env!("OUT_DIR"), "/gitleaks_rules.rs"));
@@ -28,6 +28,9 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[derive(Debug)]
 pub(crate) struct Rule {
     pub(crate) id: String,
+    /// How far past its start a match must be looked for before a search
+    /// that finds nothing is final (see [`reach`]); `None`: no bound.
+    reach: Option<usize>,
     /// Whether a match can run over line breaks by itself (`[\s\S]`,
     /// `(?s)`, `\n`): such a rule reads the whole text, the others the
     /// lines around their keywords.
@@ -62,78 +65,6 @@ pub(crate) fn compile(rule: &str, expression: &str) -> Result<Regex, SanitizeErr
             rule: rule.to_owned(),
             reason: e.to_string(),
         })
-}
-
-/// `expression` in the regex crate's syntax. RE2 as Go has it reads a `{`
-/// that does not open a repetition (`{{[^}]+}}`) as a literal brace; the
-/// regex crate rejects it, so such a brace is escaped. Everything else in
-/// the vendored rules means the same to both.
-pub(crate) fn from_go(expression: &str) -> Cow<'_, str> {
-    let bytes = expression.as_bytes();
-    let mut out = String::new();
-    let mut copied = 0;
-    let mut i = 0;
-    let mut class = false;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\\' => {
-                i += 2;
-                continue;
-            }
-            b'[' if !class => {
-                class = true;
-                // A `]` right after `[` or `[^` is a literal.
-                i += 1;
-                if bytes.get(i) == Some(&b'^') {
-                    i += 1;
-                }
-                if bytes.get(i) == Some(&b']') {
-                    i += 1;
-                }
-                continue;
-            }
-            b'[' if class && bytes.get(i + 1) == Some(&b':') => {
-                // `[:alpha:]` inside a class.
-                if let Some(end) = expression[i + 2..].find(":]") {
-                    i += end + 4;
-                    continue;
-                }
-            }
-            b']' if class => class = false,
-            b'{' if !class && !opens_repetition(&expression[i..]) => {
-                out.push_str(&expression[copied..i]);
-                out.push_str("\\{");
-                copied = i + 1;
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    if copied == 0 {
-        return Cow::Borrowed(expression);
-    }
-    out.push_str(&expression[copied..]);
-    Cow::Owned(out)
-}
-
-/// Whether `text` starts with `{n}`, `{n,}` or `{n,m}`.
-fn opens_repetition(text: &str) -> bool {
-    let Some(rest) = text.strip_prefix('{') else {
-        return false;
-    };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    if digits == 0 {
-        return false;
-    }
-    let rest = &rest[digits..];
-    if rest.starts_with('}') {
-        return true;
-    }
-    let Some(rest) = rest.strip_prefix(',') else {
-        return false;
-    };
-    let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-    rest[digits..].starts_with('}')
 }
 
 impl Allowlist {
@@ -213,7 +144,14 @@ impl Rule {
         let crosses_lines = ["\\n", "\\r", "\\s\\S", "\\S\\s", "(?s", "?s:", "\\x0a", "\\x0A"]
             .iter()
             .any(|p| spec.regex.contains(p));
+        // Worked out by the build script for the vendored rules; a user's
+        // rule is read here.
+        let reach = match spec.reach {
+            Some(reach) => reach,
+            None => reach(&from_go(&spec.regex)),
+        };
         Ok(Rule {
+            reach,
             crosses_lines,
             id: spec.id.clone(),
             regex,
@@ -349,17 +287,33 @@ impl Rule {
                     }
                 }
             }
-            let hay = &text[around.clone()];
+            // A match that starts by `last` is found within `reach` of it
+            // (see `reach`). One that ends right at that cut may have been
+            // cut short (`$`, `\b` hold there and not in the whole text):
+            // it is searched again in the whole context.
+            let mut cut = match self.reach {
+                Some(reach) => (last + reach + 1).min(around.end),
+                None => around.end,
+            };
             while at <= last {
+                let hay = &text[around.start..cut];
                 let Some(caps) = self.regex.captures_at(hay, at - around.start) else {
-                    ahead = Some((around.clone(), at, None));
+                    if cut == around.end {
+                        ahead = Some((around.clone(), at, None));
+                    }
                     break;
                 };
                 let Some(whole) = caps.get(0) else { break };
                 let (start, end) = (around.start + whole.start(), around.start + whole.end());
+                if end == cut && cut < around.end {
+                    cut = around.end;
+                    continue;
+                }
                 if start > last {
                     // This match belongs to a later keyword, if any.
-                    ahead = Some((around.clone(), at, Some(start)));
+                    if cut == around.end {
+                        ahead = Some((around.clone(), at, Some(start)));
+                    }
                     break;
                 }
                 self.accept(index, text, around.start, &caps, lines, &mut verdicts, global, found);
@@ -423,3 +377,4 @@ fn shannon(counts: impl Iterator<Item = u32>, n: usize) -> f64 {
         })
         .sum()
 }
+

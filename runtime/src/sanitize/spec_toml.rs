@@ -68,6 +68,7 @@ pub fn parse(text: &str) -> Result<RuleFileSpec, String> {
             entropy,
             keywords,
             allowlists,
+            reach: None,
         });
     }
     Ok(file)
