@@ -246,3 +246,89 @@ fn false_positives_come_back_unchanged() {
         assert!(changed.iter().any(|c| c == text), "{rule}: {text:?} is no longer changed");
     }
 }
+
+#[test]
+fn sanitizing_any_sample_twice_changes_nothing() {
+    let samples = samples();
+    let sanitizer = Sanitizer::new();
+    let mut unstable = Vec::new();
+    for sample in samples["samples"].as_array().unwrap() {
+        let text = sample["text"].as_str().unwrap();
+        let once = sanitizer.sanitize(text).into_owned();
+        let twice = sanitizer.sanitize(&once);
+        if twice != once {
+            unstable.push(format!("{text:?}\n  once:  {once:?}\n  twice: {twice:?}"));
+        }
+    }
+    assert!(unstable.is_empty(), "{}", unstable.join("\n"));
+}
+
+mod planted {
+    //! Every credential family, planted in random surrounding text.
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    /// (rule, text, secret) of every true positive whose secret is known.
+    fn planted() -> &'static [(String, String, String)] {
+        static PLANTED: OnceLock<Vec<(String, String, String)>> = OnceLock::new();
+        PLANTED.get_or_init(|| {
+            let rules = rules();
+            samples()["samples"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|s| s["kind"] == "tp")
+                .filter_map(|s| {
+                    let rule = s["rule"].as_str()?.to_owned();
+                    let text = s["text"].as_str()?.to_owned();
+                    let secret = match s["secret"].as_str() {
+                        Some(secret) => secret.to_owned(),
+                        None => secrets_in(rules.get(&rule)?, &text).into_iter().next()?,
+                    };
+                    Some((rule, text, secret))
+                })
+                .collect()
+        })
+    }
+
+    fn shared() -> &'static Sanitizer {
+        static SANITIZER: OnceLock<Sanitizer> = OnceLock::new();
+        SANITIZER.get_or_init(Sanitizer::new)
+    }
+
+    /// Log-like text with no secret: words, numbers, punctuation, breaks.
+    fn filler() -> impl Strategy<Value = String> {
+        proptest::collection::vec(
+            "(pool|worker|retry|queue|latency|ok|the|of|to|7|42|3.5ms|\\{|\\}|\\[|\\]|,|;|=|:|\"|'|\\n|\\t|-|/|#|\\(|\\))",
+            0..16,
+        )
+        .prop_map(|w| w.join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn a_planted_secret_of_any_family_never_survives(
+            before in filler(),
+            after in filler(),
+            pick in any::<proptest::sample::Index>(),
+            newline in any::<bool>(),
+        ) {
+            let planted = planted();
+            let (rule, sample, secret) = &planted[pick.index(planted.len())];
+            let gap = if newline { "\n" } else { " " };
+            let text = format!("{before}{gap}{sample}{gap}{after}");
+            let out = shared().sanitize(&text);
+            let outside = text.matches(secret.as_str()).count() - sample.matches(secret.as_str()).count();
+            prop_assert!(
+                out.matches(secret.as_str()).count() <= outside,
+                "{}: {:?} survived in {:?}", rule, secret, out
+            );
+            let again = shared().sanitize(&out);
+            prop_assert_eq!(again.as_ref(), out.as_ref(), "not idempotent");
+        }
+    }
+}

@@ -282,6 +282,32 @@ proptest! {
         let _ = shared().sanitize(&text);
     }
 
+    /// Found by the planted-secret property: a multi-byte character next
+    /// to a quoted key cut a slice inside it. Keywords, separators, quotes
+    /// and non-ASCII characters mixed at random: never a panic, and a second
+    /// pass changes nothing.
+    #[test]
+    fn keywords_among_any_characters_never_panic_and_settle(
+        parts in proptest::collection::vec(
+            prop_oneof![
+                Just("password".to_owned()), Just("token".to_owned()), Just("key".to_owned()),
+                Just("api_key".to_owned()), Just("Authorization".to_owned()), Just("ghp_".to_owned()),
+                Just("=".to_owned()), Just(":".to_owned()), Just(" ".to_owned()), Just("\"".to_owned()),
+                Just("'".to_owned()), Just("\n".to_owned()), Just("<".to_owned()), Just(">".to_owned()),
+                Just("-----BEGIN PRIVATE KEY-----".to_owned()), Just("://".to_owned()), Just("@".to_owned()),
+                Just("[REDACTED]".to_owned()), Just("Bearer ".to_owned()), Just("--".to_owned()),
+                "[a-zA-Z0-9+/=_-]{1,40}",
+                "\\PC{1,3}",
+            ],
+            0..40,
+        )
+    ) {
+        let text = parts.concat();
+        let once = shared().sanitize(&text).into_owned();
+        let twice = shared().sanitize(&once).into_owned();
+        prop_assert_eq!(twice, once);
+    }
+
     #[test]
     fn sanitizing_twice_changes_nothing(
         before in filler(),

@@ -198,18 +198,68 @@ pub struct Buckets {
     pub durations: Vec<f64>,
 }
 
-/// `[sanitizer]`.
+/// `[sanitizer]`. Live: a reload builds the new sanitizer whole before it
+/// replaces the one in force.
 #[derive(Clone, Debug, PartialEq, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct SanitizerKeys {
-    /// Keys redacted besides the built-in ones. Live.
+    /// Keys redacted besides the built-in ones.
     pub extra_keys: Vec<String>,
+    /// Regular expressions redacted besides the built-in rules: the whole
+    /// match, or the capture group named `secret`.
+    pub extra_patterns: Vec<String>,
+    /// A file of credential rules in gitleaks' TOML format, run beside the
+    /// built-in ones (a path relative to the working directory).
+    pub rules_file: Option<String>,
 }
 
 impl SanitizerKeys {
     /// The extra keys as `sanitize::configure` takes them.
     pub fn keys(&self) -> Vec<&str> {
         self.extra_keys.iter().map(String::as_str).collect()
+    }
+
+    /// Checks every key, pattern and rule (cheap next to [`build`]: the
+    /// built-in rules are not compiled).
+    ///
+    /// [`build`]: SanitizerKeys::build
+    fn check(&self) -> Result<(Vec<crate::sanitize::Pattern>, Option<crate::sanitize::RuleSet>), ConfigError> {
+        for key in &self.extra_keys {
+            crate::sanitize::check_key(key)
+                .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
+        }
+        let patterns = self
+            .extra_patterns
+            .iter()
+            .map(|p| crate::sanitize::Pattern::new(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| field("sanitizer.extra_patterns", e.to_string()))?;
+        let rules = self
+            .rules_file
+            .as_ref()
+            .map(crate::sanitize::RuleSet::from_file)
+            .transpose()
+            .map_err(|e| field("sanitizer.rules_file", e.to_string()))?;
+        Ok((patterns, rules))
+    }
+
+    /// The sanitizer this section asks for: the built-in rules plus its
+    /// keys, patterns and rule file.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Field`] naming the key, pattern or rule (and why).
+    pub fn build(&self) -> Result<crate::sanitize::Sanitizer, ConfigError> {
+        let (patterns, rules) = self.check()?;
+        let mut builder = crate::sanitize::Sanitizer::builder()
+            .extra_keys(&self.extra_keys)
+            .extra_patterns(&patterns);
+        if let Some(rules) = rules {
+            builder = builder.rules(rules);
+        }
+        builder
+            .build()
+            .map_err(|e| field("sanitizer", e.to_string()))
     }
 }
 
@@ -326,6 +376,7 @@ pub const ENV_KEYS: &[&str] = &[
     "health.min_requests",
     "buckets.durations",
     "sanitizer.extra_keys",
+    "sanitizer.rules_file",
     "alerts.every_seconds",
     "dashboard.metrics",
 ];
@@ -482,10 +533,7 @@ impl Config {
                 ));
             }
         }
-        for key in &self.sanitizer.extra_keys {
-            crate::sanitize::check_key(key)
-                .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
-        }
+        self.sanitizer.check()?;
         if !(self.alerts.every_seconds >= 0.05 && self.alerts.every_seconds <= 3600.0) {
             return Err(field(
                 "alerts.every_seconds",
@@ -707,7 +755,8 @@ impl Live {
     /// [`ConfigError::Field`] for a value out of range.
     pub fn apply(&self, config: &Config) -> Result<(), ConfigError> {
         let rules = config.checked()?;
-        let keys = config.sanitizer.keys();
+        // Built whole (every rule compiled) before anything changes.
+        let sanitizer = config.sanitizer.build()?;
         // The server checks thresholds against the buckets in force, which
         // a file cannot change live: ask it before anything changes.
         #[cfg(feature = "http")]
@@ -718,8 +767,7 @@ impl Live {
                 .map_err(|e| field("health", e))?;
         }
         // Checked above; everything below only takes effect.
-        crate::sanitize::configure(&keys, &[])
-            .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
+        crate::sanitize::install(sanitizer);
         crate::imp::set_enabled(config.enabled);
         crate::imp::events::set_sample_rate(config.sampling.requests);
         #[cfg(feature = "logging")]

@@ -190,8 +190,7 @@ impl Forms {
             };
             let before = text[..start].chars().next_back();
             let after = &text[end..];
-            let near = &after[..after.len().min(256)];
-            let near = &near[..super::floor_boundary(near, near.len())];
+            let near = &after[..super::floor_boundary(after, 256)];
             if let Some(c) = self.separator.captures(near) {
                 let (Some(close), Some(sep)) = (c.name("close"), c.name("sep")) else {
                     continue;
@@ -241,8 +240,7 @@ impl Forms {
             }
             if let Some(q @ ('"' | '\'')) = before {
                 let quote_at = start - 1;
-                let lead = &text[quote_at.saturating_sub(32)..quote_at];
-                let lead = &lead[super::ceil_boundary(lead, 0)..];
+                let lead = &text[super::ceil_boundary(text, quote_at.saturating_sub(32))..quote_at];
                 if after.starts_with(q) && self.named_before.is_match(lead) {
                     if let Some(m) = self.named_after.find(near) {
                         if let Some(span) = value_at(text, end + m.end(), Style::Token, None, false) {
@@ -377,8 +375,9 @@ impl Forms {
                 .unwrap_or(text.len());
             let body = &text[body_start..end_marker];
             // Keep the line breaks (real or escaped) that frame the body.
-            let lead = body.len() - trim_breaks_start(body).len();
-            let trail = body.len() - trim_breaks_end(body).len();
+            let inner = trim_breaks_start(body);
+            let lead = body.len() - inner.len();
+            let trail = inner.len() - trim_breaks_end(inner).len();
             let span = body_start + lead..end_marker - trail;
             // A key's body is base64 (`MII…`); a lowercase word between
             // the armour lines is an example.

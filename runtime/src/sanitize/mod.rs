@@ -66,7 +66,8 @@ impl Pattern {
 /// Credential rules in gitleaks' TOML format, read from a user's file: each
 /// `[[rules]]` with `id`, `regex`, and optionally `secretGroup`, `entropy`,
 /// `keywords` and `[[rules.allowlists]]`; a global `[allowlist]` applies to
-/// every rule. They run beside the built-in rules.
+/// every rule. They run beside the built-in rules; one with the id of a
+/// built-in rule replaces it.
 ///
 /// ```
 /// # #[cfg(feature = "config")] {
@@ -365,10 +366,18 @@ impl SanitizerBuilder {
         let keys = Keys::new(&keys)?;
         let builtin = rules::gitleaks();
         let own = rules::own();
-        let mut specs: Vec<&spec::RuleSpec> = builtin.rules.iter().chain(&own.rules).collect();
+        let mut specs: Vec<&spec::RuleSpec> = Vec::new();
         let mut global_specs: Vec<&spec::AllowlistSpec> = builtin.allowlists.iter().collect();
+        // A rule with the id of one before it replaces it, in its place:
+        // poolscope's own file mends gitleaks' rules, a user's file either.
+        let later = own.rules.iter().chain(self.rules.iter().flat_map(|s| &s.spec.rules));
+        for rule in builtin.rules.iter().chain(later) {
+            match specs.iter().position(|r| r.id == rule.id) {
+                Some(at) => specs[at] = rule,
+                None => specs.push(rule),
+            }
+        }
         for set in &self.rules {
-            specs.extend(&set.spec.rules);
             global_specs.extend(&set.spec.allowlists);
         }
         let rules = specs
