@@ -82,9 +82,7 @@ fn sanitize(c: &mut Criterion) {
     let mut group = c.benchmark_group("sanitizer-build");
     group.sample_size(20);
     group.bench_function("now", |b| b.iter(|| black_box(Sanitizer::new())));
-    group.bench_function("before", |b| {
-        b.iter(|| black_box(before::Sanitizer::new()))
-    });
+    group.bench_function("before", |b| b.iter(|| black_box(before::Sanitizer::new())));
     group.finish();
 }
 

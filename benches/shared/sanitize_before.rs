@@ -563,4 +563,3 @@ pub fn configure(extra_keys: &[&str], extra_patterns: &[Pattern]) -> Result<(), 
     *global().write().unwrap_or_else(|e| e.into_inner()) = Arc::new(sanitizer);
     Ok(())
 }
-

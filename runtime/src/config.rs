@@ -223,7 +223,15 @@ impl SanitizerKeys {
     /// built-in rules are not compiled).
     ///
     /// [`build`]: SanitizerKeys::build
-    fn check(&self) -> Result<(Vec<crate::sanitize::Pattern>, Option<crate::sanitize::RuleSet>), ConfigError> {
+    fn check(
+        &self,
+    ) -> Result<
+        (
+            Vec<crate::sanitize::Pattern>,
+            Option<crate::sanitize::RuleSet>,
+        ),
+        ConfigError,
+    > {
         for key in &self.extra_keys {
             crate::sanitize::check_key(key)
                 .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;

@@ -10,9 +10,9 @@ use std::ops::Range;
 use regex::Regex;
 
 use super::keys::{Keys, Strength};
-use super::{By, Found};
 use super::rules::entropy;
 use super::SanitizeError;
+use super::{By, Found};
 
 /// The compiled finders.
 #[derive(Debug)]
@@ -180,7 +180,11 @@ impl Forms {
                 start -= 1;
             }
             let mut end = hit.end;
-            while end < bytes.len() && end - hit.end < 256 && is_key_byte(bytes[end]) && bytes[end] != b'$' {
+            while end < bytes.len()
+                && end - hit.end < 256
+                && is_key_byte(bytes[end])
+                && bytes[end] != b'$'
+            {
                 end += 1;
             }
             read_to = end;
@@ -243,7 +247,8 @@ impl Forms {
                 let lead = &text[super::ceil_boundary(text, quote_at.saturating_sub(32))..quote_at];
                 if after.starts_with(q) && self.named_before.is_match(lead) {
                     if let Some(m) = self.named_after.find(near) {
-                        if let Some(span) = value_at(text, end + m.end(), Style::Token, None, false) {
+                        if let Some(span) = value_at(text, end + m.end(), Style::Token, None, false)
+                        {
                             self.push(text, span, strength, "name-value", found);
                         }
                     }
@@ -253,7 +258,10 @@ impl Forms {
             if (1..=2).contains(&dashes)
                 && before.is_none_or(|b| b.is_whitespace() || b == '"' || b == '\'')
             {
-                let gap = near.bytes().take_while(|b| *b == b' ' || *b == b'\t').count();
+                let gap = near
+                    .bytes()
+                    .take_while(|b| *b == b' ' || *b == b'\t')
+                    .count();
                 if gap > 0 && !near[gap..].starts_with('-') {
                     if let Some(span) = value_at(text, end + gap, Style::Token, None, false) {
                         self.push(text, span, strength, "flag", found);
@@ -263,7 +271,14 @@ impl Forms {
             let word = key.to_ascii_lowercase();
             if matches!(
                 word.as_str(),
-                "secret" | "token" | "key" | "password" | "passwd" | "credential" | "credentials" | "auth"
+                "secret"
+                    | "token"
+                    | "key"
+                    | "password"
+                    | "passwd"
+                    | "credential"
+                    | "credentials"
+                    | "auth"
             ) {
                 if let Some(secret) = self.prose.captures(near).and_then(|c| c.name("secret")) {
                     if mixed(secret.as_str()) && entropy(secret.as_str().as_bytes()) >= 3.5 {
@@ -340,7 +355,7 @@ impl Forms {
     /// with its armour (gitleaks' `private-key` rule takes the armour too).
     pub(crate) fn block_body(&self, text: &str, span: Range<usize>) -> Range<usize> {
         let inner = &text[span.clone()];
-        if !self.block.find(inner).is_some_and(|m| m.start() == 0) {
+        if self.block.find(inner).is_none_or(|m| m.start() != 0) {
             return span;
         }
         let mut bodies = Vec::new();
@@ -368,7 +383,8 @@ impl Forms {
                     // The dashes before `END`.
                     let dashes = text[..at].trim_end_matches(' ').len();
                     // Not into the dashes that close `BEGIN …` itself.
-                    let dashes_start = text[body_start..dashes].trim_end_matches('-').len() + body_start;
+                    let dashes_start =
+                        text[body_start..dashes].trim_end_matches('-').len() + body_start;
                     (dashes - dashes_start >= 4 && text[at + 4..].starts_with(label.as_str()))
                         .then_some(dashes_start)
                 })
@@ -383,7 +399,9 @@ impl Forms {
             // the armour lines is an example.
             let body = &text[span.clone()];
             let material = body.bytes().filter(u8::is_ascii_alphanumeric).count() >= 8
-                && body.bytes().any(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
+                && body
+                    .bytes()
+                    .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit());
             if span.start < span.end && material {
                 found.push(Found::new(span, By::Form("private-key-block")));
             }
@@ -399,7 +417,10 @@ fn trim_breaks_start(s: &str) -> &str {
     let mut s = s;
     loop {
         let t = s.trim_start_matches([' ', '\t', '\r', '\n']);
-        let t = t.strip_prefix("\\r\\n").or_else(|| t.strip_prefix("\\n")).unwrap_or(t);
+        let t = t
+            .strip_prefix("\\r\\n")
+            .or_else(|| t.strip_prefix("\\n"))
+            .unwrap_or(t);
         if t.len() == s.len() {
             return s;
         }
@@ -411,7 +432,10 @@ fn trim_breaks_end(s: &str) -> &str {
     let mut s = s;
     loop {
         let t = s.trim_end_matches([' ', '\t', '\r', '\n', '"', '\'']);
-        let t = t.strip_suffix("\\r\\n").or_else(|| t.strip_suffix("\\n")).unwrap_or(t);
+        let t = t
+            .strip_suffix("\\r\\n")
+            .or_else(|| t.strip_suffix("\\n"))
+            .unwrap_or(t);
         if t.len() == s.len() {
             return s;
         }
@@ -559,9 +583,12 @@ fn value_at(
                 word_end += 1;
             }
             let word = &text[word_start..word_end];
-            let starts_pair = word
-                .find(['=', ':'])
-                .is_some_and(|p| p > 0 && word[..p].bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b)));
+            let starts_pair = word.find(['=', ':']).is_some_and(|p| {
+                p > 0
+                    && word[..p]
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            });
             if word_end == word_start || starts_pair || word.starts_with('-') {
                 break;
             }
@@ -601,9 +628,10 @@ fn quoted(text: &str, at: usize) -> Option<Range<usize>> {
 fn escaped_quoted(text: &str, at: usize) -> Option<Range<usize>> {
     let q = &text[at..at + 2];
     let start = at + 2;
-    let end = text[start..]
-        .find(q)
-        .map_or_else(|| text[start..].find('\n').map_or(text.len(), |e| start + e), |e| start + e);
+    let end = text[start..].find(q).map_or_else(
+        || text[start..].find('\n').map_or(text.len(), |e| start + e),
+        |e| start + e,
+    );
     (end > start).then_some(start..end)
 }
 
@@ -612,7 +640,11 @@ fn yaml_block(text: &str, line_start_hint: usize, at: usize) -> Option<Range<usi
     let bytes = text.as_bytes();
     let header_end = text[at..].find('\n').map(|e| at + e)?;
     let header = &text[at + 1..header_end];
-    if !header.trim().chars().all(|c| matches!(c, '-' | '+' | '0'..='9')) {
+    if !header
+        .trim()
+        .chars()
+        .all(|c| matches!(c, '-' | '+' | '0'..='9'))
+    {
         return None;
     }
     let key_line_start = text[..line_start_hint].rfind('\n').map_or(0, |p| p + 1);
@@ -656,11 +688,31 @@ fn after_scheme(text: &str, span: Range<usize>, any: bool) -> Range<usize> {
     }
     let known = matches!(
         scheme.to_ascii_lowercase().as_str(),
-        "bearer" | "basic" | "digest" | "token" | "negotiate" | "ntlm" | "apikey" | "key"
-            | "dpop" | "mac" | "hoba" | "aws4-hmac-sha256" | "oauth" | "sso-key" | "ssws"
-            | "splunk" | "vapid" | "gsshmac"
+        "bearer"
+            | "basic"
+            | "digest"
+            | "token"
+            | "negotiate"
+            | "ntlm"
+            | "apikey"
+            | "key"
+            | "dpop"
+            | "mac"
+            | "hoba"
+            | "aws4-hmac-sha256"
+            | "oauth"
+            | "sso-key"
+            | "ssws"
+            | "splunk"
+            | "vapid"
+            | "gsshmac"
     );
-    if known || (any && scheme.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b))) {
+    if known
+        || (any
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_".contains(&b)))
+    {
         span.end - rest.len()..span.end
     } else {
         span

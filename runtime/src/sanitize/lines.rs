@@ -29,7 +29,9 @@ impl Lines {
         let start = first
             .checked_sub(extra + 1)
             .map_or(0, |i| self.breaks[i] + 1);
-        let last = self.breaks.partition_point(|&b| b < span.end.max(span.start));
+        let last = self
+            .breaks
+            .partition_point(|&b| b < span.end.max(span.start));
         let end = self.breaks.get(last + extra).copied().unwrap_or(self.len);
         start..end
     }

@@ -26,9 +26,9 @@ mod keys;
 mod lines;
 mod rules;
 mod spec;
-mod syntax;
 #[cfg(feature = "config")]
 mod spec_toml;
+mod syntax;
 
 pub use keys::{check_key, DEFAULT_KEYS};
 pub use rules::{GITLEAKS_COMMIT, GITLEAKS_VERSION};
@@ -287,7 +287,6 @@ fn ceil_boundary(text: &str, mut at: usize) -> usize {
     at
 }
 
-
 /// Keywords of the finders that are not credential rules.
 const FORM_KEYWORDS: [(&[&str], Trigger); 5] = [
     (
@@ -299,7 +298,10 @@ const FORM_KEYWORDS: [(&[&str], Trigger); 5] = [
     ),
     (&["://"], Trigger::Userinfo),
     (&["begin "], Trigger::Blocks),
-    (&["bearer", "basic", "digest", "negotiate"], Trigger::Schemes),
+    (
+        &["bearer", "basic", "digest", "negotiate"],
+        Trigger::Schemes,
+    ),
     (
         &["mysql", "mariadb", "sshpass", "redis-cli", "mongo", "curl"],
         Trigger::Clients,
@@ -370,7 +372,10 @@ impl SanitizerBuilder {
         let mut global_specs: Vec<&spec::AllowlistSpec> = builtin.allowlists.iter().collect();
         // A rule with the id of one before it replaces it, in its place:
         // poolscope's own file mends gitleaks' rules, a user's file either.
-        let later = own.rules.iter().chain(self.rules.iter().flat_map(|s| &s.spec.rules));
+        let later = own
+            .rules
+            .iter()
+            .chain(self.rules.iter().flat_map(|s| &s.spec.rules));
         for rule in builtin.rules.iter().chain(later) {
             match specs.iter().position(|r| r.id == rule.id) {
                 Some(at) => specs[at] = rule,
@@ -690,9 +695,7 @@ impl Sanitizer {
     pub fn sanitize_field<'t>(&self, name: &str, value: &'t str) -> Cow<'t, str> {
         let secret = match self.forms.keys().classify(name) {
             Some(Strength::Strong) => !self.forms.is_placeholder(value),
-            Some(Strength::Weak) => {
-                Forms::looks_random(value) && !self.forms.is_placeholder(value)
-            }
+            Some(Strength::Weak) => Forms::looks_random(value) && !self.forms.is_placeholder(value),
             None => false,
         };
         if secret {
@@ -772,7 +775,6 @@ fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Range<usize>>) {
     out.push_str(&text[at..]);
     (out, markers)
 }
-
 
 fn global() -> &'static RwLock<Arc<Sanitizer>> {
     static GLOBAL: OnceLock<RwLock<Arc<Sanitizer>>> = OnceLock::new();
@@ -855,7 +857,12 @@ mod tests {
         // Found by the `config` fuzz target: `words` reads `__` as one
         // boundary, the key pattern read it as two.
         let s = Sanitizer::with_extra(&["my--pin"], &[]).unwrap();
-        for text in ["my--pin=1234", "api__key=1234", "API..KEY: 1234", "my.pin=1234"] {
+        for text in [
+            "my--pin=1234",
+            "api__key=1234",
+            "API..KEY: 1234",
+            "my.pin=1234",
+        ] {
             let out = s.sanitize(text);
             assert!(!out.contains("1234"), "{text} -> {out}");
         }
@@ -883,6 +890,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)]
     fn overlapping_and_touching_spans_become_one_marker() {
         let at = |spans: &[Range<usize>]| {
             spans

@@ -12,8 +12,8 @@ use std::ops::Range;
 use aho_corasick::AhoCorasick;
 use regex::bytes::{Regex, RegexBuilder};
 
-use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
 use super::lines::Lines;
+use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
 use super::syntax::{from_go, reach};
 use super::{By, Found, SanitizeError};
 
@@ -141,9 +141,11 @@ impl Rule {
             .iter()
             .map(|a| Allowlist::compile(&spec.id, a))
             .collect::<Result<Vec<_>, _>>()?;
-        let crosses_lines = ["\\n", "\\r", "\\s\\S", "\\S\\s", "(?s", "?s:", "\\x0a", "\\x0A"]
-            .iter()
-            .any(|p| spec.regex.contains(p));
+        let crosses_lines = [
+            "\\n", "\\r", "\\s\\S", "\\S\\s", "(?s", "?s:", "\\x0a", "\\x0A",
+        ]
+        .iter()
+        .any(|p| spec.regex.contains(p));
         // Worked out by the build script for the vendored rules; a user's
         // rule is read here.
         let reach = match spec.reach {
@@ -204,7 +206,8 @@ impl Rule {
             end -= 1;
         }
         let secret = if self.secret_group > 0 {
-            caps.get(self.secret_group).map(|m| base + m.start()..base + m.end())
+            caps.get(self.secret_group)
+                .map(|m| base + m.start()..base + m.end())
         } else {
             (1..caps.len())
                 .filter_map(|i| caps.get(i))
@@ -228,20 +231,24 @@ impl Rule {
             };
         }
         let matched = &text[start..end];
-        let allowed = global.iter().chain(&self.allowlists).enumerate().any(|(i, a)| {
-            a.allows(value, matched, || {
-                // A line regex's verdict is the same for every match on
-                // the line: read a long line once, not once a match.
-                match verdicts.seen.get(&i) {
-                    Some(verdict) => *verdict,
-                    None => {
-                        let verdict = a.line_matches(&text[line.clone()]);
-                        verdicts.seen.insert(i, verdict);
-                        verdict
+        let allowed = global
+            .iter()
+            .chain(&self.allowlists)
+            .enumerate()
+            .any(|(i, a)| {
+                a.allows(value, matched, || {
+                    // A line regex's verdict is the same for every match on
+                    // the line: read a long line once, not once a match.
+                    match verdicts.seen.get(&i) {
+                        Some(verdict) => *verdict,
+                        None => {
+                            let verdict = a.line_matches(&text[line.clone()]);
+                            verdicts.seen.insert(i, verdict);
+                            verdict
+                        }
                     }
-                }
-            })
-        });
+                })
+            });
         if !allowed {
             found.push(Found::new(secret, By::Rule(index)));
         }
@@ -276,7 +283,11 @@ impl Rule {
         let mut ahead: Option<(Range<usize>, usize, Option<usize>)> = None;
         for hit in hits {
             let around = context(hit.clone());
-            let first = hit.start.saturating_sub(LOOK_BACK).max(around.start).max(searched);
+            let first = hit
+                .start
+                .saturating_sub(LOOK_BACK)
+                .max(around.start)
+                .max(searched);
             let last = (hit.end + LOOK_AHEAD).min(around.end);
             let mut at = first;
             if let Some((context, from, next)) = &ahead {
@@ -316,7 +327,16 @@ impl Rule {
                     }
                     break;
                 }
-                self.accept(index, text, around.start, &caps, lines, &mut verdicts, global, found);
+                self.accept(
+                    index,
+                    text,
+                    around.start,
+                    &caps,
+                    lines,
+                    &mut verdicts,
+                    global,
+                    found,
+                );
                 at = if end == start { end + 1 } else { end };
             }
             searched = searched.max(at.min(last + 1));
@@ -377,4 +397,3 @@ fn shannon(counts: impl Iterator<Item = u32>, n: usize) -> f64 {
         })
         .sum()
 }
-

@@ -79,7 +79,11 @@ fn allowlist(list: &Table, name: &str) -> Result<Option<AllowlistSpec>, String> 
     let all = match string(list, "condition", name)?.as_deref() {
         None | Some("OR") | Some("or") => false,
         Some("AND") | Some("and") => true,
-        Some(other) => return Err(format!("{name}: allowlist condition {other:?} is not OR or AND")),
+        Some(other) => {
+            return Err(format!(
+                "{name}: allowlist condition {other:?} is not OR or AND"
+            ))
+        }
     };
     let target = match string(list, "regexTarget", name)?.as_deref() {
         None | Some("secret") => Target::Secret,

@@ -226,7 +226,8 @@ mod tests {
         assert_eq!(reach(r"ab{2,3}"), Some(4));
         // gitleaks' generic shape: a bounded prefix, a secret whose
         // unbounded run ends it, the suffix that takes the end of the text.
-        let generic = format!(r"(?i)[\w.-]{{0,50}}?(?:key)[=:]([a-z0-9+/]{{11,}}={{0,3}}){SECRET_SUFFIX}");
+        let generic =
+            format!(r"(?i)[\w.-]{{0,50}}?(?:key)[=:]([a-z0-9+/]{{11,}}={{0,3}}){SECRET_SUFFIX}");
         assert_eq!(reach(&generic), Some(50 + 3 + 1 + 256));
         // A run followed by more (a JWT's first part): a cut would hide it.
         let jwt = format!(r"\b(ey[a-z0-9]{{17,}}\.ey[a-z0-9]{{17,}}){SECRET_SUFFIX}");

@@ -533,8 +533,7 @@ impl ErrorDetails for tonic::Status {
             .filter_map(|entry| match entry {
                 tonic::metadata::KeyAndValueRef::Ascii(key, value) => {
                     let key = key.as_str();
-                    let keep =
-                        !crate::sanitize::is_secret_key(key) && !key.starts_with("grpc-");
+                    let keep = !crate::sanitize::is_secret_key(key) && !key.starts_with("grpc-");
                     keep.then(|| {
                         (
                             key.to_owned(),
