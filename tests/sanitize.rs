@@ -206,7 +206,12 @@ fn hostile_input_is_linear() {
     ] {
         let started = std::time::Instant::now();
         let _ = s.sanitize(&input);
-        println!("{} bytes ({:?}…): {:?}", input.len(), &input[..12], started.elapsed());
+        println!(
+            "{} bytes ({:?}…): {:?}",
+            input.len(),
+            &input[..12],
+            started.elapsed()
+        );
         // The slowest takes 0.25 s in a debug build here; a
         // backtracking or quadratic blow-up on these takes minutes. 5 s
         // tells them apart with room for a machine many times slower.
@@ -334,57 +339,153 @@ const FORMS: &[(&str, &str)] = &[
     (r#"password = "correct horse battery""#, "password = \""),
     (r#"password="correct horse battery""#, "password=\""),
     (r#"password: 'correct horse battery'"#, "password: '"),
-    (r#"adafruitToken := "correct horse battery""#, "adafruitToken := \""),
+    (
+        r#"adafruitToken := "correct horse battery""#,
+        "adafruitToken := \"",
+    ),
     (r#"PASSWORD ?= "correct horse battery""#, "PASSWORD ?= \""),
-    (r#"API_TOKEN ::= "correct horse battery""#, "API_TOKEN ::= \""),
-    (r#"$password .= "correct horse battery";"#, "$password .= \""),
-    (r#"  "apiToken" => "correct horse battery""#, "\"apiToken\" => \""),
+    (
+        r#"API_TOKEN ::= "correct horse battery""#,
+        "API_TOKEN ::= \"",
+    ),
+    (
+        r#"$password .= "correct horse battery";"#,
+        "$password .= \"",
+    ),
+    (
+        r#"  "apiToken" => "correct horse battery""#,
+        "\"apiToken\" => \"",
+    ),
     (r#"password <- "correct horse battery""#, "password <- \""),
-    (r#"Map("secret" -> "correct horse battery")"#, "\"secret\" -> \""),
-    (r#"if password == "correct horse battery":"#, "password == \""),
+    (
+        r#"Map("secret" -> "correct horse battery")"#,
+        "\"secret\" -> \"",
+    ),
+    (
+        r#"if password == "correct horse battery":"#,
+        "password == \"",
+    ),
     (r#"password ??= "correct horse battery""#, "password ??= \""),
     // Quotes.
     ("token := `correct horse battery`", "token := `"),
     (r#"secret = """correct horse battery""""#, "secret = \"\"\""),
     ("secret = '''correct horse battery'''", "secret = '''"),
-    (r#"{"password": b'correct horse battery'}"#, "\"password\": b'"),
-    (r#"log("{\"password\": \"correct horse battery\"}")"#, "\\\"password\\\": \\\""),
+    (
+        r#"{"password": b'correct horse battery'}"#,
+        "\"password\": b'",
+    ),
+    (
+        r#"log("{\"password\": \"correct horse battery\"}")"#,
+        "\\\"password\\\": \\\"",
+    ),
     // Debug output.
-    (r#"Login { password: Some("correct horse battery") }"#, "password: Some(\""),
-    (r#"Object {"password": String("correct horse battery")}"#, "\"password\": String(\""),
-    (r#"Credentials(Password("correct horse battery"))"#, "Password(\""),
+    (
+        r#"Login { password: Some("correct horse battery") }"#,
+        "password: Some(\"",
+    ),
+    (
+        r#"Object {"password": String("correct horse battery")}"#,
+        "\"password\": String(\"",
+    ),
+    (
+        r#"Credentials(Password("correct horse battery"))"#,
+        "Password(\"",
+    ),
     // Data formats.
-    (r#"{"user": "ann", "password": "correct horse battery", "retries": 3}"#, "\"retries\": 3"),
+    (
+        r#"{"user": "ann", "password": "correct horse battery", "retries": 3}"#,
+        "\"retries\": 3",
+    ),
     ("passphrase: correct horse battery", "passphrase: "),
-    ("db:\n  password: |\n    correct horse\n    battery staple\n  user: ann", "  user: ann"),
-    ("db:\n  password: >-\n    correct horse battery\n", "password: >-"),
-    ("[database]\npassword = correct horse battery\nport = 5432", "port = 5432"),
+    (
+        "db:\n  password: |\n    correct horse\n    battery staple\n  user: ann",
+        "  user: ann",
+    ),
+    (
+        "db:\n  password: >-\n    correct horse battery\n",
+        "password: >-",
+    ),
+    (
+        "[database]\npassword = correct horse battery\nport = 5432",
+        "port = 5432",
+    ),
     (r#"DB_PASSWORD="correct horse battery""#, "DB_PASSWORD=\""),
     ("export API_KEY='correct horse battery'", "export API_KEY='"),
-    (r#"<datasource user="ann" password="correct horse battery"/>"#, "user=\"ann\" password=\""),
+    (
+        r#"<datasource user="ann" password="correct horse battery"/>"#,
+        "user=\"ann\" password=\"",
+    ),
     ("<password>correct horse battery</password>", "</password>"),
-    ("<apiToken>\n    correct horse battery\n</apiToken>", "</apiToken>"),
-    ("<add key=\"x\" /><ClearTextPassword>correct horse battery</ClearTextPassword>", "<ClearTextPassword>"),
+    (
+        "<apiToken>\n    correct horse battery\n</apiToken>",
+        "</apiToken>",
+    ),
+    (
+        "<add key=\"x\" /><ClearTextPassword>correct horse battery</ClearTextPassword>",
+        "<ClearTextPassword>",
+    ),
     // URLs.
-    ("GET /login?user=ann&password=correct%20horse%20battery&next=/", "&next=/"),
-    ("ftp://ann:correct%20horse%20battery@files.example.com/x", "ftp://ann:"),
-    ("redis://:correct%20horse%20battery@cache:6379/0", "@cache:6379/0"),
+    (
+        "GET /login?user=ann&password=correct%20horse%20battery&next=/",
+        "&next=/",
+    ),
+    (
+        "ftp://ann:correct%20horse%20battery@files.example.com/x",
+        "ftp://ann:",
+    ),
+    (
+        "redis://:correct%20horse%20battery@cache:6379/0",
+        "@cache:6379/0",
+    ),
     // HTTP headers.
-    ("Authorization: Bearer correct horse battery", "Authorization: Bearer "),
-    ("authorization: CustomScheme correct horse battery", "authorization: CustomScheme "),
-    ("Proxy-Authorization: Basic correct horse battery", "Proxy-Authorization: Basic "),
-    ("Cookie: theme=dark; session=correct horse battery", "Cookie: "),
-    ("Set-Cookie: id=correct horse battery; Secure", "Set-Cookie: "),
+    (
+        "Authorization: Bearer correct horse battery",
+        "Authorization: Bearer ",
+    ),
+    (
+        "authorization: CustomScheme correct horse battery",
+        "authorization: CustomScheme ",
+    ),
+    (
+        "Proxy-Authorization: Basic correct horse battery",
+        "Proxy-Authorization: Basic ",
+    ),
+    (
+        "Cookie: theme=dark; session=correct horse battery",
+        "Cookie: ",
+    ),
+    (
+        "Set-Cookie: id=correct horse battery; Secure",
+        "Set-Cookie: ",
+    ),
     ("X-Api-Key: correct horse battery", "X-Api-Key: "),
     ("X-Auth-Token: correct horse battery", "X-Auth-Token: "),
     // Command lines.
-    (r#"app --password "correct horse battery" --verbose"#, "--verbose"),
-    (r#"app --password="correct horse battery" --verbose"#, "--verbose"),
-    (r#"mysql -u ann -p"correct horse battery" shop"#, "mysql -u ann -p\""),
+    (
+        r#"app --password "correct horse battery" --verbose"#,
+        "--verbose",
+    ),
+    (
+        r#"app --password="correct horse battery" --verbose"#,
+        "--verbose",
+    ),
+    (
+        r#"mysql -u ann -p"correct horse battery" shop"#,
+        "mysql -u ann -p\"",
+    ),
     ("redis-cli -h cache -a 'correct horse battery' ping", "ping"),
-    ("curl -u 'ann:correct horse battery' https://api.example.com", "curl -u "),
-    ("curl --user ann:correct-horse-battery https://api.example.com", "curl --user "),
-    (r#"curl -H "Authorization: Bearer correct horse battery" https://api.example.com"#, "https://api.example.com"),
+    (
+        "curl -u 'ann:correct horse battery' https://api.example.com",
+        "curl -u ",
+    ),
+    (
+        "curl --user ann:correct-horse-battery https://api.example.com",
+        "curl --user ",
+    ),
+    (
+        r#"curl -H "Authorization: Bearer correct horse battery" https://api.example.com"#,
+        "https://api.example.com",
+    ),
 ];
 
 #[test]
@@ -408,19 +509,42 @@ fn every_syntax_loses_its_secret_and_keeps_its_key() {
 fn private_key_blocks_lose_their_body() {
     let s = Sanitizer::new();
     for (begin, end) in [
-        ("-----BEGIN RSA PRIVATE KEY-----", "-----END RSA PRIVATE KEY-----"),
-        ("-----BEGIN OPENSSH PRIVATE KEY-----", "-----END OPENSSH PRIVATE KEY-----"),
-        ("-----BEGIN PGP PRIVATE KEY BLOCK-----", "-----END PGP PRIVATE KEY BLOCK-----"),
-        ("-----BEGIN ENCRYPTED PRIVATE KEY-----", "-----END ENCRYPTED PRIVATE KEY-----"),
-        ("---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----", "---- END SSH2 ENCRYPTED PRIVATE KEY ----"),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----",
+            "-----END RSA PRIVATE KEY-----",
+        ),
+        (
+            "-----BEGIN OPENSSH PRIVATE KEY-----",
+            "-----END OPENSSH PRIVATE KEY-----",
+        ),
+        (
+            "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+            "-----END PGP PRIVATE KEY BLOCK-----",
+        ),
+        (
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+            "-----END ENCRYPTED PRIVATE KEY-----",
+        ),
+        (
+            "---- BEGIN SSH2 ENCRYPTED PRIVATE KEY ----",
+            "---- END SSH2 ENCRYPTED PRIVATE KEY ----",
+        ),
     ] {
         for newline in ["\n", "\\n", "\r\n"] {
-            let body = format!("Version: 1{newline}{newline}b3BlbnNzaC1rZXktdjEAAAAA{newline}QyNTUxOQAAACDzZ3x");
+            let body = format!(
+                "Version: 1{newline}{newline}b3BlbnNzaC1rZXktdjEAAAAA{newline}QyNTUxOQAAACDzZ3x"
+            );
             let text = format!("key={begin}{newline}{body}{newline}{end} done");
             let out = s.sanitize(&text);
-            assert!(!out.contains("b3BlbnNzaC1rZXktdjEAAAAA"), "{text:?} -> {out:?}");
+            assert!(
+                !out.contains("b3BlbnNzaC1rZXktdjEAAAAA"),
+                "{text:?} -> {out:?}"
+            );
             assert!(!out.contains("QyNTUxOQAAACDzZ3x"), "{text:?} -> {out:?}");
-            assert!(out.contains(begin) && out.contains(end) && out.ends_with(" done"), "{out:?}");
+            assert!(
+                out.contains(begin) && out.contains(end) && out.ends_with(" done"),
+                "{out:?}"
+            );
         }
     }
     // A block cut off before its end loses everything after its start.
@@ -456,4 +580,15 @@ fn placeholders_are_left_alone() {
 fn an_empty_private_key_block_is_left_alone() {
     let text = "-----BEGIN OPENSSH PRIVATE KEY----------END OPENSSH PRIVATE KEY-----";
     assert_eq!(Sanitizer::new().sanitize(text), text);
+}
+
+/// Found by the `sanitize` fuzz target: a key block's body that only looked
+/// like key material once a value in it had become `[REDACTED]` (capital
+/// letters), so a second sanitizing redacted more.
+#[test]
+fn a_redaction_inside_a_key_block_settles_in_one_call() {
+    let text = "\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\0\0\0\0\0\0\0\r\u{fffd}\u{fffd}\u{fffd}-----BEGIN PRIVATE KEY----\u{fffd}\u{fffd}\u{fffd}\0\0\0\0\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}ey]\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}o\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}+:d-\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\0\0\0\0\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}ey]\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}o\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}+:d,n:ghp_)dsn:g\u{fffd}k\ndsn:gqqkh";
+    let s = Sanitizer::new();
+    let once = s.sanitize(text).into_owned();
+    assert_eq!(s.sanitize(&once), once.as_str(), "{text:?} -> {once:?}");
 }
