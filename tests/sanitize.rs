@@ -592,3 +592,16 @@ fn a_redaction_inside_a_key_block_settles_in_one_call() {
     let once = s.sanitize(text).into_owned();
     assert_eq!(s.sanitize(&once), once.as_str(), "{text:?} -> {once:?}");
 }
+
+/// Found by the `sanitize` fuzz target: a key block whose body was redacted
+/// matched gitleaks' `private-key` rule again on the second sanitizing, and
+/// with no key material left in it the armour itself was redacted.
+#[test]
+fn a_redacted_key_block_is_left_as_it_is() {
+    let text = "\n--%--BEGI\u{fffd} -----BEGIN PRIVATE KEY-----PRIV\u{f}ATE KEY\"\"\"\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}--\n\n\n\n\n\n\n\n\n\n\n\n-----END PRIVATE KEY-----\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}n\u{fffd}\u{fffd}\u{fffd}\u{0}\u{10}au\u{0}\u{0}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}sc_\u{fffd}J\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{1}n\u{fffd}\u{fffd}\u{fffd}\u{0}\u{fffd}sc_\u{fffd}J\u{fffd}\u{fffd}\u{1}n\u{fffd}\u{fffd}\u{fffd}\u{0}\u{fffd}sc_\u{fffd}J\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{1}n\u{fffd}\u{fffd}\u{fffd}\u{0}\u{10}authsc_\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}_\u{fffd}J\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{1}n\u{fffd}\u{fffd}\u{fffd}\u{0}\u{fffd}sc_\u{fffd}J\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{1}n\u{fffd}\u{fffd}\u{fffd}\u{0}\u{10}au\u{0}\u{0}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{7}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}\u{0}-END PRIVATE KEY-----\nk@@key=\n\u{fffd}j";
+    let s = Sanitizer::new();
+    let once = s.sanitize(text).into_owned();
+    assert_eq!(s.sanitize(&once), once.as_str(), "{text:?} -> {once:?}");
+    let block = "-----BEGIN PRIVATE KEY-----\n[REDACTED]\n-----END PRIVATE KEY-----";
+    assert_eq!(s.sanitize(block), block);
+}

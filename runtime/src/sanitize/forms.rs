@@ -352,18 +352,19 @@ impl Forms {
     }
 
     /// `span` narrowed to the body when it covers a whole private-key block
-    /// with its armour (gitleaks' `private-key` rule takes the armour too).
-    pub(crate) fn block_body(&self, text: &str, span: Range<usize>) -> Range<usize> {
+    /// with its armour (gitleaks' `private-key` rule takes the armour too);
+    /// `None` when that body holds no key material (nothing, a word, or
+    /// what was redacted already), so the armour is never redacted.
+    pub(crate) fn block_body(&self, text: &str, span: Range<usize>) -> Option<Range<usize>> {
         let inner = &text[span.clone()];
         if self.block.find(inner).is_none_or(|m| m.start() != 0) {
-            return span;
+            return Some(span);
         }
         let mut bodies = Vec::new();
         self.find_blocks(inner, 0, &mut bodies);
-        match bodies.first() {
-            Some(body) => span.start + body.span.start..span.start + body.span.end,
-            None => span,
-        }
+        bodies
+            .first()
+            .map(|body| span.start + body.span.start..span.start + body.span.end)
     }
 
     /// The body of PEM, PGP and OpenSSH private-key blocks, also with the

@@ -569,9 +569,13 @@ impl Sanitizer {
                     }
                 }
                 if !wanted.blocks.is_empty() {
-                    for f in &mut found {
-                        f.span = self.forms.block_body(text, f.span.clone());
-                    }
+                    found.retain_mut(|f| match self.forms.block_body(text, f.span.clone()) {
+                        Some(span) => {
+                            f.span = span;
+                            true
+                        }
+                        None => false,
+                    });
                 }
                 let from = found.len();
                 if let Some(first) = wanted.blocks.first() {
