@@ -48,21 +48,21 @@ const PLACEHOLDER: &str = r#"(?x)^(?:
     (?i:true|false|null|nil|none|undefined|empty|changeme|redacted|hidden|masked|secret|password|example)
   | (?i:a+|b+|c+|d+|e+|f+|g+|h+|i+|j+|k+|l+|m+|n+|o+|p+|q+|r+|s+|t+|u+|v+|w+|x+|y+|z+|0+|1+|9+|\*+|\.+|-+|_+|\#+|•+)
   | \[REDACTED\]
-  | \$\d+ | \$\{\d+\}
+  | \$[0-9]+ | \$\{[0-9]+\}
   | \$[A-Za-z_][A-Za-z0-9_]* | \$\{[^{}\s]+\} | \$\([^()]*\)? | `[^`]*` | \{[^{}]*\}?
   | [A-Z][A-Z0-9]*_[A-Z0-9_]+
   | \{\{[^{}]*\}\} | \$\{\{[^{}]*\}\}
   | %[A-Za-z_][A-Za-z0-9_]*% | %\([a-z_]+\)s | %[+\-\#0]?[bcdeEfFgGoOpqstTUvxX]
-  | \{\d{0,2}\} | \{[a-z_]+\}
+  | \{[0-9]{0,2}\} | \{[a-z_]+\}
   | @[A-Za-z_]+@
   | <[^<>]{1,60}> | \[[A-Za-z_ ]{1,40}\]
-  | (?:/Users/|/home/|/etc/|/opt/|/tmp/|/usr/|/var/|/bin/|/srv/|/run/|/root)[\w ./\-]*
-  | (?i:(?:var|vars|local|locals|env|secrets|settings|config|data|module|self|this|params|props|process\.env|os\.environ|system)\.[A-Za-z_][\w.\[\]'"]*)
+  | (?:/Users/|/home/|/etc/|/opt/|/tmp/|/usr/|/var/|/bin/|/srv/|/run/|/root)[A-Za-z0-9_ ./\-]*
+  | (?i:(?:var|vars|local|locals|env|secrets|settings|config|data|module|self|this|params|props|process\.env|os\.environ|system)\.[A-Za-z_][A-Za-z0-9_.\[\]'"]*)
   | (?i:(?:os\.)?(?:getenv|environ(?:\.get)?|env|getpass|get_secret|System\.getenv|ENV|process\.env))[\[(].*
   | [A-Za-z_][A-Za-z0-9_.]*\(\s*\)
-  | new\s+[A-Za-z_][\w.]*\(.* | [A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\(.*
+  | new\s+[A-Za-z_][A-Za-z0-9_.]*\(.* | [A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\(.*
   | <[^<>]*
-  | [\w.\-]+\s*[:=]\s*
+  | [A-Za-z0-9_.\-]+\s*[:=]\s*
 )$"#;
 
 impl Forms {
