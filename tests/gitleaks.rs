@@ -112,7 +112,9 @@ fn secrets_in(rule: &(Regex, usize), text: &str) -> Vec<String> {
                     .find(|m| !m.is_empty())
                     .or_else(|| c.get(0))
             }?;
-            let s = String::from_utf8_lossy(m.as_bytes()).trim_matches('\n').to_owned();
+            let s = String::from_utf8_lossy(m.as_bytes())
+                .trim_matches('\n')
+                .to_owned();
             (!s.is_empty()).then_some(s)
         })
         .collect()
@@ -145,7 +147,10 @@ fn no_true_positive_survives() {
         let text = sample["text"].as_str().unwrap();
         let secrets: Vec<String> = match sample["secret"].as_str() {
             Some(secret) => vec![secret.to_owned()],
-            None => rules.get(rule).map(|r| secrets_in(r, text)).unwrap_or_default(),
+            None => rules
+                .get(rule)
+                .map(|r| secrets_in(r, text))
+                .unwrap_or_default(),
         };
         let out = sanitizer.sanitize(text);
         checked += 1;
@@ -209,12 +214,19 @@ fn false_positives_come_back_unchanged() {
             .filter(|f| f != rule && gitleaks_ids.contains(f))
             .collect();
         if !others.is_empty() {
-            by_other_rules.push(format!("{rule}: {text:?} (gitleaks' {})", others.join(", ")));
+            by_other_rules.push(format!(
+                "{rule}: {text:?} (gitleaks' {})",
+                others.join(", ")
+            ));
             continue;
         }
         changed.push(text.to_owned());
         if !FP_CHANGES.iter().any(|(r, t, _)| *r == rule && *t == text) {
-            let finders: Vec<String> = sanitizer.findings(text).into_iter().map(|f| f.finder).collect();
+            let finders: Vec<String> = sanitizer
+                .findings(text)
+                .into_iter()
+                .map(|f| f.finder)
+                .collect();
             unlisted.push(format!("{rule}: {text:?}\n  -> {out:?} by {finders:?}"));
         }
     }
@@ -243,7 +255,10 @@ fn false_positives_come_back_unchanged() {
     );
     // Every listed change still happens: the list is not a stale excuse.
     for (rule, text, _) in FP_CHANGES {
-        assert!(changed.iter().any(|c| c == text), "{rule}: {text:?} is no longer changed");
+        assert!(
+            changed.iter().any(|c| c == text),
+            "{rule}: {text:?} is no longer changed"
+        );
     }
 }
 

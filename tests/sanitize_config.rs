@@ -7,7 +7,8 @@ use poolscope::config::{Config, Live};
 use poolscope::sanitize::{sanitize, RuleSet, SanitizeError};
 
 fn rule_file(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("poolscope-sanitize-config-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("poolscope-sanitize-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, text).unwrap();
@@ -60,8 +61,14 @@ fn a_rule_file_patterns_and_keys_apply_on_reload_and_bad_ones_are_refused() {
     .and_then(|c| Live::new().apply(&c))
     .unwrap_err()
     .to_string();
-    assert!(err.contains("sanitizer.rules_file") && err.contains("broken-rule"), "{err}");
-    assert!(sanitize(line).starts_with("using [REDACTED]"), "the rules in force stay");
+    assert!(
+        err.contains("sanitizer.rules_file") && err.contains("broken-rule"),
+        "{err}"
+    );
+    assert!(
+        sanitize(line).starts_with("using [REDACTED]"),
+        "the rules in force stay"
+    );
 
     let err = Config::from_toml("[sanitizer]\nextra_patterns = ['(']\n")
         .and_then(|c| Live::new().apply(&c))
@@ -90,7 +97,10 @@ fn a_rule_file_is_checked_rule_by_rule() {
         RuleSet::from_toml("[[rules]]\nid = \"e\"\nregex = 5\n"),
         Err(SanitizeError::Rules(reason)) if reason.contains("rule `e`") && reason.contains("regex")
     ));
-    assert!(matches!(RuleSet::from_toml("not toml ["), Err(SanitizeError::Rules(_))));
+    assert!(matches!(
+        RuleSet::from_toml("not toml ["),
+        Err(SanitizeError::Rules(_))
+    ));
     let rules = RuleSet::from_toml(ACME).unwrap();
     assert_eq!(rules.ids().collect::<Vec<_>>(), ["acme-api-key"]);
     // The vendored file itself reads as a rule file: the format is the same.
