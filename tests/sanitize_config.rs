@@ -81,6 +81,13 @@ fn a_rule_file_patterns_and_keys_apply_on_reload_and_bad_ones_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("/nonexistent/rules.toml"), "{err}");
+
+    // A device that never ends is refused, not read.
+    let err = Config::from_toml("[sanitizer]\nrules_file = \"/dev/zero\"\n")
+        .and_then(|c| Live::new().apply(&c))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a regular file"), "{err}");
 }
 
 #[test]

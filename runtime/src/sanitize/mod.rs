@@ -115,9 +115,22 @@ impl RuleSet {
     /// parsed; [`SanitizeError::Rule`] for a bad expression.
     #[cfg(feature = "config")]
     pub fn from_file(path: impl AsRef<std::path::Path>) -> Result<RuleSet, SanitizeError> {
+        use std::io::Read as _;
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| SanitizeError::Rules(format!("{}: {e}", path.display())))?;
+        let failed = |why: String| SanitizeError::Rules(format!("{}: {why}", path.display()));
+        // A configuration may name anything: not a device or a pipe that
+        // never ends, and not a file larger than any rule set.
+        let meta = std::fs::metadata(path).map_err(|e| failed(e.to_string()))?;
+        if !meta.is_file() {
+            return Err(failed("not a regular file".into()));
+        }
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(RULE_FILE_LIMIT + 1).read_to_string(&mut text))
+            .map_err(|e| failed(e.to_string()))?;
+        if text.len() as u64 > RULE_FILE_LIMIT {
+            return Err(failed(format!("larger than {} MiB", RULE_FILE_LIMIT >> 20)));
+        }
         RuleSet::from_toml(&text).map_err(|e| match e {
             SanitizeError::Rules(reason) => {
                 SanitizeError::Rules(format!("{}: {reason}", path.display()))
@@ -141,6 +154,10 @@ impl RuleSet {
         self.spec.rules.is_empty()
     }
 }
+
+/// The largest rule file read (gitleaks' whole default set is 130 KiB).
+#[cfg(feature = "config")]
+const RULE_FILE_LIMIT: u64 = 16 << 20;
 
 /// A sanitizer configuration that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
