@@ -69,6 +69,15 @@ const SECRETS: &[(&str, &str)] = &[
     ("password=\"unterminated-secret", "unterminated-secret"),
     ("password=abc\"quoted-tail", "quoted-tail"),
     ("tokens:password=nested-secret", "nested-secret"),
+    // Found in review: values that looked like placeholders to a pattern
+    // too wide, or that gitleaks' global allowlist (whose `^true|false|null$`
+    // holds for any text starting with "true") let through.
+    ("password=TrueBlue2024", "TrueBlue2024"),
+    ("postgres://app:TrueLove88@db/x", "TrueLove88"),
+    ("password=Summer2024=", "Summer2024"),
+    ("password=$uperman1", "$uperman1"),
+    ("DB_PASSWORD=HUNTER_2024", "HUNTER_2024"),
+    ("password: Tr0ub4dor&3xyz", "3xyz"),
 ];
 
 /// Text that looks close to a secret and must come out unchanged.
@@ -203,6 +212,8 @@ fn hostile_input_is_linear() {
         "mysql -p ".repeat(2_000),
         "sk_live_".repeat(5_000),
         format!("{}\n", "api_key ".repeat(100)).repeat(50),
+        "password=".repeat(5_000),
+        "password=|".repeat(5_000),
     ] {
         let started = std::time::Instant::now();
         let _ = s.sanitize(&input);
@@ -604,4 +615,38 @@ fn a_redacted_key_block_is_left_as_it_is() {
     assert_eq!(s.sanitize(&once), once.as_str(), "{text:?} -> {once:?}");
     let block = "-----BEGIN PRIVATE KEY-----\n[REDACTED]\n-----END PRIVATE KEY-----";
     assert_eq!(s.sanitize(block), block);
+}
+
+/// Found in review: gitleaks' `curl-auth-user` takes the last `-u` of a
+/// command line first, and the first only once that is redacted, further
+/// back than a recheck around the new marker reached.
+#[test]
+fn every_credential_of_a_curl_line_goes_in_one_call() {
+    let s = Sanitizer::new();
+    let text = format!(
+        "curl -u alice:Xk3pQ9zLm2 https://a.example/?q={} ; curl -u bob:Yt7wR4nB8v https://b.example/",
+        "x".repeat(300)
+    );
+    let once = s.sanitize(&text).into_owned();
+    assert!(
+        !once.contains("Xk3pQ9zLm2") && !once.contains("Yt7wR4nB8v"),
+        "{once}"
+    );
+    assert_eq!(s.sanitize(&once), once.as_str());
+}
+
+/// Found in review: a rule whose match ends inside a multi-byte character
+/// (gitleaks' `sentry-org-token` takes the byte after the token) was sliced
+/// there when the text also held a key-block keyword.
+#[test]
+fn a_match_ending_inside_a_character_is_widened_not_sliced() {
+    let s = Sanitizer::new();
+    let text = "begin 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\u{e9}";
+    let out = s.sanitize(text);
+    assert!(!out.contains("sntrys_"), "{out}");
+    for finding in s.findings(text) {
+        assert!(
+            text.is_char_boundary(finding.span.start) && text.is_char_boundary(finding.span.end)
+        );
+    }
 }

@@ -49,8 +49,8 @@ const PLACEHOLDER: &str = r#"(?x)^(?:
   | (?i:a+|b+|c+|d+|e+|f+|g+|h+|i+|j+|k+|l+|m+|n+|o+|p+|q+|r+|s+|t+|u+|v+|w+|x+|y+|z+|0+|1+|9+|\*+|\.+|-+|_+|\#+|•+)
   | \[REDACTED\]
   | \$[0-9]+ | \$\{[0-9]+\}
-  | \$[A-Za-z_][A-Za-z0-9_]* | \$\{[^{}\s]+\} | \$\([^()]*\)? | `[^`]*` | \{[^{}]*\}?
-  | [A-Z][A-Z0-9]*_[A-Z0-9_]+
+  | \$(?:[A-Z_]+|[a-z_]+) | \$\{[^{}\s]+\} | \$\([^()]*\)? | `[^`]*` | \{[^{}]*\} | \{[A-Za-z_][A-Za-z0-9_]*\(.*
+  | [A-Z]+(?:_[A-Z]+)+
   | \{\{[^{}]*\}\} | \$\{\{[^{}]*\}\}
   | %[A-Za-z_][A-Za-z0-9_]*% | %\([a-z_]+\)s | %[+\-\#0]?[bcdeEfFgGoOpqstTUvxX]
   | \{[0-9]{0,2}\} | \{[a-z_]+\}
@@ -61,8 +61,7 @@ const PLACEHOLDER: &str = r#"(?x)^(?:
   | (?i:(?:os\.)?(?:getenv|environ(?:\.get)?|env|getpass|get_secret|System\.getenv|ENV|process\.env))[\[(].*
   | [A-Za-z_][A-Za-z0-9_.]*\(\s*\)
   | new\s+[A-Za-z_][A-Za-z0-9_.]*\(.* | [A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+\(.*
-  | <[^<>]*
-  | [A-Za-z0-9_.\-]+\s*[:=]\s*
+  | [A-Za-z_][A-Za-z0-9_.\-]*(?:\s+[:=]\s*|[:=]\s+)
 )$"#;
 
 impl Forms {
@@ -216,6 +215,9 @@ impl Forms {
                     Style::Token
                 };
                 if let Some(span) = value_at(text, end + sep.end(), style, enclosing, tuple) {
+                    // A keyword inside this value is part of it, not a key
+                    // of its own: `password=password=…` is read once.
+                    read_to = read_to.max(span.end);
                     // An `Authorization` header keeps its scheme, whatever it is.
                     let any_scheme = words.iter().any(|w| w.contains("authorization"));
                     let span = after_scheme(text, span, any_scheme);
@@ -536,7 +538,7 @@ fn value_at(
     // A reference (`${VAR}`, `{{ .Values.x }}`, `$(cmd)`) is read whole, so
     // its closing bracket does not cut it into something that no longer
     // looks like one.
-    for (open, close) in [("${", "}"), ("{{", "}}"), ("$(", ")")] {
+    for (open, close) in [("${", "}"), ("{{", "}}"), ("$(", ")"), ("{", "}")] {
         if text[i..line_end].starts_with(open) {
             if let Some(e) = text[i + open.len()..line_end].find(close) {
                 return Some(i..i + open.len() + e + close.len());
@@ -560,7 +562,10 @@ fn value_at(
         }
         match style {
             Style::Header => false,
-            Style::Token | Style::Line => b",;&)}]".contains(&b) || b.is_ascii_whitespace(),
+            // `&` joins query parameters; in a `key: value` line it is part
+            // of the value (`Tr0ub4dor&3`).
+            Style::Token => b",;&)}]".contains(&b) || b.is_ascii_whitespace(),
+            Style::Line => b",;)}]".contains(&b) || b.is_ascii_whitespace(),
         }
     };
     let mut end = i;
@@ -641,7 +646,9 @@ fn escaped_quoted(text: &str, at: usize) -> Option<Range<usize>> {
 /// A YAML block scalar (`key: |` and indented lines after it).
 fn yaml_block(text: &str, line_start_hint: usize, at: usize) -> Option<Range<usize>> {
     let bytes = text.as_bytes();
-    let header_end = text[at..].find('\n').map(|e| at + e)?;
+    // The header is `|` or `>` and a few indicator characters.
+    let header_end =
+        memchr::memchr(b'\n', &bytes[at..(at + 16).min(bytes.len())]).map(|e| at + e)?;
     let header = &text[at + 1..header_end];
     if !header
         .trim()

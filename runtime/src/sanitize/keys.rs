@@ -379,8 +379,6 @@ impl Keys {
             let strong = DEFAULT_KEYS.contains(&word)
                 || (GLUED.iter().any(|g| word.ends_with(g)) && !NOT_GLUED.contains(&word));
             if strong {
-                // `session` alone or last (`php_session`) is a session
-                // cookie; `session_id` and friends were skipped above.
                 return Some(Strength::Strong);
             }
             if matches!(word, "key" | "keys") {
@@ -390,6 +388,8 @@ impl Keys {
                     None => {}
                 }
             }
+            // `session` alone or last (`php_session`) is a session cookie;
+            // `session_id` and friends were skipped above.
             if word == "session" && next.is_none() {
                 return Some(Strength::Strong);
             }

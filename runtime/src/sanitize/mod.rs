@@ -193,7 +193,7 @@ pub enum SanitizeError {
 pub struct Finding {
     /// The credential rule's id (`github-pat`, a rule file's own), a form
     /// (`key-value`, `xml-element`, `name-value`, `flag`, `db-client`,
-    /// `curl-user`, `url-userinfo`, `private-key-block`, `auth-scheme`,
+    /// `url-userinfo`, `private-key-block`, `auth-scheme`,
     /// `prose`) or `pattern` for a configured [`Pattern`].
     pub finder: String,
     /// The secret's byte range in the text.
@@ -269,8 +269,11 @@ enum RuleRun {
     Hits(Vec<Range<usize>>),
 }
 
-/// How far either side of a new `[REDACTED]` the text is searched again.
+/// How far either side of a new `[REDACTED]` a long text is searched again.
 const RECHECK: usize = 256;
+
+/// Up to this length, a text is searched again whole after a redaction.
+const RECHECK_WHOLE: usize = 4096;
 
 /// How many lines either side of its keyword a match of a rule that
 /// cannot cross lines on its own may still reach: its `\s` runs may
@@ -491,7 +494,8 @@ impl Sanitizer {
 
     /// Every secret in `text` and the finder that saw it, in text order
     /// (overlapping findings are all listed): why [`Sanitizer::sanitize`]
-    /// redacts what it does.
+    /// redacts what it does in its first pass (what a redaction then
+    /// uncovers is found by the passes after it).
     pub fn findings(&self, text: &str) -> Vec<Finding> {
         let mut found = self.find(text).unwrap_or_default();
         found.sort_by_key(|f| (f.span.start, f.span.end));
@@ -528,10 +532,17 @@ impl Sanitizer {
         // text into `[REDACTED]`; the bound is a guard.
         for _ in 0..8 {
             let mut windows: Vec<Range<usize>> = Vec::new();
-            for marker in &markers {
-                let start = floor_boundary(&changed, marker.start.saturating_sub(RECHECK));
-                let end = ceil_boundary(&changed, marker.end + RECHECK);
-                add_line(&mut windows, start..end);
+            if changed.len() <= RECHECK_WHOLE {
+                // A short text is searched again whole: a rule that reaches
+                // far (gitleaks' `curl-auth-user` takes a whole command
+                // line) sees all of it.
+                windows.push(0..changed.len());
+            } else {
+                for marker in &markers {
+                    let start = floor_boundary(&changed, marker.start.saturating_sub(RECHECK));
+                    let end = ceil_boundary(&changed, marker.end + RECHECK);
+                    add_line(&mut windows, start..end);
+                }
             }
             let mut again = Vec::new();
             for window in &windows {
@@ -585,6 +596,10 @@ impl Sanitizer {
                         }
                     }
                 }
+                // A byte expression may end a span inside a character.
+                for f in &mut found {
+                    f.span = floor_boundary(text, f.span.start)..ceil_boundary(text, f.span.end);
+                }
                 if !wanted.blocks.is_empty() {
                     found.retain_mut(|f| match self.forms.block_body(text, f.span.clone()) {
                         Some(span) => {
@@ -603,18 +618,14 @@ impl Sanitizer {
                 self.forms.find_userinfo(text, &wanted.userinfo, &mut found);
                 self.forms.find_schemes(text, &wanted.schemes, &mut found);
                 self.forms.find_clients(text, &wanted.clients, &mut found);
-                // gitleaks' global allowlist (`true`, `${VAR}`, paths, …)
-                // holds for what the forms find too.
+                // gitleaks' global stopwords (an alphabet, a well-known
+                // example id) hold for what the forms find too; its global
+                // expressions do not: `(?i)^true|false|null$` allows any
+                // value that starts with "true".
                 let mut i = from;
                 while i < found.len() {
-                    let span = found[i].span.clone();
-                    let value = &bytes[span.clone()];
-                    let line = &bytes[lines.around(span, 0)];
-                    if self
-                        .global
-                        .iter()
-                        .any(|a| a.allows(value, value, || a.line_matches(line)))
-                    {
+                    let value = &bytes[found[i].span.clone()];
+                    if self.global.iter().any(|a| a.has_stopword(value)) {
                         found.swap_remove(i);
                     } else {
                         i += 1;

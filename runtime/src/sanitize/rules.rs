@@ -68,6 +68,11 @@ pub(crate) fn compile(rule: &str, expression: &str) -> Result<Regex, SanitizeErr
 }
 
 impl Allowlist {
+    /// Whether `secret` holds one of the stopwords.
+    pub(crate) fn has_stopword(&self, secret: &[u8]) -> bool {
+        self.stopwords.as_ref().is_some_and(|s| s.is_match(secret))
+    }
+
     /// Whether one of the expressions matches `line`.
     pub(crate) fn line_matches(&self, line: &[u8]) -> bool {
         self.regexes.iter().any(|r| r.is_match(line))
