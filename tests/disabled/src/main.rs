@@ -116,7 +116,7 @@ fn main() {
     poolscope::events::set_sample_rate(0.5);
     assert_eq!(poolscope::events::sample_rate(), 1.0);
     assert_eq!(
-        poolscope::sanitize::sanitize("password=x"),
+        poolscope::sanitize::sanitize("password=hunter2"),
         "password=[REDACTED]"
     );
     assert!(poolscope::sanitize::check_key("my--pin").is_ok());
