@@ -219,19 +219,10 @@ impl SanitizerKeys {
         self.extra_keys.iter().map(String::as_str).collect()
     }
 
-    /// Checks every key, pattern and rule (cheap next to [`build`]: the
-    /// built-in rules are not compiled).
-    ///
-    /// [`build`]: SanitizerKeys::build
-    fn check(
-        &self,
-    ) -> Result<
-        (
-            Vec<crate::sanitize::Pattern>,
-            Option<crate::sanitize::RuleSet>,
-        ),
-        ConfigError,
-    > {
+    /// Checks every key, pattern and rule, reading the rule file once,
+    /// and gives the builder of the sanitizer they make (cheap next to
+    /// building it: the built-in rules are not compiled).
+    fn check(&self) -> Result<crate::sanitize::SanitizerBuilder, ConfigError> {
         for key in &self.extra_keys {
             crate::sanitize::check_key(key)
                 .map_err(|e| field("sanitizer.extra_keys", e.to_string()))?;
@@ -242,13 +233,15 @@ impl SanitizerKeys {
             .map(|p| crate::sanitize::Pattern::new(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| field("sanitizer.extra_patterns", e.to_string()))?;
-        let rules = self
-            .rules_file
-            .as_ref()
-            .map(crate::sanitize::RuleSet::from_file)
-            .transpose()
-            .map_err(|e| field("sanitizer.rules_file", e.to_string()))?;
-        Ok((patterns, rules))
+        let mut builder = crate::sanitize::Sanitizer::builder()
+            .extra_keys(&self.extra_keys)
+            .extra_patterns(&patterns);
+        if let Some(path) = &self.rules_file {
+            let rules = crate::sanitize::RuleSet::from_file(path)
+                .map_err(|e| field("sanitizer.rules_file", e.to_string()))?;
+            builder = builder.rules(rules);
+        }
+        Ok(builder)
     }
 
     /// The sanitizer this section asks for: the built-in rules plus its
@@ -258,17 +251,17 @@ impl SanitizerKeys {
     ///
     /// [`ConfigError::Field`] naming the key, pattern or rule (and why).
     pub fn build(&self) -> Result<crate::sanitize::Sanitizer, ConfigError> {
-        let (patterns, rules) = self.check()?;
-        let mut builder = crate::sanitize::Sanitizer::builder()
-            .extra_keys(&self.extra_keys)
-            .extra_patterns(&patterns);
-        if let Some(rules) = rules {
-            builder = builder.rules(rules);
-        }
-        builder
-            .build()
-            .map_err(|e| field("sanitizer", e.to_string()))
+        build_sanitizer(self.check()?)
     }
+}
+
+/// Compiles a checked sanitizer configuration.
+fn build_sanitizer(
+    builder: crate::sanitize::SanitizerBuilder,
+) -> Result<crate::sanitize::Sanitizer, ConfigError> {
+    builder
+        .build()
+        .map_err(|e| field("sanitizer", e.to_string()))
 }
 
 /// `[alerts]`. Live.
@@ -472,8 +465,9 @@ impl Config {
         self.checked().map(drop)
     }
 
-    /// As [`Config::validate`], keeping the alert rules it builds on the way.
-    fn checked(&self) -> Result<Vec<AlertRule>, ConfigError> {
+    /// As [`Config::validate`], keeping the alert rules and the sanitizer's
+    /// builder it makes on the way.
+    fn checked(&self) -> Result<(Vec<AlertRule>, crate::sanitize::SanitizerBuilder), ConfigError> {
         if !(0.0..=1.0).contains(&self.sampling.requests) {
             return Err(field(
                 "sampling.requests",
@@ -541,7 +535,7 @@ impl Config {
                 ));
             }
         }
-        self.sanitizer.check()?;
+        let sanitizer = self.sanitizer.check()?;
         if !(self.alerts.every_seconds >= 0.05 && self.alerts.every_seconds <= 3600.0) {
             return Err(field(
                 "alerts.every_seconds",
@@ -560,7 +554,7 @@ impl Config {
                 format!("`{bad}` is not a Prometheus metric name"),
             ));
         }
-        Ok(rules)
+        Ok((rules, sanitizer))
     }
 
     /// The `[[alerts.rules]]` as rules.
@@ -762,9 +756,9 @@ impl Live {
     ///
     /// [`ConfigError::Field`] for a value out of range.
     pub fn apply(&self, config: &Config) -> Result<(), ConfigError> {
-        let rules = config.checked()?;
+        let (rules, sanitizer) = config.checked()?;
         // Built whole (every rule compiled) before anything changes.
-        let sanitizer = config.sanitizer.build()?;
+        let sanitizer = build_sanitizer(sanitizer)?;
         // The server checks thresholds against the buckets in force, which
         // a file cannot change live: ask it before anything changes.
         #[cfg(feature = "http")]

@@ -193,7 +193,7 @@ impl Forms {
             };
             let before = text[..start].chars().next_back();
             let after = &text[end..];
-            let near = &after[..super::floor_boundary(after, 256)];
+            let near = &after[..after.floor_char_boundary(256)];
             if let Some(c) = self.separator.captures(near) {
                 let (Some(close), Some(sep)) = (c.name("close"), c.name("sep")) else {
                     continue;
@@ -246,7 +246,7 @@ impl Forms {
             }
             if let Some(q @ ('"' | '\'')) = before {
                 let quote_at = start - 1;
-                let lead = &text[super::ceil_boundary(text, quote_at.saturating_sub(32))..quote_at];
+                let lead = &text[text.ceil_char_boundary(quote_at.saturating_sub(32))..quote_at];
                 if after.starts_with(q) && self.named_before.is_match(lead) {
                     if let Some(m) = self.named_after.find(near) {
                         if let Some(span) = value_at(text, end + m.end(), Style::Token, None, false)
@@ -534,7 +534,7 @@ fn value_at(
     // it: many keys on one long line must not each read to its end.
     let limit = (i + MAX_VALUE).min(bytes.len());
     let line_end = memchr::memchr2(b'\n', b'\r', &bytes[i..limit]).map_or(limit, |e| i + e);
-    let line_end = super::floor_boundary(text, line_end);
+    let line_end = text.floor_char_boundary(line_end);
     // A reference (`${VAR}`, `{{ .Values.x }}`, `$(cmd)`) is read whole, so
     // its closing bracket does not cut it into something that no longer
     // looks like one.

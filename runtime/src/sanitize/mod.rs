@@ -289,24 +289,6 @@ fn add_line(lines: &mut Vec<Range<usize>>, line: Range<usize>) {
     }
 }
 
-/// The largest char boundary of `text` at or below `at`.
-fn floor_boundary(text: &str, mut at: usize) -> usize {
-    at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at -= 1;
-    }
-    at
-}
-
-/// The smallest char boundary of `text` at or above `at`.
-fn ceil_boundary(text: &str, mut at: usize) -> usize {
-    at = at.min(text.len());
-    while !text.is_char_boundary(at) {
-        at += 1;
-    }
-    at
-}
-
 /// Keywords of the finders that are not credential rules.
 const FORM_KEYWORDS: [(&[&str], Trigger); 5] = [
     (
@@ -539,8 +521,8 @@ impl Sanitizer {
                 windows.push(0..changed.len());
             } else {
                 for marker in &markers {
-                    let start = floor_boundary(&changed, marker.start.saturating_sub(RECHECK));
-                    let end = ceil_boundary(&changed, marker.end + RECHECK);
+                    let start = changed.floor_char_boundary(marker.start.saturating_sub(RECHECK));
+                    let end = changed.ceil_char_boundary(marker.end + RECHECK);
                     add_line(&mut windows, start..end);
                 }
             }
@@ -598,7 +580,8 @@ impl Sanitizer {
                 }
                 // A byte expression may end a span inside a character.
                 for f in &mut found {
-                    f.span = floor_boundary(text, f.span.start)..ceil_boundary(text, f.span.end);
+                    f.span =
+                        text.floor_char_boundary(f.span.start)..text.ceil_char_boundary(f.span.end);
                 }
                 if !wanted.blocks.is_empty() {
                     found.retain_mut(|f| match self.forms.block_body(text, f.span.clone()) {
@@ -660,8 +643,8 @@ impl Sanitizer {
         // overlapping search then reads just those bytes.
         let mut windows: Vec<Range<usize>> = Vec::new();
         for m in self.prefilter.find_iter(text) {
-            let start = floor_boundary(text, m.start().saturating_sub(self.longest));
-            let end = ceil_boundary(text, m.end() + self.longest);
+            let start = text.floor_char_boundary(m.start().saturating_sub(self.longest));
+            let end = text.ceil_char_boundary(m.end() + self.longest);
             add_line(&mut windows, start..end);
         }
         if windows.is_empty() {
