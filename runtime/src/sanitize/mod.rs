@@ -241,6 +241,22 @@ enum Trigger {
     Clients,
 }
 
+/// Where a keyword is in a text, and which.
+#[derive(Clone, Debug)]
+struct Hit {
+    at: Range<usize>,
+    /// The keyword, by its index in the prefilter.
+    pattern: usize,
+}
+
+/// A stretch of a text that [`rewrite`] replaced with [`REDACTED`]: where
+/// it was and where the marker is in the new text.
+#[derive(Clone, Debug)]
+struct Run {
+    old: Range<usize>,
+    new: Range<usize>,
+}
+
 /// Which finders a text needs, from its keywords: the rules to run, where
 /// the key words are, and for each other form finder the lines its
 /// keywords are on (empty: none).
@@ -479,7 +495,8 @@ impl Sanitizer {
     /// redacts what it does in its first pass (what a redaction then
     /// uncovers is found by the passes after it).
     pub fn findings(&self, text: &str) -> Vec<Finding> {
-        let mut found = self.find(text).unwrap_or_default();
+        let hits = self.keyword_hits(text);
+        let mut found = self.find(text, &hits).unwrap_or_default();
         found.sort_by_key(|f| (f.span.start, f.span.end));
         found
             .into_iter()
@@ -497,10 +514,11 @@ impl Sanitizer {
     /// `text` with every secret replaced by [`REDACTED`]; borrowed when there
     /// was nothing to replace.
     pub fn sanitize<'t>(&self, text: &'t str) -> Cow<'t, str> {
-        let Some(found) = self.find(text) else {
+        let mut hits = self.keyword_hits(text);
+        let Some(found) = self.find(text, &hits) else {
             return Cow::Borrowed(text);
         };
-        let (mut changed, mut markers) = rewrite(text, found);
+        let (mut changed, mut runs) = rewrite(text, found);
         if changed == text {
             return Cow::Borrowed(text);
         }
@@ -510,9 +528,14 @@ impl Sanitizer {
         // text changes nothing. Only text near a new marker differs from
         // what was searched, so only that is searched again: as far as a
         // match can reach (gitleaks' longest single-line ones stay under
-        // 256 bytes either side of what they redact). Each pass only turns
+        // 256 bytes either side of what they redact). The keywords are
+        // where they were, moved by the markers before them: only around a
+        // marker is the text scanned for them again. Each pass only turns
         // text into `[REDACTED]`; the bound is a guard.
+        let mut previous = text;
+        let mut owned;
         for _ in 0..8 {
+            hits = self.moved_hits(previous, &changed, &hits, &runs);
             let mut windows: Vec<Range<usize>> = Vec::new();
             if changed.len() <= RECHECK_WHOLE {
                 // A short text is searched again whole: a rule that reaches
@@ -520,7 +543,8 @@ impl Sanitizer {
                 // line) sees all of it.
                 windows.push(0..changed.len());
             } else {
-                for marker in &markers {
+                for run in &runs {
+                    let marker = run.new.clone();
                     let start = changed.floor_char_boundary(marker.start.saturating_sub(RECHECK));
                     let end = changed.ceil_char_boundary(marker.end + RECHECK);
                     add_line(&mut windows, start..end);
@@ -528,7 +552,15 @@ impl Sanitizer {
             }
             let mut again = Vec::new();
             for window in &windows {
-                if let Some(found) = self.find(&changed[window.clone()]) {
+                let inside: Vec<Hit> = hits
+                    .iter()
+                    .filter(|h| h.at.start >= window.start && h.at.end <= window.end)
+                    .map(|h| Hit {
+                        at: h.at.start - window.start..h.at.end - window.start,
+                        pattern: h.pattern,
+                    })
+                    .collect();
+                if let Some(found) = self.find(&changed[window.clone()], &inside) {
                     again.extend(found.into_iter().map(|mut f| {
                         f.span = f.span.start + window.start..f.span.end + window.start;
                         f
@@ -538,19 +570,104 @@ impl Sanitizer {
             if again.is_empty() {
                 break;
             }
-            let (next, next_markers) = rewrite(&changed, again);
+            let (next, next_runs) = rewrite(&changed, again);
             if next == changed {
                 break;
             }
-            changed = next;
-            markers = next_markers;
+            owned = std::mem::replace(&mut changed, next);
+            previous = &owned;
+            runs = next_runs;
         }
         Cow::Owned(changed)
     }
 
+    /// Where the keywords are in `text`, overlapping ones too, in text
+    /// order.
+    fn keyword_hits(&self, text: &str) -> Vec<Hit> {
+        // The plain search is the automaton's tight loop; clean text only
+        // ever takes it. It skips a keyword that overlaps one it reports,
+        // but such a keyword lies within `longest` bytes of it: the slower
+        // overlapping search then reads just those bytes.
+        let mut windows: Vec<Range<usize>> = Vec::new();
+        for m in self.prefilter.find_iter(text) {
+            let start = text.floor_char_boundary(m.start().saturating_sub(self.longest));
+            let end = text.ceil_char_boundary(m.end() + self.longest);
+            add_line(&mut windows, start..end);
+        }
+        let mut hits = Vec::new();
+        for window in windows {
+            self.hits_in(text, window, &mut hits);
+        }
+        // The overlapping search reports keywords by where they end.
+        hits.sort_by_key(|h| (h.at.start, h.at.end, h.pattern));
+        hits
+    }
+
+    /// Pushes the keywords wholly inside `window` of `text`.
+    fn hits_in(&self, text: &str, window: Range<usize>, hits: &mut Vec<Hit>) {
+        for m in self.prefilter.find_overlapping_iter(&text[window.clone()]) {
+            hits.push(Hit {
+                at: window.start + m.start()..window.start + m.end(),
+                pattern: m.pattern().as_usize(),
+            });
+        }
+    }
+
+    /// The keywords of `after`, which is `before` with `runs` replaced,
+    /// from `hits`, those of `before`: a keyword clear of every run is
+    /// where it was, moved by the runs before it; one that meets a run is
+    /// gone, and the text around each run is scanned again for keywords
+    /// that meet its replacement.
+    fn moved_hits(&self, before: &str, after: &str, hits: &[Hit], runs: &[Run]) -> Vec<Hit> {
+        let mut moved = Vec::with_capacity(hits.len());
+        let mut next = 0;
+        let mut shift: isize = 0;
+        for hit in hits {
+            // Hits are sorted by start; runs too and do not overlap.
+            while next < runs.len() && runs[next].old.end <= hit.at.start {
+                shift += runs[next].new.len() as isize - runs[next].old.len() as isize;
+                next += 1;
+            }
+            let meets = runs[next..]
+                .iter()
+                .take_while(|r| r.old.start < hit.at.end)
+                .any(|r| r.old.end > hit.at.start);
+            if !meets {
+                let at =
+                    hit.at.start.wrapping_add_signed(shift)..hit.at.end.wrapping_add_signed(shift);
+                debug_assert_eq!(&before[hit.at.clone()], &after[at.clone()]);
+                moved.push(Hit {
+                    at,
+                    pattern: hit.pattern,
+                });
+            }
+        }
+        let from = moved.len();
+        for run in runs {
+            let start = after.floor_char_boundary(run.new.start.saturating_sub(self.longest));
+            let end = after.ceil_char_boundary(run.new.end + self.longest);
+            let at = moved.len();
+            self.hits_in(after, start..end, &mut moved);
+            let mut i = at;
+            while i < moved.len() {
+                let h = &moved[i].at;
+                if h.start < run.new.end && h.end > run.new.start {
+                    i += 1;
+                } else {
+                    moved.swap_remove(i);
+                }
+            }
+        }
+        if moved.len() > from {
+            moved.sort_by_key(|h| (h.at.start, h.at.end, h.pattern));
+            moved.dedup_by(|a, b| a.at == b.at && a.pattern == b.pattern);
+        }
+        moved
+    }
+
     /// Every secret in `text`, or `None` when there is none.
-    fn find(&self, text: &str) -> Option<Vec<Found>> {
-        let wanted = self.wanted(text);
+    fn find(&self, text: &str, hits: &[Hit]) -> Option<Vec<Found>> {
+        let wanted = self.wanted(text, hits);
         if wanted.is_none() && self.extra.is_empty() && self.always.is_empty() {
             return None;
         }
@@ -636,18 +753,8 @@ impl Sanitizer {
     }
 
     /// Which finders `text` needs; `None` when its keywords call for none.
-    fn wanted(&self, text: &str) -> Option<Wanted> {
-        // The plain search is the automaton's tight loop; clean text only
-        // ever takes it. It skips a keyword that overlaps one it reports,
-        // but such a keyword lies within `longest` bytes of it: the slower
-        // overlapping search then reads just those bytes.
-        let mut windows: Vec<Range<usize>> = Vec::new();
-        for m in self.prefilter.find_iter(text) {
-            let start = text.floor_char_boundary(m.start().saturating_sub(self.longest));
-            let end = text.ceil_char_boundary(m.end() + self.longest);
-            add_line(&mut windows, start..end);
-        }
-        if windows.is_empty() {
+    fn wanted(&self, text: &str, hits: &[Hit]) -> Option<Wanted> {
+        if hits.is_empty() {
             return None;
         }
         let index = Lines::new(text.as_bytes());
@@ -657,10 +764,10 @@ impl Sanitizer {
         for &index in &self.always {
             wanted.rules.push((index, RuleRun::Text));
         }
-        for window in windows {
-            for m in self.prefilter.find_overlapping_iter(&text[window.clone()]) {
-                let at = window.start + m.start()..window.start + m.end();
-                let lines = match self.triggers[m.pattern().as_usize()] {
+        {
+            for hit in hits {
+                let at = hit.at.clone();
+                let lines = match self.triggers[hit.pattern] {
                     Trigger::Rule(index) => {
                         let run = match wanted.rules.iter().position(|(i, _)| *i == index) {
                             Some(at) => &mut wanted.rules[at].1,
@@ -735,10 +842,9 @@ impl Default for Sanitizer {
 }
 
 /// `text` with `found` (unsorted, may overlap or touch) replaced by one
-/// [`REDACTED`] each run, and where the new markers are. A span that cuts
-/// into an earlier `[REDACTED]` takes the whole marker, so a marker is
-/// never split.
-fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Range<usize>>) {
+/// [`REDACTED`] each run, and the runs. A span that cuts into an earlier
+/// `[REDACTED]` takes the whole marker, so a marker is never split.
+fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Run>) {
     let mut spans: Vec<Range<usize>> = found.into_iter().map(|f| f.span).collect();
     let old_markers: Vec<Range<usize>> = text
         .match_indices(REDACTED)
@@ -777,18 +883,19 @@ fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Range<usize>>) {
         }
     }
     let mut out = String::with_capacity(text.len());
-    let mut markers = Vec::new();
+    let mut replaced = Vec::with_capacity(runs.len());
     let mut at = 0;
     for run in runs {
         out.push_str(&text[at..run.start]);
-        if &text[run.clone()] != REDACTED {
-            markers.push(out.len()..out.len() + REDACTED.len());
-        }
+        replaced.push(Run {
+            new: out.len()..out.len() + REDACTED.len(),
+            old: run.clone(),
+        });
         out.push_str(REDACTED);
         at = run.end;
     }
     out.push_str(&text[at..]);
-    (out, markers)
+    (out, replaced)
 }
 
 fn global() -> &'static RwLock<Arc<Sanitizer>> {
@@ -915,13 +1022,15 @@ mod tests {
         };
         assert_eq!(rewrite("abcdef", at(&[1..3, 2..5])).0, "a[REDACTED]f");
         assert_eq!(rewrite("abcdef", at(&[3..4, 1..3])).0, "a[REDACTED]ef");
-        let (out, markers) = rewrite("abcdef", at(&[1..2, 4..5]));
+        let spans =
+            |runs: Vec<Run>| -> Vec<_> { runs.into_iter().map(|r| (r.old, r.new)).collect() };
+        let (out, runs) = rewrite("abcdef", at(&[1..2, 4..5]));
         assert_eq!(out, "a[REDACTED]cd[REDACTED]f");
-        assert_eq!(markers, [1..11, 13..23]);
-        // An old marker is not a new one.
-        let (out, markers) = rewrite("x=[REDACTED] y", at(&[5..9]));
+        assert_eq!(spans(runs), [(1..2, 1..11), (4..5, 13..23)]);
+        // A span inside an old marker takes all of it, which stays as it was.
+        let (out, runs) = rewrite("x=[REDACTED] y", at(&[5..9]));
         assert_eq!(out, "x=[REDACTED] y");
-        assert!(markers.is_empty());
+        assert_eq!(spans(runs), [(2..12, 2..12)]);
         assert_eq!(rewrite("é", at(&[1..2])).0, "[REDACTED]");
     }
 
