@@ -63,7 +63,7 @@ fn rule_file(out: &mut String, name: &str, file: &RuleFileSpec) {
     for rule in &file.rules {
         write!(
             out,
-            "RuleSpec {{ id: {:?}.into(), regex: {:?}.into(), secret_group: {}, entropy: {:?}, keywords: strings(&{:?}), reach: Some({:?}), allowlists: vec![",
+            "RuleSpec {{ id: {:?}.into(), regex: {:?}.into(), secret_group: {}, entropy: {:?}, keywords: strings(&{:?}), shape: Some({:?}), allowlists: vec![",
             rule.id,
             rule.regex,
             rule.secret_group,
@@ -71,7 +71,7 @@ fn rule_file(out: &mut String, name: &str, file: &RuleFileSpec) {
             rule.keywords,
             // Parsing every expression once more at run time would cost
             // a tenth of the sanitizer's build; here it costs nothing.
-            syntax::reach(&syntax::from_go(&rule.regex)),
+            syntax::shape(&syntax::from_go(&rule.regex), &rule.keywords),
         )
         .unwrap();
         for list in &rule.allowlists {

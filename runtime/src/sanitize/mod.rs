@@ -496,7 +496,9 @@ impl Sanitizer {
     /// uncovers is found by the passes after it).
     pub fn findings(&self, text: &str) -> Vec<Finding> {
         let hits = self.keyword_hits(text);
-        let mut found = self.find(text, &hits).unwrap_or_default();
+        let mut found = self
+            .find(text, &hits, &mut Vec::new(), false)
+            .unwrap_or_default();
         found.sort_by_key(|f| (f.span.start, f.span.end));
         found
             .into_iter()
@@ -514,8 +516,23 @@ impl Sanitizer {
     /// `text` with every secret replaced by [`REDACTED`]; borrowed when there
     /// was nothing to replace.
     pub fn sanitize<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.sanitize_with(text, true)
+    }
+
+    /// What [`Sanitizer::sanitize`] gives, worked out without leaving out
+    /// the rules a redaction cannot make match: for tests that check that
+    /// leaving them out changes nothing.
+    #[doc(hidden)]
+    pub fn sanitize_in_full<'t>(&self, text: &'t str) -> Cow<'t, str> {
+        self.sanitize_with(text, false)
+    }
+
+    fn sanitize_with<'t>(&self, text: &'t str, shortcuts: bool) -> Cow<'t, str> {
         let mut hits = self.keyword_hits(text);
-        let Some(found) = self.find(text, &hits) else {
+        // Rules whose search matched nothing and that a marker cannot make
+        // match (`Rule::steady`): the searches after a redaction skip them.
+        let mut quiet = Vec::new();
+        let Some(found) = self.find(text, &hits, &mut quiet, shortcuts) else {
             return Cow::Borrowed(text);
         };
         let (mut changed, mut runs) = rewrite(text, found);
@@ -537,7 +554,9 @@ impl Sanitizer {
         for _ in 0..8 {
             hits = self.moved_hits(previous, &changed, &hits, &runs);
             let mut windows: Vec<Range<usize>> = Vec::new();
-            if changed.len() <= RECHECK_WHOLE {
+            let whole = changed.len() <= RECHECK_WHOLE;
+            let record = whole && shortcuts;
+            if whole {
                 // A short text is searched again whole: a rule that reaches
                 // far (gitleaks' `curl-auth-user` takes a whole command
                 // line) sees all of it.
@@ -560,7 +579,10 @@ impl Sanitizer {
                         pattern: h.pattern,
                     })
                     .collect();
-                if let Some(found) = self.find(&changed[window.clone()], &inside) {
+                // Only a search of the whole text shows a rule quiet.
+                if let Some(found) =
+                    self.find(&changed[window.clone()], &inside, &mut quiet, record)
+                {
                     again.extend(found.into_iter().map(|mut f| {
                         f.span = f.span.start + window.start..f.span.end + window.start;
                         f
@@ -665,8 +687,17 @@ impl Sanitizer {
         moved
     }
 
-    /// Every secret in `text`, or `None` when there is none.
-    fn find(&self, text: &str, hits: &[Hit]) -> Option<Vec<Found>> {
+    /// Every secret in `text`, or `None` when there is none. The rules in
+    /// `quiet` are known to find nothing in it and are skipped; with
+    /// `record`, a rule whose search matched nothing and that stays so
+    /// after a redaction joins them.
+    fn find(
+        &self,
+        text: &str,
+        hits: &[Hit],
+        quiet: &mut Vec<usize>,
+        record: bool,
+    ) -> Option<Vec<Found>> {
         let wanted = self.wanted(text, hits);
         if wanted.is_none() && self.extra.is_empty() && self.always.is_empty() {
             return None;
@@ -678,8 +709,11 @@ impl Sanitizer {
                 let lines = wanted.lines.as_ref().expect("set with the keywords");
                 for (index, run) in &wanted.rules {
                     let (index, rule) = (*index, &self.rules[*index]);
-                    match run {
-                        RuleRun::No => {}
+                    if quiet.contains(&index) {
+                        continue;
+                    }
+                    let matched = match run {
+                        RuleRun::No => continue,
                         RuleRun::Text => rule.find(index, bytes, lines, &self.global, &mut found),
                         RuleRun::Hits(hits) => {
                             let context = |hit| lines.around(hit, RULE_CONTEXT_LINES);
@@ -691,8 +725,11 @@ impl Sanitizer {
                                 lines,
                                 &self.global,
                                 &mut found,
-                            );
+                            )
                         }
+                    };
+                    if record && !matched && rule.steady() {
+                        quiet.push(index);
                     }
                 }
                 // A byte expression may end a span inside a character.
@@ -735,7 +772,16 @@ impl Sanitizer {
             None if !self.always.is_empty() => {
                 let lines = Lines::new(bytes);
                 for &index in &self.always {
-                    self.rules[index].find(index, bytes, &lines, &self.global, &mut found);
+                    if quiet.contains(&index) {
+                        continue;
+                    }
+                    let rule = &self.rules[index];
+                    if !rule.find(index, bytes, &lines, &self.global, &mut found)
+                        && record
+                        && rule.steady()
+                    {
+                        quiet.push(index);
+                    }
                 }
             }
             None => {}
@@ -1032,6 +1078,63 @@ mod tests {
         assert_eq!(out, "x=[REDACTED] y");
         assert_eq!(spans(runs), [(2..12, 2..12)]);
         assert_eq!(rewrite("é", at(&[1..2])).0, "[REDACTED]");
+    }
+
+    /// The default rules plus `(id, expression, keyword)` rules.
+    fn with_rules(rules: &[(&str, &str, &str)]) -> Sanitizer {
+        let rules = rules
+            .iter()
+            .map(|(id, regex, keyword)| spec::RuleSpec {
+                id: (*id).to_owned(),
+                regex: (*regex).to_owned(),
+                secret_group: 0,
+                entropy: 0.0,
+                keywords: vec![(*keyword).to_owned()],
+                allowlists: Vec::new(),
+                shape: None,
+            })
+            .collect();
+        let rules = RuleSet {
+            spec: RuleFileSpec {
+                rules,
+                allowlists: Vec::new(),
+            },
+        };
+        Sanitizer::builder().rules(rules).build().unwrap()
+    }
+
+    #[test]
+    fn a_rule_a_marker_can_wake_is_searched_again() {
+        // Each text's second secret matches only once the first is a
+        // marker: a `]` before it, a word boundary at the marker's end, or
+        // a keyword now close enough. The searches after the redaction
+        // must run those rules, skipping only rules no marker can wake.
+        let s = with_rules(&[
+            ("first", r"zork:([a-p]{4,})", "zork"),
+            ("after-bracket", r"\](xq[0-9]{5})", "xq"),
+            ("bounded", r"\b([0-9]{6})\b", "zork"),
+            ("near-keyword", r"([0-9]{8})", "fb"),
+        ]);
+        // 80 letters from `a` to `p` that read as no word.
+        let letters: String = (0u32..80)
+            .map(|i| char::from(b'a' + u8::try_from((i * 7 + i * i) % 16).unwrap()))
+            .collect();
+        let far = format!("fb zork:{letters} 12345678");
+        for (text, want) in [
+            ("zork:abcdxq83716", "zork:[REDACTED][REDACTED]".to_owned()),
+            ("zork:abcd123456", "zork:[REDACTED][REDACTED]".to_owned()),
+            (far.as_str(), "fb zork:[REDACTED] [REDACTED]".to_owned()),
+        ] {
+            assert_eq!(s.sanitize(text), want, "{text}");
+            assert_eq!(s.sanitize_in_full(text), want, "{text}");
+        }
+        // And rules no marker can wake are left out: the generic rules.
+        let generic = s.rules.iter().find(|r| r.id == "generic-api-key").unwrap();
+        assert!(generic.steady());
+        for id in ["after-bracket", "bounded", "near-keyword"] {
+            let rule = s.rules.iter().find(|r| r.id == id).unwrap();
+            assert!(!rule.steady(), "{id}");
+        }
     }
 
     #[test]

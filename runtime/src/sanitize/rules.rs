@@ -17,7 +17,7 @@ use regex_automata::Input;
 
 use super::lines::Lines;
 use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
-use super::syntax::{from_go, reach};
+use super::syntax::{from_go, shape, Shape};
 use super::{By, Found, SanitizeError};
 
 include!(concat!(env!("OUT_DIR"), "/gitleaks_rules.rs"));
@@ -44,6 +44,12 @@ pub(crate) struct Rule {
     /// Lowercased.
     pub(crate) keywords: Vec<String>,
     allowlists: Vec<Allowlist>,
+    /// Whether, when its search of a text finds nothing, it finds nothing
+    /// in that text with `[REDACTED]` markers put in (see [`Shape`]), but
+    /// perhaps inside a marker's letters ([`Rule::steady`] asks that).
+    steady: bool,
+    /// Whether it matches a marker's letters (worked out when first asked).
+    inside_marker: std::sync::OnceLock<bool>,
 }
 
 /// A compiled allowlist.
@@ -173,12 +179,16 @@ impl Rule {
             .collect::<Result<Vec<_>, _>>()?;
         // Worked out by the build script for the vendored rules; a user's
         // rule is read here.
-        let reach = match spec.reach {
-            Some(reach) => reach,
-            None => reach(&from_go(&spec.regex)),
+        let shape: Shape = match spec.shape {
+            Some(shape) => shape,
+            None => shape(&from_go(&spec.regex), &spec.keywords),
         };
         Ok(Rule {
-            reach,
+            reach: shape.reach,
+            // Searched around its keywords, a rule may find a match after a
+            // marker moved it closer to one; not if the match holds it.
+            steady: shape.blind && (whole_text || shape.holds_keyword),
+            inside_marker: std::sync::OnceLock::new(),
             crosses_lines,
             id: spec.id.clone(),
             regex,
@@ -189,7 +199,8 @@ impl Rule {
         })
     }
 
-    /// Pushes the span of every secret this rule finds in `text`.
+    /// Pushes the span of every secret this rule finds in `text`; whether
+    /// its expression matched at all (a match it let pass counts).
     pub(crate) fn find(
         &self,
         index: usize,
@@ -197,11 +208,25 @@ impl Rule {
         lines: &Lines,
         global: &[Allowlist],
         found: &mut Vec<Found>,
-    ) {
+    ) -> bool {
         let mut verdicts = LineVerdicts::default();
+        let mut matched = false;
         for caps in self.regex.captures_iter(text) {
+            matched = true;
             self.accept(index, text, 0, &caps, lines, &mut verdicts, global, found);
         }
+        matched
+    }
+
+    /// Whether a text in which this rule's search matched nothing still
+    /// gives nothing once parts of it are `[REDACTED]`: so the search
+    /// after a redaction can leave it out.
+    pub(crate) fn steady(&self) -> bool {
+        self.steady
+            && !*self.inside_marker.get_or_init(|| {
+                self.regex
+                    .is_match(super::REDACTED.trim_matches(['[', ']']))
+            })
     }
 
     /// Pushes the secret of one match (of a search in `text` from byte
@@ -288,6 +313,7 @@ impl Rule {
     /// bytes after it. Searches start just before a keyword instead of at
     /// the start of the text. `text` is the whole text; `context(hit)` is
     /// the range of it a match around `hit` may lie in (its lines).
+    /// Whether its expression matched at all, as [`Rule::find`].
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn find_near(
         &self,
@@ -298,9 +324,10 @@ impl Rule {
         lines: &Lines,
         global: &[Allowlist],
         found: &mut Vec<Found>,
-    ) {
+    ) -> bool {
         let mut verdicts = LineVerdicts::default();
         let mut caps = self.regex.create_captures();
+        let mut matched = false;
         let mut searched = 0;
         // What the last search in a context found past its keyword: the
         // context, where the search started, and where the next match
@@ -344,6 +371,7 @@ impl Rule {
                     }
                     break;
                 };
+                matched = true;
                 let (start, end) = (around.start + whole.start(), around.start + whole.end());
                 if end == cut && cut < around.end {
                     cut = around.end;
@@ -370,6 +398,7 @@ impl Rule {
             }
             searched = searched.max(at.min(last + 1));
         }
+        matched
     }
 }
 

@@ -48,9 +48,9 @@ pub struct RuleSpec {
     pub keywords: Vec<String>,
     /// Findings to let through.
     pub allowlists: Vec<AllowlistSpec>,
-    /// How far past its start a match must be looked for (`syntax::reach`),
-    /// when already known; `None`: work it out when compiling.
-    pub reach: Option<Option<usize>>,
+    /// What its expression allows (`syntax::shape`), when already known;
+    /// `None`: work it out when compiling.
+    pub shape: Option<super::syntax::Shape>,
 }
 
 /// A rule file.

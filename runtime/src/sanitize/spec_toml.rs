@@ -68,7 +68,7 @@ pub fn parse(text: &str) -> Result<RuleFileSpec, String> {
             entropy,
             keywords,
             allowlists,
-            reach: None,
+            shape: None,
         });
     }
     Ok(file)

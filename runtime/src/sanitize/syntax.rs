@@ -1,9 +1,205 @@
 //! Reading gitleaks' expressions: what RE2 (Go) writes differently from
-//! the regex crate, and how far a match can reach. Also compiled into
-//! `build.rs`, which works out the reach of the vendored rules once, at
-//! build time; it uses nothing of the crate.
+//! the regex crate, how far a match can reach, and what a `[REDACTED]`
+//! can do to one. Also compiled into `build.rs`, which works this out for
+//! the vendored rules once, at build time; it uses nothing of the crate.
 
 use std::borrow::Cow;
+
+use regex_syntax::hir::{Class, Hir, HirKind, Look};
+
+/// What the sanitizer needs to know of a rule's expression.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    /// See [`reach`].
+    pub reach: Option<usize>,
+    /// No match holds a `[` or `]`, and whether a stretch of text matches
+    /// depends on nothing outside it but where the text starts and ends
+    /// (no `\b`, no line anchors): a text changed only by `[REDACTED]`
+    /// markers has no match the text before had not, but one inside a
+    /// marker's letters.
+    pub blind: bool,
+    /// Every match holds one of the rule's keywords, at one place in the
+    /// expression (`(?:key|secret|token)`): the search around that keyword
+    /// finds it, however far other text moved.
+    pub holds_keyword: bool,
+}
+
+/// The [`Shape`] of `expression` (in the regex crate's syntax), a rule
+/// with `keywords`.
+pub fn shape(expression: &str, keywords: &[String]) -> Shape {
+    let hir = regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(expression)
+        .ok();
+    let Some(hir) = hir else {
+        return Shape {
+            reach: None,
+            blind: false,
+            holds_keyword: false,
+        };
+    };
+    let looks = hir.properties().look_set();
+    let plain = looks.remove(Look::Start).remove(Look::End).is_empty();
+    let keywords: Vec<Vec<u8>> = keywords
+        .iter()
+        .map(|k| k.to_ascii_lowercase().into_bytes())
+        .collect();
+    let holds_keyword = !keywords.is_empty() && holds(&hir, &keywords);
+    Shape {
+        reach: reach(expression),
+        blind: plain && !can_hold(&hir, b'[') && !can_hold(&hir, b']'),
+        holds_keyword,
+    }
+}
+
+/// Whether every match of `hir` holds one of `keywords` (lowercase).
+fn holds(hir: &Hir, keywords: &[Vec<u8>]) -> bool {
+    let spelled = |words: &[Vec<u8>]| {
+        words
+            .iter()
+            .all(|w| keywords.iter().any(|k| contains(w, k)))
+    };
+    match hir.kind() {
+        // The parser flattens `(?i)x(?:key)y` into one run of pieces: a
+        // keyword is a stretch of them.
+        HirKind::Concat(items) => {
+            items.iter().any(|item| holds(item, keywords))
+                || (0..items.len()).any(|from| {
+                    let mut words = vec![Vec::new()];
+                    for item in &items[from..] {
+                        let Some(next) = spellings(item, 4096) else {
+                            return false;
+                        };
+                        if words.len() * next.len() > 4096 {
+                            return false;
+                        }
+                        words = product(&words, &next);
+                        if spelled(&words) {
+                            return true;
+                        }
+                    }
+                    false
+                })
+        }
+        HirKind::Capture(c) => holds(&c.sub, keywords),
+        HirKind::Repetition(r) if r.min > 0 => holds(&r.sub, keywords),
+        HirKind::Alternation(items) => items.iter().all(|item| holds(item, keywords)),
+        _ => spellings(hir, 4096).is_some_and(|words| spelled(&words)),
+    }
+}
+
+/// Each of `heads` followed by each of `tails`.
+fn product(heads: &[Vec<u8>], tails: &[Vec<u8>]) -> Vec<Vec<u8>> {
+    heads
+        .iter()
+        .flat_map(|a| {
+            tails.iter().map(move |b| {
+                let mut s = a.clone();
+                s.extend_from_slice(b);
+                s
+            })
+        })
+        .collect()
+}
+
+/// Whether `needle` occurs in `hay`.
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Whether a match of `hir` can hold `byte`.
+fn can_hold(hir: &Hir, byte: u8) -> bool {
+    match hir.kind() {
+        HirKind::Empty | HirKind::Look(_) => false,
+        HirKind::Literal(l) => l.0.contains(&byte),
+        HirKind::Class(Class::Bytes(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| (r.start()..=r.end()).contains(&byte)),
+        HirKind::Class(Class::Unicode(c)) => c
+            .ranges()
+            .iter()
+            .any(|r| (r.start()..=r.end()).contains(&char::from(byte))),
+        HirKind::Repetition(r) => r.max != Some(0) && can_hold(&r.sub, byte),
+        HirKind::Capture(c) => can_hold(&c.sub, byte),
+        HirKind::Concat(items) | HirKind::Alternation(items) => {
+            items.iter().any(|h| can_hold(h, byte))
+        }
+    }
+}
+
+/// Every string `hir` matches, lowercased, when they are few (at most
+/// `limit`) and each letter may be either case: `(?i)pass(?:wor)?d`
+/// gives `passd` and `password`. `None` for a wider class, an assertion or
+/// too many.
+fn spellings(hir: &Hir, limit: usize) -> Option<Vec<Vec<u8>>> {
+    let one = |b: u8| Some(vec![vec![b.to_ascii_lowercase()]]);
+    match hir.kind() {
+        HirKind::Empty => Some(vec![Vec::new()]),
+        HirKind::Look(_) => None,
+        HirKind::Literal(l) => Some(vec![l.0.to_ascii_lowercase()]),
+        HirKind::Class(Class::Bytes(c)) => {
+            let bytes: Vec<u8> = c.iter().flat_map(|r| r.start()..=r.end()).collect();
+            match bytes.as_slice() {
+                [b] => one(*b),
+                [a, b] if a.eq_ignore_ascii_case(b) => one(*a),
+                _ => None,
+            }
+        }
+        HirKind::Class(Class::Unicode(c)) => {
+            let chars: Vec<char> = c.iter().flat_map(|r| r.start()..=r.end()).take(3).collect();
+            let byte = |c: char| u8::try_from(c).ok().filter(u8::is_ascii);
+            match chars.as_slice() {
+                [a] => one(byte(*a)?),
+                [a, b] if a.eq_ignore_ascii_case(b) => one(byte(*a)?),
+                _ => None,
+            }
+        }
+        HirKind::Capture(c) => spellings(&c.sub, limit),
+        HirKind::Alternation(items) => {
+            let mut all = Vec::new();
+            for item in items {
+                all.extend(spellings(item, limit)?);
+                if all.len() > limit {
+                    return None;
+                }
+            }
+            Some(all)
+        }
+        HirKind::Concat(items) => {
+            let mut all = vec![Vec::new()];
+            for item in items {
+                let next = spellings(item, limit)?;
+                if all.len() * next.len() > limit {
+                    return None;
+                }
+                all = product(&all, &next);
+            }
+            Some(all)
+        }
+        HirKind::Repetition(r) => {
+            let max = r.max?;
+            if max > 3 {
+                return None;
+            }
+            let sub = spellings(&r.sub, limit)?;
+            let mut all = Vec::new();
+            let mut run = vec![Vec::new()];
+            for n in 0..=max {
+                if n >= r.min {
+                    all.extend(run.iter().cloned());
+                }
+                if all.len() * sub.len() > limit || run.len() * sub.len() > limit {
+                    return None;
+                }
+                run = product(&run, &sub);
+            }
+            Some(all)
+        }
+    }
+}
 
 /// `expression` in the regex crate's syntax. RE2 as Go has it reads a `{`
 /// that does not open a repetition (`{{[^}]+}}`) as a literal brace; the
@@ -219,6 +415,45 @@ mod tests {
         assert_eq!(from_go(r"a{2}b{1,}c{1,3}"), r"a{2}b{1,}c{1,3}");
         assert_eq!(from_go(r"\$?{{[^}]+}}"), r"\$?\{\{[^}]+}}");
         assert_eq!(from_go(r"[{]x{"), r"[{]x\{");
+    }
+
+    #[test]
+    fn shape_tells_what_a_marker_can_change() {
+        let keywords = |k: &[&str]| k.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>();
+        let generic = format!(
+            r#"(?i)[\w.-]{{0,50}}?(?:access|(?-i:[Aa]pi|API)|passw(?:or)?d|token)[\s'"]{{0,3}}[=:]([\w.=-]{{10,150}}){SECRET_SUFFIX}"#
+        );
+        let s = shape(
+            &generic,
+            &keywords(&["access", "api", "passwd", "password", "token"]),
+        );
+        assert_eq!(
+            s,
+            Shape {
+                reach: reach(&generic),
+                blind: true,
+                holds_keyword: true
+            }
+        );
+        // Every spelling the expression takes must hold a keyword of the
+        // rule: `passwd` holds none of these.
+        assert!(!shape(&generic, &keywords(&["access", "api", "token"])).holds_keyword);
+        // The keyword names the service; the match is the token alone.
+        assert!(!shape(r"([0-9]{15}\|[a-z0-9]{27})", &keywords(&["facebook"])).holds_keyword);
+        assert!(shape(r"(?i)facebook.{0,20}([0-9]{15})", &keywords(&["facebook"])).holds_keyword);
+        // Inside a group, in a run of pieces the parser flattened.
+        let azure = r"(?:^|[\s>=:(,)])([a-z0-9_~.]{3}\dQ~[a-z0-9_~.-]{31,34})(?:$|[\s<),])";
+        assert!(shape(azure, &keywords(&["q~"])).holds_keyword);
+        assert!(!shape(azure, &keywords(&["dq~"])).holds_keyword);
+        // Each branch of an alternation holds one.
+        assert!(shape(r"(?:token=|key:)([a-z]{8})", &keywords(&["token", "key"])).holds_keyword);
+        assert!(!shape(r"(?:token=|k:)([a-z]{8})", &keywords(&["token", "key"])).holds_keyword);
+        // A word boundary reads the byte next to a match; a class with
+        // `]` takes a marker's end.
+        assert!(!shape(r"\b(ghp_[a-z0-9]{36})\b", &keywords(&["ghp_"])).blind);
+        assert!(!shape(r"(?m)^token=(\S+)$", &keywords(&["token"])).blind);
+        assert!(!shape(r"token=([^\s]+)", &keywords(&["token"])).blind);
+        assert!(shape(r"^token=([a-z]+)$", &keywords(&["token"])).blind);
     }
 
     #[test]
