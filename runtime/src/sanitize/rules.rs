@@ -34,6 +34,10 @@ pub(crate) struct Rule {
     /// How far past its start a match must be looked for before a search
     /// that finds nothing is final (see [`reach`]); `None`: no bound.
     reach: Option<usize>,
+    /// How far before a keyword it holds a match can start (see
+    /// [`Shape`]); `None`: not known, [`LOOK_BACK`] and [`LOOK_AHEAD`]
+    /// bound the search.
+    keyword_within: Option<usize>,
     /// Whether a match can run over line breaks by itself (`[\s\S]`,
     /// `(?s)`, `\n`): such a rule reads the whole text, the others the
     /// lines around their keywords.
@@ -185,6 +189,7 @@ impl Rule {
         };
         Ok(Rule {
             reach: shape.reach,
+            keyword_within: shape.keyword_within,
             // Searched around its keywords, a rule may find a match after a
             // marker moved it closer to one; not if the match holds it.
             steady: shape.blind && (whole_text || shape.holds_keyword),
@@ -338,13 +343,20 @@ impl Rule {
         let mut ahead: Option<(Range<usize>, usize, Option<usize>)> = None;
         for hit in hits {
             let around = context(hit.clone());
+            // A match that holds its keyword starts by it; one that does
+            // not may start past it.
+            let (back, last) = match self.keyword_within {
+                Some(within) => (within, hit.start),
+                None => (LOOK_BACK, hit.end + LOOK_AHEAD),
+            };
             let first = hit
                 .start
-                .saturating_sub(LOOK_BACK)
+                .saturating_sub(back)
                 .max(around.start)
                 .max(searched);
-            let last = (hit.end + LOOK_AHEAD).min(around.end);
+            let last = last.min(around.end);
             let mut at = first;
+            let mut took = false;
             if let Some((context, from, next)) = &ahead {
                 if *context == around && first >= *from {
                     match next {
@@ -395,8 +407,12 @@ impl Rule {
                     found,
                 );
                 at = if end == start { end + 1 } else { end };
+                took = true;
             }
-            searched = searched.max(at.min(last + 1));
+            // As gitleaks reads a line, matches do not overlap: the next
+            // search starts past the last match. Else it starts past the
+            // starts this search ruled out.
+            searched = searched.max(if took { at } else { at.min(last + 1) });
         }
         matched
     }

@@ -22,6 +22,11 @@ pub struct Shape {
     /// expression (`(?:key|secret|token)`): the search around that keyword
     /// finds it, however far other text moved.
     pub holds_keyword: bool,
+    /// How far before a keyword it holds a match can start, at most, when
+    /// that is bounded (`[\w.-]{0,50}?(?:key|secret)`: 56 bytes): the
+    /// search around a keyword starts there and takes only a match that
+    /// starts by the keyword.
+    pub keyword_within: Option<usize>,
 }
 
 /// The [`Shape`] of `expression` (in the regex crate's syntax), a rule
@@ -38,6 +43,7 @@ pub fn shape(expression: &str, keywords: &[String]) -> Shape {
             reach: None,
             blind: false,
             holds_keyword: false,
+            keyword_within: None,
         };
     };
     let looks = hir.properties().look_set();
@@ -47,20 +53,72 @@ pub fn shape(expression: &str, keywords: &[String]) -> Shape {
         .map(|k| k.to_ascii_lowercase().into_bytes())
         .collect();
     let holds_keyword = !keywords.is_empty() && holds(&hir, &keywords);
+    let keyword_within = if holds_keyword {
+        within(&hir, &keywords)
+    } else {
+        None
+    };
     Shape {
         reach: reach(expression),
         blind: plain && !can_hold(&hir, b'[') && !can_hold(&hir, b']'),
         holds_keyword,
+        keyword_within,
     }
+}
+
+/// The most bytes a match of `hir` can run before a keyword it holds at a
+/// place the expression fixes: what a bounded stretch before that place
+/// can take, plus the place itself.
+fn within(hir: &Hir, keywords: &[Vec<u8>]) -> Option<usize> {
+    let items: &[Hir] = match hir.kind() {
+        HirKind::Concat(items) => items,
+        _ => std::slice::from_ref(hir),
+    };
+    let mut best: Option<usize> = None;
+    let mut keep = |bound: usize| best = Some(best.map_or(bound, |b| b.min(bound)));
+    let mut before = 0usize;
+    for (from, item) in items.iter().enumerate() {
+        if holds(item, keywords) {
+            if let Some(len) = item.properties().maximum_len() {
+                keep(before + len);
+            }
+        }
+        let mut words = vec![Vec::new()];
+        let mut len = 0;
+        for piece in &items[from..] {
+            let (Some(next), Some(piece_len)) =
+                (spellings(piece, 4096), piece.properties().maximum_len())
+            else {
+                break;
+            };
+            if words.len() * next.len() > 4096 {
+                break;
+            }
+            words = product(&words, &next);
+            len += piece_len;
+            if spelled(&words, keywords) {
+                keep(before + len);
+                break;
+            }
+        }
+        match item.properties().maximum_len() {
+            Some(len) => before += len,
+            None => break,
+        }
+    }
+    best
+}
+
+/// Whether each of `words` holds one of `keywords`.
+fn spelled(words: &[Vec<u8>], keywords: &[Vec<u8>]) -> bool {
+    words
+        .iter()
+        .all(|w| keywords.iter().any(|k| contains(w, k)))
 }
 
 /// Whether every match of `hir` holds one of `keywords` (lowercase).
 fn holds(hir: &Hir, keywords: &[Vec<u8>]) -> bool {
-    let spelled = |words: &[Vec<u8>]| {
-        words
-            .iter()
-            .all(|w| keywords.iter().any(|k| contains(w, k)))
-    };
+    let spelled = |words: &[Vec<u8>]| spelled(words, keywords);
     match hir.kind() {
         // The parser flattens `(?i)x(?:key)y` into one run of pieces: a
         // keyword is a stretch of them.
@@ -432,7 +490,9 @@ mod tests {
             Shape {
                 reach: reach(&generic),
                 blind: true,
-                holds_keyword: true
+                holds_keyword: true,
+                // `[\w.-]{0,50}?` then `password`, the longest spelling.
+                keyword_within: Some(50 + 8),
             }
         );
         // Every spelling the expression takes must hold a keyword of the
@@ -444,6 +504,17 @@ mod tests {
         // Inside a group, in a run of pieces the parser flattened.
         let azure = r"(?:^|[\s>=:(,)])([a-z0-9_~.]{3}\dQ~[a-z0-9_~.-]{31,34})(?:$|[\s<),])";
         assert!(shape(azure, &keywords(&["q~"])).holds_keyword);
+        // The keyword is inside the group: the group's start is at most a
+        // byte in, the keyword at most the group's length.
+        assert_eq!(
+            shape(azure, &keywords(&["q~"])).keyword_within,
+            Some(1 + 3 + 1 + 2 + 34)
+        );
+        // No bound before the keyword: none.
+        assert_eq!(
+            shape(r"[a-z]*token=([a-z]{8})", &keywords(&["token"])).keyword_within,
+            None
+        );
         assert!(!shape(azure, &keywords(&["dq~"])).holds_keyword);
         // Each branch of an alternation holds one.
         assert!(shape(r"(?:token=|key:)([a-z]{8})", &keywords(&["token", "key"])).holds_keyword);

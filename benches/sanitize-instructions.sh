@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Instructions per call of the sanitizer now and before gitleaks' rules,
+# counted by callgrind: a figure the shared machine's noise cannot move,
+# beside the timings of `cargo bench --bench sanitize`. Not part of CI.
+#
+#   benches/sanitize-instructions.sh            # 200 calls per input, 3 builds
+set -euo pipefail
+cd "$(dirname "$0")/.."
+calls=${CALLS:-200}
+builds=${BUILDS:-3}
+command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
+bin=$(cargo bench --no-run --bench sanitize_callgrind 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+count() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 >/dev/null |
+    sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+printf '%-18s %14s %14s %8s\n' input now before now/before
+for input in line-clean line-secret traceback-clean traceback-secrets build; do
+  n=$calls
+  [ "$input" = build ] && n=$builds
+  line=()
+  for which in now before; do
+    # The difference from a run of no calls is the calls alone.
+    base=$(count "$which" "$input" 0)
+    with=$(count "$which" "$input" "$n")
+    line+=($(( (with - base) / n )))
+  done
+  printf '%-18s %14s %14s %8s\n' "$input" "${line[0]}" "${line[1]}" \
+    "$(awk -v a="${line[0]}" -v b="${line[1]}" 'BEGIN { printf "%.2f", a / b }')"
+done

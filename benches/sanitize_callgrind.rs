@@ -1,0 +1,80 @@
+//! A loop of sanitizer calls for `valgrind --tool=callgrind`, which counts
+//! instructions instead of timing them: the figures do not move with what
+//! else the machine is doing, so the sanitizer now and before gitleaks'
+//! rules compare exactly. See `benches/sanitize-instructions.sh`.
+//!
+//! ```text
+//! sanitize_callgrind <now|before> <line-clean|line-secret|traceback-clean|traceback-secrets|build> [calls]
+//! ```
+
+use std::hint::black_box;
+
+use poolscope::sanitize::Sanitizer;
+
+#[path = "shared/sanitize_before.rs"]
+mod before;
+#[path = "shared/sanitize_inputs.rs"]
+mod inputs;
+
+fn main() {
+    // `cargo bench` passes `--bench`; only positional arguments count.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let usage = "usage: sanitize_callgrind <now|before> <line-clean|line-secret|traceback-clean|traceback-secrets|build> [calls]";
+    let (Some(which), Some(input)) = (args.first(), args.get(1)) else {
+        eprintln!("{usage}");
+        std::process::exit(2);
+    };
+    let calls: u64 = match args.get(2).map(|n| n.parse()) {
+        None => 1000,
+        Some(Ok(n)) => n,
+        Some(Err(err)) => {
+            eprintln!("the call count must be a number: {err}");
+            std::process::exit(2);
+        }
+    };
+    let text = match input.as_str() {
+        "line-clean" => inputs::log_line(false),
+        "line-secret" => inputs::log_line(true),
+        "traceback-clean" => inputs::traceback(false),
+        "traceback-secrets" => inputs::traceback(true),
+        "build" => String::new(),
+        other => {
+            eprintln!("unknown input `{other}`\n{usage}");
+            std::process::exit(2);
+        }
+    };
+    // One sanitizer is built either way, so a run of 0 calls measures
+    // everything but the calls.
+    let mut total = 0;
+    match which.as_str() {
+        "now" => {
+            let s = Sanitizer::new();
+            for _ in 0..calls {
+                total += if input == "build" {
+                    black_box(Sanitizer::new()).rule_ids().count()
+                } else {
+                    s.sanitize(black_box(&text)).len()
+                };
+            }
+        }
+        "before" => {
+            let s = before::Sanitizer::new();
+            for _ in 0..calls {
+                total += if input == "build" {
+                    drop(black_box(before::Sanitizer::new()));
+                    1
+                } else {
+                    s.sanitize(black_box(&text)).len()
+                };
+            }
+        }
+        other => {
+            eprintln!("unknown sanitizer `{other}`\n{usage}");
+            std::process::exit(2);
+        }
+    }
+    black_box(total);
+}
