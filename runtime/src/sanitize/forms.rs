@@ -188,7 +188,8 @@ impl Forms {
             }
             read_to = end;
             let key = &text[start..end];
-            let Some(strength) = self.keys.classify(key) else {
+            let words = super::keys::words(key);
+            let Some(strength) = self.keys.classify_words(&words) else {
                 continue;
             };
             let before = text[..start].chars().next_back();
@@ -206,7 +207,6 @@ impl Forms {
                 };
                 let tuple = sep.as_str() == "(";
                 let spaced = sep.as_str().ends_with([' ', '\t']);
-                let words = super::keys::words(key);
                 let style = if words.iter().any(|w| w.contains("cookie")) {
                     Style::Header
                 } else if spaced {

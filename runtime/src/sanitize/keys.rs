@@ -347,11 +347,15 @@ impl Keys {
 
     /// How sure `key` is to name a secret; `None` when it is not one.
     pub(crate) fn classify(&self, key: &str) -> Option<Strength> {
-        let words = words(key);
+        self.classify_words(&words(key))
+    }
+
+    /// [`Keys::classify`] for a key already split by [`words`].
+    pub(crate) fn classify_words(&self, words: &[String]) -> Option<Strength> {
         if words.is_empty() {
             return None;
         }
-        if self.extra.iter().any(|extra| matches_words(&words, extra)) {
+        if self.extra.iter().any(|extra| matches_words(words, extra)) {
             return Some(Strength::Strong);
         }
         let mut found = None;
@@ -368,8 +372,12 @@ impl Keys {
             }
             let word = word.as_str();
             // Two words that are one secret word glued (`connection_string`).
-            let pair = next.map(|n| format!("{word}{n}"));
-            if pair.is_some_and(|p| DEFAULT_KEYS.contains(&p.as_str()))
+            let glued = |n: &str| {
+                DEFAULT_KEYS.iter().any(|k| {
+                    k.len() == word.len() + n.len() && k.starts_with(word) && k.ends_with(n)
+                })
+            };
+            if next.is_some_and(glued)
                 && !words
                     .get(i + 2)
                     .is_some_and(|n| METADATA.contains(&n.as_str()))
