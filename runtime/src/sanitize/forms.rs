@@ -169,6 +169,8 @@ impl Forms {
         let bytes = text.as_bytes();
         // The end of the last key read: a keyword inside it is read already.
         let mut read_to = 0;
+        // Reused for every key: a search with fresh captures allocates.
+        let mut groups = self.separator.capture_locations();
         for hit in hits {
             if hit.start < read_to {
                 continue;
@@ -195,18 +197,20 @@ impl Forms {
             let before = text[..start].chars().next_back();
             let after = &text[end..];
             let near = &after[..after.floor_char_boundary(256)];
-            if let Some(c) = self.separator.captures(near) {
-                let (Some(close), Some(sep)) = (c.name("close"), c.name("sep")) else {
+            if self.separator.captures_read(&mut groups, near).is_some() {
+                // Groups 1 and 2: `close` and `sep`.
+                let (Some(close), Some((_, sep_end))) = (groups.get(1), groups.get(2)) else {
                     continue;
                 };
+                let sep = &near[groups.get(2).map_or(0, |g| g.0)..sep_end];
                 // A key inside a quoted string (`"password=x"`, `-H
                 // "Authorization: …"`) ends its value at that quote.
                 let enclosing = match before {
-                    Some(q @ ('"' | '\'' | '`')) if close.as_str().is_empty() => Some(q),
+                    Some(q @ ('"' | '\'' | '`')) if close.0 == close.1 => Some(q),
                     _ => None,
                 };
-                let tuple = sep.as_str() == "(";
-                let spaced = sep.as_str().ends_with([' ', '\t']);
+                let tuple = sep == "(";
+                let spaced = sep.ends_with([' ', '\t']);
                 let style = if words.iter().any(|w| w.contains("cookie")) {
                     Style::Header
                 } else if spaced {
@@ -214,7 +218,7 @@ impl Forms {
                 } else {
                     Style::Token
                 };
-                if let Some(span) = value_at(text, end + sep.end(), style, enclosing, tuple) {
+                if let Some(span) = value_at(text, end + sep_end, style, enclosing, tuple) {
                     // A keyword inside this value is part of it, not a key
                     // of its own: `password=password=…` is read once.
                     read_to = read_to.max(span.end);
