@@ -10,17 +10,15 @@
 
 use std::hint::black_box;
 
+#[path = "shared/args.rs"]
+mod args;
 #[path = "shared/subject.rs"]
 mod subject;
 
 use subject::{observed, plain};
 
 fn main() {
-    // `cargo bench` passes `--bench`; only positional arguments count.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = args::positional();
     let function: fn(u64) -> u64 = match args.first().map(String::as_str) {
         Some("plain") | None => plain,
         Some("observed") => observed,
@@ -29,14 +27,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let calls: u64 = match args.get(1).map(|n| n.parse()) {
-        None => 1_000_000,
-        Some(Ok(n)) => n,
-        Some(Err(err)) => {
-            eprintln!("the call count must be a number: {err}");
-            std::process::exit(2);
-        }
-    };
+    let calls = args::calls(args.get(1), 1_000_000);
     let function = black_box(function);
     let mut acc = 0u64;
     for i in 0..calls {

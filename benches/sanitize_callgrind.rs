@@ -11,30 +11,21 @@ use std::hint::black_box;
 
 use poolscope::sanitize::Sanitizer;
 
+#[path = "shared/args.rs"]
+mod args;
 #[path = "shared/sanitize_before.rs"]
 mod before;
 #[path = "shared/sanitize_inputs.rs"]
 mod inputs;
 
 fn main() {
-    // `cargo bench` passes `--bench`; only positional arguments count.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args = args::positional();
     let usage = "usage: sanitize_callgrind <now|before> <line-clean|line-secret|traceback-clean|traceback-secrets|build> [calls]";
     let (Some(which), Some(input)) = (args.first(), args.get(1)) else {
         eprintln!("{usage}");
         std::process::exit(2);
     };
-    let calls: u64 = match args.get(2).map(|n| n.parse()) {
-        None => 1000,
-        Some(Ok(n)) => n,
-        Some(Err(err)) => {
-            eprintln!("the call count must be a number: {err}");
-            std::process::exit(2);
-        }
-    };
+    let calls = args::calls(args.get(2), 1000);
     let text = match input.as_str() {
         "line-clean" => inputs::log_line(false),
         "line-secret" => inputs::log_line(true),
