@@ -127,12 +127,12 @@ impl Forms {
         if value.is_empty() || self.placeholder.is_match(value) {
             return true;
         }
-        let lower = value.to_ascii_lowercase();
-        if value.ends_with("...")
-            || value.ends_with('…')
-            || lower.contains("redacted")
-            || lower.ends_with("example")
-        {
+        let bytes = value.as_bytes();
+        let redacted = bytes
+            .windows(8)
+            .any(|w| w.eq_ignore_ascii_case(b"redacted"));
+        let example = bytes.len() >= 7 && bytes[bytes.len() - 7..].eq_ignore_ascii_case(b"example");
+        if value.ends_with("...") || value.ends_with('…') || redacted || example {
             return true;
         }
         let (mut run, mut longest, mut prev) = (0, 0, None);
@@ -171,6 +171,7 @@ impl Forms {
         let mut read_to = 0;
         // Reused for every key: a search with fresh captures allocates.
         let mut groups = self.separator.capture_locations();
+        let mut prose_groups = self.prose.capture_locations();
         for hit in hits {
             if hit.start < read_to {
                 continue;
@@ -251,7 +252,10 @@ impl Forms {
             if let Some(q @ ('"' | '\'')) = before {
                 let quote_at = start - 1;
                 let lead = &text[text.ceil_char_boundary(quote_at.saturating_sub(32))..quote_at];
-                if after.starts_with(q) && self.named_before.is_match(lead) {
+                // `named_before` ends in `=` or `:` and blanks: most
+                // quoted keys (JSON's) are not after one, and need no search.
+                let named = lead.trim_end_matches([' ', '\t']).ends_with(['=', ':']);
+                if after.starts_with(q) && named && self.named_before.is_match(lead) {
                     if let Some(m) = self.named_after.find(near) {
                         if let Some(span) = value_at(text, end + m.end(), Style::Token, None, false)
                         {
@@ -274,21 +278,28 @@ impl Forms {
                     }
                 }
             }
-            let word = key.to_ascii_lowercase();
-            if matches!(
-                word.as_str(),
-                "secret"
-                    | "token"
-                    | "key"
-                    | "password"
-                    | "passwd"
-                    | "credential"
-                    | "credentials"
-                    | "auth"
-            ) {
-                if let Some(secret) = self.prose.captures(near).and_then(|c| c.name("secret")) {
-                    if mixed(secret.as_str()) && entropy(secret.as_str().as_bytes()) >= 3.5 {
-                        let span = end + secret.start()..end + secret.end();
+            let prose = [
+                "secret",
+                "token",
+                "key",
+                "password",
+                "passwd",
+                "credential",
+                "credentials",
+                "auth",
+            ];
+            // `prose` starts with a blank: a key followed by anything else
+            // needs no search.
+            if near.starts_with([' ', '\t']) && prose.iter().any(|w| key.eq_ignore_ascii_case(w)) {
+                // Group 1: `secret`.
+                let secret = self
+                    .prose
+                    .captures_read(&mut prose_groups, near)
+                    .and_then(|_| prose_groups.get(1));
+                if let Some((from, to)) = secret {
+                    let secret = &near[from..to];
+                    if mixed(secret) && entropy(secret.as_bytes()) >= 3.5 {
+                        let span = end + from..end + to;
                         found.push(Found::new(span, By::Form("prose")));
                     }
                 }

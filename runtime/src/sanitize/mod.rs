@@ -497,7 +497,7 @@ impl Sanitizer {
     pub fn findings(&self, text: &str) -> Vec<Finding> {
         let hits = self.keyword_hits(text);
         let mut found = self
-            .find(text, &hits, &mut Vec::new(), false)
+            .find(text, &hits, &mut Vec::new(), false, true)
             .unwrap_or_default();
         found.sort_by_key(|f| (f.span.start, f.span.end));
         found
@@ -519,9 +519,12 @@ impl Sanitizer {
         self.sanitize_with(text, true)
     }
 
-    /// What [`Sanitizer::sanitize`] gives, worked out without leaving out
-    /// the rules a redaction cannot make match: for tests that check that
-    /// leaving them out changes nothing.
+    /// What [`Sanitizer::sanitize`] gives, worked out without its
+    /// shortcuts: no rule is left out of the searches after a redaction
+    /// (however sure it is to find nothing), and every rule is searched
+    /// unanchored from where its matches near a keyword may start (not by
+    /// its anchored search, see `rules::Leading`). For tests that check
+    /// that the shortcuts change nothing.
     #[doc(hidden)]
     pub fn sanitize_in_full<'t>(&self, text: &'t str) -> Cow<'t, str> {
         self.sanitize_with(text, false)
@@ -532,7 +535,7 @@ impl Sanitizer {
         // Rules whose search matched nothing and that a marker cannot make
         // match (`Rule::steady`): the searches after a redaction skip them.
         let mut quiet = Vec::new();
-        let Some(found) = self.find(text, &hits, &mut quiet, shortcuts) else {
+        let Some(found) = self.find(text, &hits, &mut quiet, shortcuts, shortcuts) else {
             return Cow::Borrowed(text);
         };
         let (mut changed, mut runs) = rewrite(text, found);
@@ -571,18 +574,25 @@ impl Sanitizer {
             }
             let mut again = Vec::new();
             for window in &windows {
-                let inside: Vec<Hit> = hits
-                    .iter()
-                    .filter(|h| h.at.start >= window.start && h.at.end <= window.end)
-                    .map(|h| Hit {
-                        at: h.at.start - window.start..h.at.end - window.start,
-                        pattern: h.pattern,
-                    })
-                    .collect();
+                let inside: Cow<'_, [Hit]> = if whole {
+                    Cow::Borrowed(&hits)
+                } else {
+                    hits.iter()
+                        .filter(|h| h.at.start >= window.start && h.at.end <= window.end)
+                        .map(|h| Hit {
+                            at: h.at.start - window.start..h.at.end - window.start,
+                            pattern: h.pattern,
+                        })
+                        .collect()
+                };
                 // Only a search of the whole text shows a rule quiet.
-                if let Some(found) =
-                    self.find(&changed[window.clone()], &inside, &mut quiet, record)
-                {
+                if let Some(found) = self.find(
+                    &changed[window.clone()],
+                    &inside,
+                    &mut quiet,
+                    record,
+                    shortcuts,
+                ) {
                     again.extend(found.into_iter().map(|mut f| {
                         f.span = f.span.start + window.start..f.span.end + window.start;
                         f
@@ -690,13 +700,15 @@ impl Sanitizer {
     /// Every secret in `text`, or `None` when there is none. The rules in
     /// `quiet` are known to find nothing in it and are skipped; with
     /// `record`, a rule whose search matched nothing and that stays so
-    /// after a redaction joins them.
+    /// after a redaction joins them. With `anchored`, rules near their
+    /// keywords are searched anchored where they can (`rules::Leading`).
     fn find(
         &self,
         text: &str,
         hits: &[Hit],
         quiet: &mut Vec<usize>,
         record: bool,
+        anchored: bool,
     ) -> Option<Vec<Found>> {
         let wanted = self.wanted(text, hits);
         if wanted.is_none() && self.extra.is_empty() && self.always.is_empty() {
@@ -717,15 +729,12 @@ impl Sanitizer {
                         RuleRun::Text => rule.find(index, bytes, lines, &self.global, &mut found),
                         RuleRun::Hits(hits) => {
                             let context = |hit| lines.around(hit, RULE_CONTEXT_LINES);
-                            rule.find_near(
-                                index,
-                                bytes,
+                            let near = rules::Near {
                                 hits,
                                 context,
-                                lines,
-                                &self.global,
-                                &mut found,
-                            )
+                                anchored,
+                            };
+                            rule.find_near(index, bytes, near, lines, &self.global, &mut found)
                         }
                     };
                     if record && !matched && rule.steady() {
@@ -892,9 +901,8 @@ impl Default for Sanitizer {
 /// `[REDACTED]` takes the whole marker, so a marker is never split.
 fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Run>) {
     let mut spans: Vec<Range<usize>> = found.into_iter().map(|f| f.span).collect();
-    let old_markers: Vec<Range<usize>> = text
-        .match_indices(REDACTED)
-        .map(|(at, _)| at..at + REDACTED.len())
+    let old_markers: Vec<Range<usize>> = memchr::memmem::find_iter(text.as_bytes(), REDACTED)
+        .map(|at| at..at + REDACTED.len())
         .collect();
     for span in &mut spans {
         // Spans from byte expressions may cut a character: widen to whole

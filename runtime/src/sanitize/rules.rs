@@ -9,11 +9,16 @@
 
 use std::ops::Range;
 
+use std::sync::OnceLock;
+
 use aho_corasick::AhoCorasick;
+use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::meta::{self, Regex};
+use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::captures::Captures;
+use regex_automata::util::pool::Pool;
 use regex_automata::util::syntax;
-use regex_automata::Input;
+use regex_automata::{Anchored, Input};
 
 use super::lines::Lines;
 use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
@@ -43,6 +48,12 @@ pub(crate) struct Rule {
     /// lines around their keywords.
     pub(crate) crosses_lines: bool,
     regex: Regex,
+    /// The expression as gitleaks wrote it, translated: what [`Leading`]
+    /// is built from.
+    expression: String,
+    /// The search for where a match near a keyword ends, built the first
+    /// time one is needed (`None`: the rule has none, see [`Leading`]).
+    leading: OnceLock<Option<Leading>>,
     secret_group: usize,
     entropy: f64,
     /// Lowercased.
@@ -53,7 +64,90 @@ pub(crate) struct Rule {
     /// perhaps inside a marker's letters ([`Rule::steady`] asks that).
     steady: bool,
     /// Whether it matches a marker's letters (worked out when first asked).
-    inside_marker: std::sync::OnceLock<bool>,
+    inside_marker: OnceLock<bool>,
+}
+
+/// A rule's expression behind `(?s-u:.){0,W}?`, `W` being how far before a
+/// keyword a match that holds it can start, searched anchored by a lazy
+/// DFA: from where a match near a keyword may first start, it tells where
+/// the leftmost one that starts within `W` bytes ends, reading only as far
+/// as such a match can reach.
+///
+/// The rule's own expression, searched unanchored from the same place,
+/// tells the same but reads to the end of its context: every later byte
+/// may start a match. gitleaks' generic rule, whose value has no longest
+/// form, then reads a whole 1 KiB line for one `password` in it (2 µs
+/// against 0.2 µs anchored). Its start and groups are then taken by the
+/// expression itself, over just the match.
+///
+/// Built when a rule first runs near a keyword, not with the sanitizer:
+/// compiling it costs about two thirds of compiling the rule (0.2 ms for
+/// the generic rule), which for every rule would take building past its
+/// budget, and most rules never see their keywords in a process's logs.
+struct Leading {
+    dfa: DFA,
+    /// How far before its keyword a match can start: the `W` above.
+    within: usize,
+    caches: Pool<
+        Cache,
+        Box<dyn Fn() -> Cache + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>,
+    >,
+}
+
+impl std::fmt::Debug for Leading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Leading")
+            .field("within", &self.within)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Above this, a rule is searched unanchored near its keywords: the
+/// prefix would cost more states than it saves.
+const LEADING_LIMIT: usize = 256;
+
+impl Leading {
+    fn build(expression: &str, within: usize) -> Option<Leading> {
+        let dfa = DFA::builder()
+            .syntax(syntax::Config::new().unicode(false).utf8(false))
+            .thompson(
+                thompson::Config::new()
+                    .which_captures(WhichCaptures::None)
+                    .utf8(false)
+                    .nfa_size_limit(Some(32 << 20)),
+            )
+            // As the regex crate sets it: give up (and search as before)
+            // when the cache keeps filling, rather than crawl.
+            .configure(DFA::config().minimum_cache_clear_count(Some(3)))
+            .build(&format!("(?s-u:.){{0,{within}}}?(?:{expression})"))
+            .ok()?;
+        let made = dfa.clone();
+        Some(Leading {
+            dfa,
+            within,
+            caches: Pool::new(Box::new(move || made.create_cache())),
+        })
+    }
+
+    /// Where the leftmost match that starts in `from..=from + within` of
+    /// `hay` ends, if one does; `Err` when the lazy DFA gave up.
+    fn end(&self, hay: &[u8], from: usize) -> Result<Option<usize>, ()> {
+        let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
+        let mut cache = self.caches.get();
+        match self.dfa.try_search_fwd(&mut cache, &input) {
+            Ok(m) => Ok(m.map(|m| m.offset())),
+            Err(_) => Err(()),
+        }
+    }
+}
+
+/// Where [`Rule::find_near`] searches: around `hits`, keywords in text
+/// order, each within `context(hit)` (its lines); with `anchored`, by the
+/// rule's [`Leading`] search if it has one.
+pub(crate) struct Near<'h, C> {
+    pub(crate) hits: &'h [Range<usize>],
+    pub(crate) context: C,
+    pub(crate) anchored: bool,
 }
 
 /// A compiled allowlist.
@@ -193,10 +287,12 @@ impl Rule {
             // Searched around its keywords, a rule may find a match after a
             // marker moved it closer to one; not if the match holds it.
             steady: shape.blind && (whole_text || shape.holds_keyword),
-            inside_marker: std::sync::OnceLock::new(),
+            inside_marker: OnceLock::new(),
             crosses_lines,
             id: spec.id.clone(),
             regex,
+            expression: from_go(&spec.regex).into_owned(),
+            leading: OnceLock::new(),
             secret_group: spec.secret_group,
             entropy: spec.entropy,
             keywords: spec.keywords.iter().map(|k| k.to_lowercase()).collect(),
@@ -314,22 +410,24 @@ impl Rule {
 
 impl Rule {
     /// Pushes the span of every secret this rule finds that starts near a
-    /// keyword in `hits`: from `LOOK_BACK` bytes before it to `LOOK_AHEAD`
-    /// bytes after it. Searches start just before a keyword instead of at
-    /// the start of the text. `text` is the whole text; `context(hit)` is
-    /// the range of it a match around `hit` may lie in (its lines).
-    /// Whether its expression matched at all, as [`Rule::find`].
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn find_near(
+    /// keyword of `near`: from as far before it as a match holding it can
+    /// start (or `LOOK_BACK` bytes) to the keyword (or `LOOK_AHEAD` bytes
+    /// after it). Searches start just before a keyword instead of at the
+    /// start of the text. `text` is the whole text. Whether its expression
+    /// matched near a keyword, as [`Rule::find`] tells for a whole text.
+    pub(crate) fn find_near<C: Fn(Range<usize>) -> Range<usize>>(
         &self,
         index: usize,
         text: &[u8],
-        hits: &[Range<usize>],
-        context: impl Fn(Range<usize>) -> Range<usize>,
+        near: Near<'_, C>,
         lines: &Lines,
         global: &[Allowlist],
         found: &mut Vec<Found>,
     ) -> bool {
+        if let Some(leading) = self.leading().filter(|_| near.anchored) {
+            return self.find_leading(leading, index, text, near, lines, global, found);
+        }
+        let Near { hits, context, .. } = near;
         let mut verdicts = LineVerdicts::default();
         let mut caps = self.regex.create_captures();
         let mut matched = false;
@@ -412,6 +510,96 @@ impl Rule {
             // As gitleaks reads a line, matches do not overlap: the next
             // search starts past the last match. Else it starts past the
             // starts this search ruled out.
+            searched = searched.max(if took { at } else { at.min(last + 1) });
+        }
+        matched
+    }
+}
+
+impl Rule {
+    /// The rule's [`Leading`] search, built on first use; `None` for a rule
+    /// whose matches do not hold a keyword near their start, or that
+    /// crosses lines.
+    fn leading(&self) -> Option<&Leading> {
+        let within = self.keyword_within.filter(|w| *w <= LEADING_LIMIT)?;
+        if self.crosses_lines {
+            return None;
+        }
+        self.leading
+            .get_or_init(|| Leading::build(&self.expression, within))
+            .as_ref()
+    }
+
+    /// [`Rule::find_near`] for a rule with a [`Leading`] search: each
+    /// keyword's search is anchored where a match holding it may first
+    /// start, and reads no further than such a match reaches.
+    #[allow(clippy::too_many_arguments)]
+    fn find_leading<C: Fn(Range<usize>) -> Range<usize>>(
+        &self,
+        leading: &Leading,
+        index: usize,
+        text: &[u8],
+        near: Near<'_, C>,
+        lines: &Lines,
+        global: &[Allowlist],
+        found: &mut Vec<Found>,
+    ) -> bool {
+        let Near { hits, context, .. } = near;
+        let mut verdicts = LineVerdicts::default();
+        let mut caps = self.regex.create_captures();
+        let mut matched = false;
+        let mut searched = 0;
+        for hit in hits {
+            let around = context(hit.clone());
+            let hay = &text[around.clone()];
+            let first = hit
+                .start
+                .saturating_sub(leading.within)
+                .max(around.start)
+                .max(searched);
+            let last = hit.start.min(around.end);
+            let mut at = first;
+            let mut took = false;
+            while at <= last {
+                let from = at - around.start;
+                // Only where a match ends is known: the expression itself
+                // then finds it again, reading just that far, for its
+                // start and groups. It finds the same one: a search that
+                // stops at a match's end still sees the match, and no
+                // match it did not see before (look-arounds read the whole
+                // context either way).
+                let input = match leading.end(hay, from) {
+                    Ok(Some(end)) => Input::new(hay).range(from..end),
+                    Ok(None) => break,
+                    // The lazy DFA gave up: search unanchored, as a rule
+                    // without a `Leading` search does.
+                    Err(()) => Input::new(hay).range(from..),
+                };
+                self.regex.search_captures(&input, &mut caps);
+                let Some(whole) = caps.get_match() else {
+                    break;
+                };
+                matched = true;
+                let (start, end) = (around.start + whole.start(), around.start + whole.end());
+                if start > last {
+                    // This match belongs to a later keyword, if any.
+                    break;
+                }
+                self.accept(
+                    index,
+                    text,
+                    around.start,
+                    &caps,
+                    lines,
+                    &mut verdicts,
+                    global,
+                    found,
+                );
+                at = if end == start { end + 1 } else { end };
+                took = true;
+            }
+            // As in `find_near`: matches do not overlap, and a search rules
+            // out every start up to its keyword.
             searched = searched.max(if took { at } else { at.min(last + 1) });
         }
         matched
