@@ -171,7 +171,8 @@ impl Forms {
         let mut read_to = 0;
         // Reused for every key: a search with fresh captures allocates.
         let mut groups = self.separator.capture_locations();
-        let mut prose_groups = self.prose.capture_locations();
+        // Few keys are followed by prose: made when one is.
+        let mut prose_groups = None;
         for hit in hits {
             if hit.start < read_to {
                 continue;
@@ -292,10 +293,11 @@ impl Forms {
             // needs no search.
             if near.starts_with([' ', '\t']) && prose.iter().any(|w| key.eq_ignore_ascii_case(w)) {
                 // Group 1: `secret`.
+                let groups = prose_groups.get_or_insert_with(|| self.prose.capture_locations());
                 let secret = self
                     .prose
-                    .captures_read(&mut prose_groups, near)
-                    .and_then(|_| prose_groups.get(1));
+                    .captures_read(groups, near)
+                    .and_then(|_| groups.get(1));
                 if let Some((from, to)) = secret {
                     let secret = &near[from..to];
                     if mixed(secret) && entropy(secret.as_bytes()) >= 3.5 {

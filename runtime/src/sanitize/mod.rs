@@ -296,6 +296,51 @@ const RECHECK_WHOLE: usize = 4096;
 /// (gitleaks' generic rule allows eight between a key and its value).
 const RULE_CONTEXT_LINES: usize = 8;
 
+/// `specs` compiled, in order; the error is the first rule's that fails.
+/// Compiling gitleaks' rules is most of building a sanitizer and each
+/// compiles on its own: they are shared out over up to four threads, as
+/// many as the machine has cores (a thread that cannot be started leaves
+/// its share to this one).
+fn compile_rules(specs: &[&spec::RuleSpec]) -> Result<Vec<Rule>, SanitizeError> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 4);
+    // Every `threads`-th rule from `share` on: neighbours in gitleaks' file
+    // are often alike in cost, so each thread gets a fair mix.
+    let share = |share: usize| {
+        specs
+            .iter()
+            .enumerate()
+            .skip(share)
+            .step_by(threads)
+            .map(|(i, spec)| (i, Rule::compile(spec)))
+            .collect::<Vec<_>>()
+    };
+    let mut done = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads)
+            .map(|t| {
+                let handle = std::thread::Builder::new()
+                    .name("poolscope-rules".to_owned())
+                    .spawn_scoped(scope, move || share(t));
+                (t, handle.ok())
+            })
+            .collect();
+        let mut done = share(0);
+        for (t, handle) in others {
+            match handle {
+                Some(handle) => match handle.join() {
+                    Ok(part) => done.extend(part),
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                None => done.extend(share(t)),
+            }
+        }
+        done
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, rule)| rule).collect()
+}
+
 /// Adds `line` to `lines`, which are in text order, merging it with the
 /// last if they are the same.
 fn add_line(lines: &mut Vec<Range<usize>>, line: Range<usize>) {
@@ -345,6 +390,9 @@ pub struct Sanitizer {
     triggers: Vec<Trigger>,
     /// The length of the longest keyword.
     longest: usize,
+    /// Whether a keyword can meet a `[REDACTED]` marker: only then can a
+    /// redaction put a keyword where there was none.
+    keyword_in_marker: bool,
     extra: Vec<Regex>,
 }
 
@@ -403,10 +451,7 @@ impl SanitizerBuilder {
         for set in &self.rules {
             global_specs.extend(&set.spec.allowlists);
         }
-        let rules = specs
-            .into_iter()
-            .map(Rule::compile)
-            .collect::<Result<Vec<_>, _>>()?;
+        let rules = compile_rules(&specs)?;
         let global = global_specs
             .into_iter()
             .map(|a| Allowlist::compile("(global allowlist)", a))
@@ -444,8 +489,13 @@ impl SanitizerBuilder {
             .build(&words)
             .map_err(|e| SanitizeError::Rules(format!("keyword prefilter: {e}")))?;
         let longest = words.iter().map(String::len).max().unwrap_or(0);
+        // A keyword that meets a marker holds its `[` or `]`, or is
+        // inside its letters.
+        let keyword_in_marker =
+            prefilter.is_match(REDACTED) || words.iter().any(|w| w.contains(['[', ']']));
         Ok(Sanitizer {
             longest,
+            keyword_in_marker,
             forms: Forms::new(keys)?,
             rules,
             always,
@@ -675,6 +725,10 @@ impl Sanitizer {
             }
         }
         let from = moved.len();
+        // When no keyword holds a bracket or is inside a marker's letters
+        // (`act`, `red`), the usual case, no keyword can meet a marker: the
+        // text around one needs no scan.
+        let runs = if self.keyword_in_marker { runs } else { &[] };
         for run in runs {
             let start = after.floor_char_boundary(run.new.start.saturating_sub(self.longest));
             let end = after.ceil_char_boundary(run.new.end + self.longest);
@@ -710,7 +764,7 @@ impl Sanitizer {
         record: bool,
         anchored: bool,
     ) -> Option<Vec<Found>> {
-        let wanted = self.wanted(text, hits);
+        let wanted = self.wanted(text, hits, quiet);
         if wanted.is_none() && self.extra.is_empty() && self.always.is_empty() {
             return None;
         }
@@ -808,7 +862,7 @@ impl Sanitizer {
     }
 
     /// Which finders `text` needs; `None` when its keywords call for none.
-    fn wanted(&self, text: &str, hits: &[Hit]) -> Option<Wanted> {
+    fn wanted(&self, text: &str, hits: &[Hit], quiet: &[usize]) -> Option<Wanted> {
         if hits.is_empty() {
             return None;
         }
@@ -823,6 +877,8 @@ impl Sanitizer {
             for hit in hits {
                 let at = hit.at.clone();
                 let lines = match self.triggers[hit.pattern] {
+                    // Known to find nothing: not worth a place in the list.
+                    Trigger::Rule(index) if quiet.contains(&index) => continue,
                     Trigger::Rule(index) => {
                         let run = match wanted.rules.iter().position(|(i, _)| *i == index) {
                             Some(at) => &mut wanted.rules[at].1,
@@ -901,9 +957,18 @@ impl Default for Sanitizer {
 /// `[REDACTED]` takes the whole marker, so a marker is never split.
 fn rewrite(text: &str, found: Vec<Found>) -> (String, Vec<Run>) {
     let mut spans: Vec<Range<usize>> = found.into_iter().map(|f| f.span).collect();
-    let old_markers: Vec<Range<usize>> = memchr::memmem::find_iter(text.as_bytes(), REDACTED)
-        .map(|at| at..at + REDACTED.len())
-        .collect();
+    // A marker starts with `[`: looking for that byte is a vector scan with
+    // nothing to set up, where a substring search builds a searcher a call.
+    let mut old_markers: Vec<Range<usize>> = Vec::new();
+    let mut from = 0;
+    while let Some(at) = memchr::memchr(b'[', &text.as_bytes()[from..]).map(|i| from + i) {
+        if text[at..].starts_with(REDACTED) {
+            old_markers.push(at..at + REDACTED.len());
+            from = at + REDACTED.len();
+        } else {
+            from = at + 1;
+        }
+    }
     for span in &mut spans {
         // Spans from byte expressions may cut a character: widen to whole
         // characters.
@@ -1143,6 +1208,58 @@ mod tests {
             let rule = s.rules.iter().find(|r| r.id == id).unwrap();
             assert!(!rule.steady(), "{id}");
         }
+    }
+
+    #[test]
+    fn a_keyword_a_marker_makes_is_seen() {
+        // The second secret's keyword exists only once the first is a
+        // marker: it holds the marker's `]`, or is inside its letters.
+        for (keyword, rule) in [
+            ("]xq", r"\](xq[0-9]{5})"),
+            ("acted", r"ACTED\](xq[0-9]{5})"),
+        ] {
+            let s = with_rules(&[
+                ("first", r"zork:([a-p]{4,})", "zork"),
+                ("second", rule, keyword),
+            ]);
+            assert!(s.keyword_in_marker, "{keyword}");
+            assert_eq!(
+                s.sanitize("zork:abcdxq83716"),
+                "zork:[REDACTED][REDACTED]",
+                "{keyword}"
+            );
+        }
+        // No default keyword can meet a marker: the text around one is not
+        // scanned for keywords again.
+        assert!(!Sanitizer::new().keyword_in_marker);
+    }
+
+    #[test]
+    fn of_several_bad_rules_the_first_is_named() {
+        // Rules compile on several threads; the error is still the first
+        // bad rule's, in the file's order.
+        let rules = (0..12)
+            .map(|i| spec::RuleSpec {
+                id: format!("rule-{i}"),
+                regex: if i == 5 || i == 9 { "(" } else { "ok[0-9]{4}" }.to_owned(),
+                secret_group: 0,
+                entropy: 0.0,
+                keywords: vec!["ok".to_owned()],
+                allowlists: Vec::new(),
+                shape: None,
+            })
+            .collect();
+        let rules = RuleSet {
+            spec: RuleFileSpec {
+                rules,
+                allowlists: Vec::new(),
+            },
+        };
+        let err = Sanitizer::builder().rules(rules).build().unwrap_err();
+        assert!(
+            matches!(&err, SanitizeError::Rule { rule, .. } if rule == "rule-5"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -176,6 +176,7 @@ pub(crate) fn compile(
         .configure(
             meta::Config::new()
                 .auto_prefilter(whole_text)
+                .onepass(false)
                 .utf8_empty(false)
                 // Several rules repeat wide classes up to 150 times; the
                 // default limit is for one expression, and these stay well
@@ -546,7 +547,8 @@ impl Rule {
     ) -> bool {
         let Near { hits, context, .. } = near;
         let mut verdicts = LineVerdicts::default();
-        let mut caps = self.regex.create_captures();
+        // Made on the first match: most searches near a keyword find none.
+        let mut caps: Option<Captures> = None;
         let mut matched = false;
         let mut searched = 0;
         for hit in hits {
@@ -575,7 +577,8 @@ impl Rule {
                     // without a `Leading` search does.
                     Err(()) => Input::new(hay).range(from..),
                 };
-                self.regex.search_captures(&input, &mut caps);
+                let caps = caps.get_or_insert_with(|| self.regex.create_captures());
+                self.regex.search_captures(&input, caps);
                 let Some(whole) = caps.get_match() else {
                     break;
                 };
@@ -589,7 +592,7 @@ impl Rule {
                     index,
                     text,
                     around.start,
-                    &caps,
+                    caps,
                     lines,
                     &mut verdicts,
                     global,
