@@ -83,23 +83,8 @@ fn within(hir: &Hir, keywords: &[Vec<u8>]) -> Option<usize> {
                 keep(before + len);
             }
         }
-        let mut words = vec![Vec::new()];
-        let mut len = 0;
-        for piece in &items[from..] {
-            let (Some(next), Some(piece_len)) =
-                (spellings(piece, 4096), piece.properties().maximum_len())
-            else {
-                break;
-            };
-            if words.len() * next.len() > 4096 {
-                break;
-            }
-            words = product(&words, &next);
-            len += piece_len;
-            if spelled(&words, keywords) {
-                keep(before + len);
-                break;
-            }
+        if let Some(len) = keyword_run(&items[from..], keywords) {
+            keep(before + len);
         }
         match item.properties().maximum_len() {
             Some(len) => before += len,
@@ -107,6 +92,27 @@ fn within(hir: &Hir, keywords: &[Vec<u8>]) -> Option<usize> {
         }
     }
     best
+}
+
+/// The longest a match of the shortest run of `items`, from the first,
+/// can be, when every way to spell that run holds one of `keywords`
+/// (`None`: no such run, or one with too many spellings to tell).
+fn keyword_run(items: &[Hir], keywords: &[Vec<u8>]) -> Option<usize> {
+    let mut words = vec![Vec::new()];
+    let mut len = 0;
+    for piece in items {
+        // Few spellings mean a bounded length.
+        let next = spellings(piece, 4096)?;
+        if words.len() * next.len() > 4096 {
+            return None;
+        }
+        words = product(&words, &next);
+        len += piece.properties().maximum_len()?;
+        if spelled(&words, keywords) {
+            return Some(len);
+        }
+    }
+    None
 }
 
 /// Whether each of `words` holds one of `keywords`.
@@ -124,22 +130,7 @@ fn holds(hir: &Hir, keywords: &[Vec<u8>]) -> bool {
         // keyword is a stretch of them.
         HirKind::Concat(items) => {
             items.iter().any(|item| holds(item, keywords))
-                || (0..items.len()).any(|from| {
-                    let mut words = vec![Vec::new()];
-                    for item in &items[from..] {
-                        let Some(next) = spellings(item, 4096) else {
-                            return false;
-                        };
-                        if words.len() * next.len() > 4096 {
-                            return false;
-                        }
-                        words = product(&words, &next);
-                        if spelled(&words) {
-                            return true;
-                        }
-                    }
-                    false
-                })
+                || (0..items.len()).any(|from| keyword_run(&items[from..], keywords).is_some())
         }
         HirKind::Capture(c) => holds(&c.sub, keywords),
         HirKind::Repetition(r) if r.min > 0 => holds(&r.sub, keywords),
