@@ -1,8 +1,8 @@
 //! Sanitizer throughput on a 1 KiB log line and a 64 KiB traceback, clean
 //! and with secrets, the cost of building the sanitizer and of its first
-//! line with a secret: the sanitizer
-//! on gitleaks' rules ("now") and the one before them ("before", commit
-//! 5bb18b3, ~20 rules), side by side in one run.
+//! line with a secret: the sanitizer on gitleaks' rules ("now") and the
+//! one before them ("before", commit 5bb18b3, ~20 rules), side by side in
+//! one run.
 //!
 //! ```text
 //! cargo bench --bench sanitize

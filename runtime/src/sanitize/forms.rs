@@ -279,19 +279,11 @@ impl Forms {
                     }
                 }
             }
-            let prose = [
-                "secret",
-                "token",
-                "key",
-                "password",
-                "passwd",
-                "credential",
-                "credentials",
-                "auth",
-            ];
             // `prose` starts with a blank: a key followed by anything else
             // needs no search.
-            if near.starts_with([' ', '\t']) && prose.iter().any(|w| key.eq_ignore_ascii_case(w)) {
+            if near.starts_with([' ', '\t'])
+                && PROSE_WORDS.iter().any(|w| key.eq_ignore_ascii_case(w))
+            {
                 // Group 1: `secret`.
                 let groups = prose_groups.get_or_insert_with(|| self.prose.capture_locations());
                 let secret = self
@@ -496,6 +488,19 @@ enum Style {
     /// A cookie header: every pair to the end of the line is a session.
     Header,
 }
+
+/// The keys after which a secret may follow in prose (`the token is
+/// …`).
+const PROSE_WORDS: [&str; 8] = [
+    "secret",
+    "token",
+    "key",
+    "password",
+    "passwd",
+    "credential",
+    "credentials",
+    "auth",
+];
 
 /// Where a value starting at `at` lies, inside its quotes if quoted.
 fn value_at(

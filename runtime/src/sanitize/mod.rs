@@ -307,11 +307,11 @@ fn compile_rules(specs: &[&spec::RuleSpec]) -> Result<Vec<Rule>, SanitizeError> 
         .clamp(1, 4);
     // Every `threads`-th rule from `share` on: neighbours in gitleaks' file
     // are often alike in cost, so each thread gets a fair mix.
-    let share = |share: usize| {
+    let share = |t: usize| {
         specs
             .iter()
             .enumerate()
-            .skip(share)
+            .skip(t)
             .step_by(threads)
             .map(|(i, spec)| (i, Rule::compile(spec)))
             .collect::<Vec<_>>()
@@ -573,8 +573,10 @@ impl Sanitizer {
     /// shortcuts: no rule is left out of the searches after a redaction
     /// (however sure it is to find nothing), and every rule is searched
     /// unanchored from where its matches near a keyword may start (not by
-    /// its anchored search, see `rules::Leading`). For tests that check
-    /// that the shortcuts change nothing.
+    /// its anchored search, see `rules::Leading`), and the text around
+    /// every new marker is scanned for keywords that meet it (even when no
+    /// keyword can). For tests that check that the shortcuts change
+    /// nothing.
     #[doc(hidden)]
     pub fn sanitize_in_full<'t>(&self, text: &'t str) -> Cow<'t, str> {
         self.sanitize_with(text, false)
@@ -605,7 +607,7 @@ impl Sanitizer {
         let mut previous = text;
         let mut owned;
         for _ in 0..8 {
-            hits = self.moved_hits(previous, &changed, &hits, &runs);
+            hits = self.moved_hits(previous, &changed, &hits, &runs, shortcuts);
             let mut windows: Vec<Range<usize>> = Vec::new();
             let whole = changed.len() <= RECHECK_WHOLE;
             let record = whole && shortcuts;
@@ -699,8 +701,15 @@ impl Sanitizer {
     /// from `hits`, those of `before`: a keyword clear of every run is
     /// where it was, moved by the runs before it; one that meets a run is
     /// gone, and the text around each run is scanned again for keywords
-    /// that meet its replacement.
-    fn moved_hits(&self, before: &str, after: &str, hits: &[Hit], runs: &[Run]) -> Vec<Hit> {
+    /// that meet its replacement (with `shortcuts`, only if one can).
+    fn moved_hits(
+        &self,
+        before: &str,
+        after: &str,
+        hits: &[Hit],
+        runs: &[Run],
+        shortcuts: bool,
+    ) -> Vec<Hit> {
         let mut moved = Vec::with_capacity(hits.len());
         let mut next = 0;
         let mut shift: isize = 0;
@@ -728,7 +737,11 @@ impl Sanitizer {
         // When no keyword holds a bracket or is inside a marker's letters
         // (`act`, `red`), the usual case, no keyword can meet a marker: the
         // text around one needs no scan.
-        let runs = if self.keyword_in_marker { runs } else { &[] };
+        let runs = if self.keyword_in_marker || !shortcuts {
+            runs
+        } else {
+            &[]
+        };
         for run in runs {
             let start = after.floor_char_boundary(run.new.start.saturating_sub(self.longest));
             let end = after.ceil_char_boundary(run.new.end + self.longest);

@@ -8,7 +8,6 @@
 //! every rule on the regex crate's fast engines (a Unicode `\b` is not).
 
 use std::ops::Range;
-
 use std::sync::OnceLock;
 
 use aho_corasick::AhoCorasick;
@@ -107,7 +106,20 @@ impl std::fmt::Debug for Leading {
 const LEADING_LIMIT: usize = 256;
 
 impl Leading {
+    /// The search for a rule whose matches start at most `within` bytes
+    /// before a keyword they hold; `None` when it cannot be compiled (the
+    /// rule is then searched unanchored, as before).
     fn build(expression: &str, within: usize) -> Option<Leading> {
+        Leading::build_with(expression, within, DFA::config())
+    }
+
+    /// [`Leading::build`] with the lazy DFA configured by `config` (tests
+    /// give it a cache that keeps filling).
+    fn build_with(
+        expression: &str,
+        within: usize,
+        config: regex_automata::hybrid::dfa::Config,
+    ) -> Option<Leading> {
         let dfa = DFA::builder()
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .thompson(
@@ -116,9 +128,12 @@ impl Leading {
                     .utf8(false)
                     .nfa_size_limit(Some(32 << 20)),
             )
-            // As the regex crate sets it: give up (and search as before)
-            // when the cache keeps filling, rather than crawl.
-            .configure(DFA::config().minimum_cache_clear_count(Some(3)))
+            // The lazy DFA never gives up (the default): a search reads at
+            // most `within` bytes and what a match may run past its keyword,
+            // so a cache that fills is cleared and the search goes on. A
+            // search that gave up could only go on unanchored, to the end
+            // of its line, once a keyword: quadratic on a hostile line.
+            .configure(config)
             .build(&format!("(?s-u:.){{0,{within}}}?(?:{expression})"))
             .ok()?;
         let made = dfa.clone();
@@ -130,7 +145,8 @@ impl Leading {
     }
 
     /// Where the leftmost match that starts in `from..=from + within` of
-    /// `hay` ends, if one does; `Err` when the lazy DFA gave up.
+    /// `hay` ends, if one does; `Err` when the lazy DFA cannot search
+    /// (as built, never: it neither gives up nor quits on a byte).
     fn end(&self, hay: &[u8], from: usize) -> Result<Option<usize>, ()> {
         let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
         let mut cache = self.caches.get();
@@ -415,7 +431,9 @@ impl Rule {
     /// start (or `LOOK_BACK` bytes) to the keyword (or `LOOK_AHEAD` bytes
     /// after it). Searches start just before a keyword instead of at the
     /// start of the text. `text` is the whole text. Whether its expression
-    /// matched near a keyword, as [`Rule::find`] tells for a whole text.
+    /// matched: near a keyword, or (searched unanchored) anywhere after
+    /// one in its context; either way a rule that did not is sure to find
+    /// nothing near its keywords, which is what [`Rule::steady`] needs.
     pub(crate) fn find_near<C: Fn(Range<usize>) -> Range<usize>>(
         &self,
         index: usize,
@@ -425,8 +443,10 @@ impl Rule {
         global: &[Allowlist],
         found: &mut Vec<Found>,
     ) -> bool {
-        if let Some(leading) = self.leading().filter(|_| near.anchored) {
-            return self.find_leading(leading, index, text, near, lines, global, found);
+        if near.anchored {
+            if let Some(leading) = self.leading() {
+                return self.find_leading(leading, index, text, near, lines, global, found);
+            }
         }
         let Near { hits, context, .. } = near;
         let mut verdicts = LineVerdicts::default();
@@ -459,7 +479,12 @@ impl Rule {
             if let Some((context, from, next)) = &ahead {
                 if *context == around && first >= *from {
                     match next {
-                        Some(next) if *next <= last => at = *next,
+                        Some(next) if (first..=last).contains(next) => at = *next,
+                        // That match is behind this keyword's stretch (taken
+                        // since, or before it): what follows it is not
+                        // known, and is searched. Skipping to it found the
+                        // same match again, twice or more.
+                        Some(next) if *next < first => {}
                         _ => continue,
                     }
                 }
@@ -519,8 +544,9 @@ impl Rule {
 
 impl Rule {
     /// The rule's [`Leading`] search, built on first use; `None` for a rule
-    /// whose matches do not hold a keyword near their start, or that
-    /// crosses lines.
+    /// whose matches do not hold a keyword near their start (within
+    /// [`LEADING_LIMIT`] bytes), that crosses lines, or whose search does
+    /// not compile (no known rule; it would then be searched unanchored).
     fn leading(&self) -> Option<&Leading> {
         let within = self.keyword_within.filter(|w| *w <= LEADING_LIMIT)?;
         if self.crosses_lines {
@@ -561,7 +587,6 @@ impl Rule {
                 .max(searched);
             let last = hit.start.min(around.end);
             let mut at = first;
-            let mut took = false;
             while at <= last {
                 let from = at - around.start;
                 // Only where a match ends is known: the expression itself
@@ -573,8 +598,9 @@ impl Rule {
                 let input = match leading.end(hay, from) {
                     Ok(Some(end)) => Input::new(hay).range(from..end),
                     Ok(None) => break,
-                    // The lazy DFA gave up: search unanchored, as a rule
-                    // without a `Leading` search does.
+                    // Never, as built (see `Leading::end`); should it
+                    // happen, search unanchored, as a rule without a
+                    // `Leading` search does.
                     Err(()) => Input::new(hay).range(from..),
                 };
                 let caps = caps.get_or_insert_with(|| self.regex.create_captures());
@@ -599,11 +625,12 @@ impl Rule {
                     found,
                 );
                 at = if end == start { end + 1 } else { end };
-                took = true;
             }
-            // As in `find_near`: matches do not overlap, and a search rules
-            // out every start up to its keyword.
-            searched = searched.max(if took { at } else { at.min(last + 1) });
+            // Matches do not overlap, as in gitleaks: the next search
+            // starts past the last match. And every start up to this
+            // keyword is ruled out: the loop ends past it, or on a search
+            // that found no match starting by it.
+            searched = searched.max(at.max(last + 1));
         }
         matched
     }
@@ -661,4 +688,113 @@ fn shannon(counts: impl Iterator<Item = u32>, n: usize) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The vendored rule `id`, compiled.
+    fn vendored(id: &str) -> Rule {
+        let file = gitleaks();
+        let spec = file.rules.iter().find(|r| r.id == id).unwrap();
+        Rule::compile(spec).unwrap()
+    }
+
+    /// Keys and values, a third of the values random enough to be secrets,
+    /// on a few long lines.
+    fn keys_and_values() -> String {
+        let mut seed = 7u64;
+        let mut random = |n: usize| -> String {
+            (0..n)
+                .map(|_| {
+                    seed = seed
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let alphabet =
+                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+                    char::from(alphabet[usize::try_from(seed >> 33).unwrap() % alphabet.len()])
+                })
+                .collect()
+        };
+        let mut text = String::new();
+        for i in 0..600 {
+            match i % 6 {
+                0 => text.push_str(&format!("api_key{i}={} ", random(24))),
+                1 => text.push_str("token: short "),
+                2 => text.push_str(&format!("\"password\": \"{}\", ", random(18))),
+                3 => text.push_str("access granted to secret_santa "),
+                4 => text.push_str(&format!("auth={}\n", random(40))),
+                _ => text.push_str("credential_id=1234 keykeykey "),
+            }
+        }
+        text
+    }
+
+    /// Where `rule`'s keywords are in `text`, in text order.
+    fn keyword_hits(rule: &Rule, text: &str) -> Vec<Range<usize>> {
+        let lower = text.to_ascii_lowercase();
+        let mut hits: Vec<Range<usize>> = rule
+            .keywords
+            .iter()
+            .flat_map(|k| {
+                lower
+                    .match_indices(k.as_str())
+                    .map(|(at, k)| at..at + k.len())
+            })
+            .collect();
+        hits.sort_by_key(|h| (h.start, h.end));
+        hits.dedup();
+        hits
+    }
+
+    /// What `rule` finds near its keywords in `text`, searched anchored
+    /// or not.
+    fn found_near(rule: &Rule, text: &str, anchored: bool) -> Vec<Range<usize>> {
+        let bytes = text.as_bytes();
+        let lines = Lines::new(bytes);
+        let hits = keyword_hits(rule, text);
+        let near = Near {
+            hits: &hits,
+            context: |hit| lines.around(hit, 8),
+            anchored,
+        };
+        let mut found = Vec::new();
+        rule.find_near(0, bytes, near, &lines, &[], &mut found);
+        let mut spans: Vec<_> = found.into_iter().map(|f| f.span).collect();
+        spans.sort_by_key(|s| (s.start, s.end));
+        spans
+    }
+
+    #[test]
+    fn anchored_searches_find_what_unanchored_ones_find() {
+        let text = keys_and_values();
+        for id in ["generic-api-key", "hashicorp-tf-password"] {
+            let rule = vendored(id);
+            assert!(rule.leading().is_some(), "{id}");
+            assert_eq!(
+                found_near(&rule, &text, true),
+                found_near(&rule, &text, false),
+                "{id}"
+            );
+        }
+        assert!(!found_near(&vendored("generic-api-key"), &text, true).is_empty());
+    }
+
+    #[test]
+    fn a_lazy_dfa_whose_cache_keeps_filling_still_finds_every_match() {
+        // The smallest cache the lazy DFA can work with: it is cleared
+        // again and again, and never gives up.
+        let rule = vendored("generic-api-key");
+        let within = rule.keyword_within.unwrap();
+        let config = DFA::config()
+            .cache_capacity(0)
+            .skip_cache_capacity_check(true);
+        let tiny = Leading::build_with(&rule.expression, within, config).unwrap();
+        rule.leading.set(Some(tiny)).unwrap();
+        let text = keys_and_values();
+        let anchored = found_near(&rule, &text, true);
+        assert_eq!(anchored, found_near(&rule, &text, false));
+        assert!(anchored.len() >= 200, "{}", anchored.len());
+    }
 }
