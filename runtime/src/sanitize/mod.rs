@@ -1166,26 +1166,36 @@ mod tests {
         assert_eq!(rewrite("é", at(&[1..2])).0, "[REDACTED]");
     }
 
-    /// The default rules plus `(id, expression, keyword)` rules.
-    fn with_rules(rules: &[(&str, &str, &str)]) -> Sanitizer {
-        let rules = rules
-            .iter()
-            .map(|(id, regex, keyword)| spec::RuleSpec {
-                id: (*id).to_owned(),
-                regex: (*regex).to_owned(),
-                secret_group: 0,
-                entropy: 0.0,
-                keywords: vec![(*keyword).to_owned()],
-                allowlists: Vec::new(),
-                shape: None,
-            })
-            .collect();
-        let rules = RuleSet {
+    /// A rule with one keyword and nothing else.
+    fn rule_spec(id: &str, regex: &str, keyword: &str) -> spec::RuleSpec {
+        spec::RuleSpec {
+            id: id.to_owned(),
+            regex: regex.to_owned(),
+            secret_group: 0,
+            entropy: 0.0,
+            keywords: vec![keyword.to_owned()],
+            allowlists: Vec::new(),
+            shape: None,
+        }
+    }
+
+    /// `rules` as a rule file, unchecked.
+    fn rule_set(rules: Vec<spec::RuleSpec>) -> RuleSet {
+        RuleSet {
             spec: RuleFileSpec {
                 rules,
                 allowlists: Vec::new(),
             },
-        };
+        }
+    }
+
+    /// The default rules plus `(id, expression, keyword)` rules.
+    fn with_rules(rules: &[(&str, &str, &str)]) -> Sanitizer {
+        let rules = rules
+            .iter()
+            .map(|(id, regex, keyword)| rule_spec(id, regex, keyword))
+            .collect();
+        let rules = rule_set(rules);
         Sanitizer::builder().rules(rules).build().unwrap()
     }
 
@@ -1252,22 +1262,12 @@ mod tests {
         // Rules compile on several threads; the error is still the first
         // bad rule's, in the file's order.
         let rules = (0..12)
-            .map(|i| spec::RuleSpec {
-                id: format!("rule-{i}"),
-                regex: if i == 5 || i == 9 { "(" } else { "ok[0-9]{4}" }.to_owned(),
-                secret_group: 0,
-                entropy: 0.0,
-                keywords: vec!["ok".to_owned()],
-                allowlists: Vec::new(),
-                shape: None,
+            .map(|i| {
+                let regex = if i == 5 || i == 9 { "(" } else { "ok[0-9]{4}" };
+                rule_spec(&format!("rule-{i}"), regex, "ok")
             })
             .collect();
-        let rules = RuleSet {
-            spec: RuleFileSpec {
-                rules,
-                allowlists: Vec::new(),
-            },
-        };
+        let rules = rule_set(rules);
         let err = Sanitizer::builder().rules(rules).build().unwrap_err();
         assert!(
             matches!(&err, SanitizeError::Rule { rule, .. } if rule == "rule-5"),
