@@ -101,7 +101,8 @@ impl ThreadPool {
         let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
         self.observed.queue_depth(depth);
         if let Err(mpsc::TrySendError::Full(job)) = self.jobs.try_send(Job { input, reply }) {
-            self.observed.saturated(depth, 0);
+            // Reported once per episode, however many callers find it full.
+            self.observed.saturated(depth, self.observed.available());
             self.jobs
                 .send(job)
                 .map_err(|_| JobError("pool stopped".into()))?;

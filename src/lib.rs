@@ -68,6 +68,7 @@ pub use poolscope_macros::observe;
 pub use poolscope_runtime::{
     alerts, buckets, catalogue, correlation, error, events, is_enabled, label, sanitize,
     set_enabled, stats, Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
+    DEFAULT_SATURATION_HOLD,
 };
 
 #[cfg(feature = "metrics")]

@@ -234,29 +234,45 @@ async fn a_full_pool_reports_saturation() {
     for call in calls {
         call.await.unwrap().unwrap();
     }
-    pool.shutdown();
     if !ANY {
+        pool.shutdown();
         return;
     }
-    let saturated: Vec<_> = captured
-        .take()
-        .into_iter()
+    // The queue drained; once the pool has stayed clear for the hold, a
+    // read of its state ends the episode.
+    eventually_async("the end of the episode", async || {
+        pool_state("pp-saturated").is_some_and(|s| !s.saturated)
+            && captured.names().contains(&"pool.saturation_ended")
+    })
+    .await;
+    let state = pool_state("pp-saturated").unwrap();
+    pool.shutdown();
+    let events = captured.take();
+    let saturated: Vec<_> = events
+        .iter()
         .filter_map(|e| match e {
             Event::PoolSaturated(s) => Some(s),
             _ => None,
         })
         .collect();
-    assert!(
-        !saturated.is_empty(),
-        "eight requests on one busy worker saturate it"
-    );
-    // Every report has requests waiting; the "no free worker" ones say so
-    // (a full queue can be seen just as the worker frees up).
-    assert!(saturated.iter().all(|s| s.queue_size > 0), "{saturated:?}");
-    assert!(
-        saturated.iter().any(|s| s.available_workers == 0),
-        "{saturated:?}"
-    );
+    // Eight requests on one worker, dispatched one after another: one
+    // episode, reported once, however many requests queued in it.
+    assert_eq!(saturated.len(), 1, "{saturated:?}");
+    assert!(saturated[0].queue_size > 0, "{saturated:?}");
+    assert_eq!(saturated[0].available_workers, 0, "{saturated:?}");
+    assert_eq!(state.saturations, 1);
+    let ended: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PoolSaturationEnded(e) => Some(e),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    // Seven requests of 30 ms ran one after another while others waited.
+    assert!(ended[0].duration >= Duration::from_millis(150), "{ended:?}");
+    assert!(ended[0].peak_queue_size >= 2, "{ended:?}");
+    assert!(state.saturated_nanos >= 150_000_000, "{state:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

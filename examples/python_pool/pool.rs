@@ -359,11 +359,10 @@ impl PythonPool {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(job)) => {
-                // The queue is full: saturated; wait for room.
-                let queued = self.shared.config.queue_capacity;
-                self.shared
-                    .observed
-                    .saturated(queued, available(&self.shared));
+                // The queue is full: saturated (one event per episode,
+                // however many callers find it full); wait for room.
+                let observed = &self.shared.observed;
+                observed.saturated(self.shared.config.queue_capacity, observed.available());
                 self.jobs.send(job).await.map_err(|_| PoolError::Shutdown)?;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(PoolError::Shutdown),
@@ -425,14 +424,6 @@ impl PythonPool {
     }
 }
 
-fn available(shared: &Shared) -> usize {
-    poolscope::stats::pools()
-        .into_iter()
-        .find(|p| p.pool == shared.label)
-        .and_then(|p| p.state)
-        .map_or(0, |s| s.workers.available as usize)
-}
-
 /// Hands jobs to free workers; a session's job waits for its worker.
 async fn dispatch(
     shared: Arc<Shared>,
@@ -452,15 +443,7 @@ async fn dispatch(
             else => break,
         };
         match msg {
-            Msg::Job(job) => {
-                if idle.is_empty() {
-                    // No free worker while a request waits: saturated.
-                    shared
-                        .observed
-                        .saturated(waiting.len() + 1 + inbox.len(), 0);
-                }
-                waiting.push_back(job);
-            }
+            Msg::Job(job) => waiting.push_back(job),
             Msg::Idle(id) => idle.push_back(id),
             Msg::Gone(id) => idle.retain(|w| *w != id),
             Msg::Stopped(id) => {
@@ -503,7 +486,16 @@ async fn dispatch(
                 None => i += 1,
             }
         }
-        shared.observed.queue_depth(waiting.len() + inbox.len());
+        let depth = waiting.len() + inbox.len();
+        shared.observed.queue_depth(depth);
+        // Requests wait and no worker is free: saturated. A job that waits
+        // for its session's busy worker while others are free is not. The
+        // pool reports an episode once, and its end after a hold.
+        if waiting.is_empty() || !idle.is_empty() {
+            shared.observed.saturation_ended();
+        } else {
+            shared.observed.saturated(depth, idle.len());
+        }
     }
 }
 

@@ -21,7 +21,7 @@ mod imp;
 mod imp;
 
 pub use imp::{is_enabled, set_enabled, Pool, PoolBuilder, Worker};
-pub use types::{Kind, Outcome, WorkerState, COMPILED_IN};
+pub use types::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
 
 /// Correlation ids: which request a piece of work belongs to.
 ///

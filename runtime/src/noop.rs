@@ -41,6 +41,12 @@ impl PoolBuilder {
     pub fn build(self) -> Pool {
         Pool
     }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn with_saturation_hold(self, _hold: Duration) -> PoolBuilder {
+        self
+    }
 }
 
 impl Pool {
@@ -85,6 +91,28 @@ impl Pool {
     /// Does nothing.
     #[inline(always)]
     pub fn saturated(&self, _queue_size: usize, _available_workers: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn saturation_ended(&self) {}
+
+    /// Always `false`.
+    #[inline(always)]
+    pub fn is_saturated(&self) -> bool {
+        false
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn available(&self) -> usize {
+        0
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn busy(&self) -> usize {
+        0
+    }
 
     /// A worker handle that does nothing.
     #[inline(always)]

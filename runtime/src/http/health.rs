@@ -478,6 +478,8 @@ mod tests {
                 },
                 queue_depth: 7,
                 saturations: 0,
+                saturated: false,
+                saturated_nanos: 0,
                 crashes: 0,
                 sessions_active: 0,
                 sessions_expired: 0,

@@ -81,15 +81,23 @@ impl MetricsHandle {
     /// The Prometheus text exposition (format 0.0.4).
     pub fn render(&self) -> String {
         let mut out = self.prometheus.render();
-        super::series::render(&mut out);
+        render_into(&mut out);
         out
     }
 }
 
-/// Renders only poolscope's per-call-site series, for use beside an exporter
-/// of your own.
+/// Renders only what poolscope writes itself (the per-call-site series and
+/// `poolscope_pool_saturated_seconds_total`), for use beside an exporter of
+/// your own.
 pub fn render() -> String {
     let mut out = String::new();
-    super::series::render(&mut out);
+    render_into(&mut out);
     out
+}
+
+/// What poolscope renders itself: the per-call-site series, and the pools'
+/// time saturated.
+fn render_into(out: &mut String) {
+    super::series::render(out);
+    super::pool::render(out);
 }

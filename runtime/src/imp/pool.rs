@@ -13,14 +13,14 @@ use super::events::{self, active as events_active};
 use super::series::{self, Series};
 use crate::types::error::{CrashContext, ErrorContext, ErrorKind};
 use crate::types::events::{
-    Event, Field, PoolSaturated, PoolStarted, SessionCleanup, SessionCreated, WorkerCrashed,
-    WorkerStarted,
+    Event, Field, PoolSaturated, PoolSaturationEnded, PoolStarted, SessionCleanup, SessionCreated,
+    WorkerCrashed, WorkerStarted,
 };
 use crate::types::label::{AsLabel, Label};
 use crate::types::stats::{
     HistogramSnapshot, PoolState, WorkerCounts, WorkerInfo, MAX_LISTED_WORKERS,
 };
-use crate::types::{Kind, Outcome, WorkerState};
+use crate::types::{Kind, Outcome, WorkerState, DEFAULT_SATURATION_HOLD};
 
 /// The live state of a pool, read by health checks: plain atomics beside the
 /// metric handles, because a `metrics` handle cannot be read back.
@@ -36,7 +36,12 @@ struct Live {
     /// readiness probe never sees a pool one worker short that is not.
     up: AtomicU64,
     queue_depth: AtomicU64,
+    /// Saturation episodes begun.
     saturations: AtomicU64,
+    /// Whether an episode is open (running, or cleared and in its hold):
+    /// lets the calls on a pool that is not saturated skip the lock.
+    episode_open: std::sync::atomic::AtomicBool,
+    episode: Mutex<Episode>,
     crashes: AtomicU64,
     sessions_active: AtomicI64,
     sessions_expired: AtomicU64,
@@ -109,6 +114,34 @@ impl Durations {
     }
 }
 
+/// A saturation episode. It ends once the pool has stayed clear of
+/// saturation for the hold: a pool whose queue drains between bursts it
+/// cannot keep up with is one episode, not one per burst.
+#[derive(Default)]
+struct Episode {
+    /// When it began ([`now_nanos`]); 0 when no episode is open.
+    since: u64,
+    /// When the pool last came clear of saturation; 0 while saturated.
+    clear_at: u64,
+    /// The longest queue reported during it.
+    peak: u64,
+    /// Nanoseconds spent saturated, over the episodes that ended.
+    ended_nanos: u64,
+}
+
+impl Episode {
+    /// Nanoseconds spent saturated up to `now`, the open episode included
+    /// up to when it came clear.
+    fn total_nanos(&self, now: u64) -> u64 {
+        let open = match (self.since, self.clear_at) {
+            (0, _) => 0,
+            (since, 0) => now.saturating_sub(since),
+            (since, clear_at) => clear_at.saturating_sub(since),
+        };
+        self.ended_nanos + open
+    }
+}
+
 /// Busy periods are timed against one process-wide origin, so a start can
 /// live in an atomic.
 fn now_nanos() -> u64 {
@@ -121,6 +154,7 @@ fn now_nanos() -> u64 {
 struct Inner {
     label: Label,
     live: Live,
+    saturation_hold: u64,
     worker_list: Mutex<Vec<std::sync::Weak<WorkerShared>>>,
     size: Gauge,
     workers: [Gauge; 5],
@@ -153,7 +187,9 @@ struct Inner {
 /// let worker = pool.worker(1);
 /// worker.set_state(WorkerState::Available);
 /// pool.queue_depth(3);
-/// pool.saturated(3, 0);
+/// pool.saturated(3, 0); // an episode begins: `pool.saturated`
+/// pool.saturated(4, 0); // the same episode: no event
+/// pool.queue_depth(0); // requests no longer wait: `pool.saturation_ended`
 /// ```
 #[derive(Clone)]
 pub struct Pool {
@@ -173,6 +209,7 @@ impl std::fmt::Debug for Pool {
 #[derive(Debug)]
 pub struct PoolBuilder {
     label: Label,
+    saturation_hold: Duration,
 }
 
 static POOLS: Mutex<Option<HashMap<Label, Arc<Inner>>>> = Mutex::new(None);
@@ -186,20 +223,31 @@ impl PoolBuilder {
         let pools = pools.get_or_insert_with(HashMap::new);
         let inner = pools
             .entry(self.label)
-            .or_insert_with(|| Arc::new(PoolBuilder::register(self.label)));
+            .or_insert_with(|| Arc::new(self.register()));
         Pool {
             inner: inner.clone(),
         }
     }
 
-    fn register(label: Label) -> Inner {
+    /// How long the pool must stay clear of saturation before a saturation
+    /// episode ends ([`DEFAULT_SATURATION_HOLD`] unless set). Zero ends an
+    /// episode as soon as a worker is free or the queue is empty. Applies to
+    /// a pool registered by this builder, not to one registered before.
+    pub fn with_saturation_hold(mut self, hold: Duration) -> PoolBuilder {
+        self.saturation_hold = hold;
+        self
+    }
+
+    fn register(self) -> Inner {
         describe();
+        let label = self.label;
         let l = label.as_str();
         let crashes = |kind: &'static str| metrics::counter!("poolscope_worker_crashes_total", "pool" => l, "kind" => kind);
         let empty = Label::from_static("");
         Inner {
             label,
             live: Live::default(),
+            saturation_hold: nanos(self.saturation_hold),
             worker_list: Mutex::new(Vec::new()),
             size: metrics::gauge!("poolscope_pool_size", "pool" => l),
             workers: WorkerState::ALL
@@ -239,7 +287,7 @@ fn describe() {
     describe_counter!(
         "poolscope_pool_saturated_total",
         Unit::Count,
-        "Times the pool was saturated."
+        "Saturation episodes: times the pool became saturated."
     );
     describe_counter!(
         "poolscope_worker_crashes_total",
@@ -284,6 +332,7 @@ impl Pool {
     pub fn builder<L: AsLabel + ?Sized>(name: &L) -> PoolBuilder {
         PoolBuilder {
             label: name.as_label(),
+            saturation_hold: DEFAULT_SATURATION_HOLD,
         }
     }
 
@@ -339,7 +388,8 @@ impl Pool {
         self.inner.size.set(size as f64);
     }
 
-    /// Sets the queue-depth gauge.
+    /// Sets the queue-depth gauge. An empty queue ends a saturation
+    /// episode (see [`Pool::saturated`]).
     #[inline]
     pub fn queue_depth(&self, depth: usize) {
         self.inner
@@ -347,6 +397,9 @@ impl Pool {
             .queue_depth
             .store(depth as u64, Ordering::Relaxed);
         self.inner.queue_depth.set(depth as f64);
+        if depth == 0 {
+            self.saturation_ended();
+        }
     }
 
     /// Reports how long a request waited in the queue, from enqueue to
@@ -361,21 +414,90 @@ impl Pool {
         self.inner.queue_wait_histogram.record(wait.as_secs_f64());
     }
 
-    /// Reports saturation: requests wait and no worker is free, or the queue
-    /// is full. Emits `pool.saturated` and counts it.
+    /// Reports that the pool is saturated: requests wait and no worker is
+    /// free, or the queue is full. Call it whenever that holds, as often as
+    /// is convenient: only the call that begins an episode emits
+    /// `pool.saturated` (with `queue_size` and `available_workers`) and
+    /// counts `poolscope_pool_saturated_total`; later calls in the same
+    /// episode only track its longest queue.
+    ///
+    /// The episode comes clear at [`Pool::saturation_ended`] (or when
+    /// [`Pool::queue_depth`] reports an empty queue) and ends once it has
+    /// stayed clear for the pool's hold ([`DEFAULT_SATURATION_HOLD`]); a
+    /// saturation within the hold continues it. The end,
+    /// `pool.saturation_ended`, is reported by the first call on the pool
+    /// or read of its state (`/metrics`, `/health*`, `stats::pools`) after
+    /// the hold, with the time from the start until it came clear.
     pub fn saturated(&self, queue_size: usize, available_workers: usize) {
         if !super::is_enabled() {
             return;
         }
-        self.inner.live.saturations.fetch_add(1, Ordering::Relaxed);
-        self.inner.saturated.increment(1);
+        let now = now_nanos();
+        let inner = &self.inner;
+        let ended = {
+            let mut episode = inner.live.episode.lock().unwrap_or_else(|e| e.into_inner());
+            let ended = inner.settle(&mut episode, now);
+            episode.peak = episode.peak.max(queue_size as u64);
+            if episode.since != 0 {
+                episode.clear_at = 0;
+                drop(episode);
+                inner.report_end(ended);
+                return;
+            }
+            episode.since = now;
+            episode.clear_at = 0;
+            inner.live.episode_open.store(true, Ordering::Relaxed);
+            ended
+        };
+        inner.report_end(ended);
+        inner.live.saturations.fetch_add(1, Ordering::Relaxed);
+        inner.saturated.increment(1);
         if events_active() {
             events::emit(Event::PoolSaturated(PoolSaturated {
                 at: SystemTime::now(),
-                pool: self.inner.label,
+                pool: inner.label,
                 queue_size: queue_size as u64,
                 available_workers: available_workers as u64,
             }));
+        }
+    }
+
+    /// Reports that the pool is clear of saturation: a worker is free for
+    /// what waits, or nothing waits. The running episode ends once the pool
+    /// stays clear for its hold (see [`Pool::saturated`]). One load when no
+    /// episode is open, so call it freely.
+    #[inline]
+    pub fn saturation_ended(&self) {
+        if self.inner.live.episode_open.load(Ordering::Relaxed) {
+            self.inner.clear(now_nanos());
+        }
+    }
+
+    /// Workers in [`WorkerState::Available`] now: one atomic load.
+    #[inline]
+    pub fn available(&self) -> usize {
+        let (available, _) = UpPair::decode(self.inner.live.up.load(Ordering::Relaxed));
+        available.max(0) as usize
+    }
+
+    /// Workers in [`WorkerState::Busy`] now: one atomic load.
+    #[inline]
+    pub fn busy(&self) -> usize {
+        let (_, busy) = UpPair::decode(self.inner.live.up.load(Ordering::Relaxed));
+        busy.max(0) as usize
+    }
+
+    /// Whether the pool is saturated now (an episode runs and has not come
+    /// clear).
+    pub fn is_saturated(&self) -> bool {
+        self.inner.live.episode_open.load(Ordering::Relaxed) && {
+            let episode = self
+                .inner
+                .live
+                .episode
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            episode.since != 0 && episode.clear_at == 0
         }
     }
 
@@ -630,6 +752,64 @@ impl Drop for Worker {
 }
 
 impl Inner {
+    /// Marks the open episode clear at `now` (ending it at once with no
+    /// hold), and reports an episode whose hold has passed.
+    #[cold]
+    fn clear(&self, now: u64) {
+        let ended = {
+            let mut episode = self.live.episode.lock().unwrap_or_else(|e| e.into_inner());
+            if episode.since != 0 && episode.clear_at == 0 {
+                episode.clear_at = now;
+            }
+            self.settle(&mut episode, now)
+        };
+        self.report_end(ended);
+    }
+
+    /// Ends the open episode if it has stayed clear for the hold: the
+    /// episode's length and longest queue, to report once the lock is let
+    /// go.
+    fn settle(&self, episode: &mut Episode, now: u64) -> Option<(u64, u64)> {
+        if episode.since == 0
+            || episode.clear_at == 0
+            || now.saturating_sub(episode.clear_at) < self.saturation_hold
+        {
+            return None;
+        }
+        let length = episode.clear_at.saturating_sub(episode.since);
+        let peak = episode.peak;
+        episode.ended_nanos += length;
+        episode.since = 0;
+        episode.clear_at = 0;
+        episode.peak = 0;
+        self.live.episode_open.store(false, Ordering::Relaxed);
+        Some((length, peak))
+    }
+
+    fn report_end(&self, ended: Option<(u64, u64)>) {
+        let Some((length, peak)) = ended else { return };
+        if super::is_enabled() && events_active() {
+            events::emit(Event::PoolSaturationEnded(PoolSaturationEnded {
+                at: SystemTime::now(),
+                pool: self.label,
+                duration: Duration::from_nanos(length),
+                peak_queue_size: peak,
+            }));
+        }
+    }
+
+    /// Nanoseconds spent saturated up to `now`, after ending an episode
+    /// whose hold has passed.
+    fn saturated_nanos(&self, now: u64) -> u64 {
+        let (ended, total) = {
+            let mut episode = self.live.episode.lock().unwrap_or_else(|e| e.into_inner());
+            let ended = self.settle(&mut episode, now);
+            (ended, episode.total_nanos(now))
+        };
+        self.report_end(ended);
+        total
+    }
+
     /// Moves the count of workers in `state` by `by`, in the live state and
     /// in the gauge.
     fn adjust_workers(&self, state: WorkerState, by: i64) {
@@ -668,6 +848,12 @@ impl Inner {
 
     fn snapshot(&self) -> PoolState {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        // Read first: a settled episode is reported, and counted, here.
+        let saturated_nanos = self.saturated_nanos(now_nanos());
+        let saturated = {
+            let episode = self.live.episode.lock().unwrap_or_else(|e| e.into_inner());
+            episode.since != 0 && episode.clear_at == 0
+        };
         let mut workers = self
             .live
             .workers
@@ -714,6 +900,8 @@ impl Inner {
             },
             queue_depth: load(&self.live.queue_depth),
             saturations: load(&self.live.saturations),
+            saturated_nanos,
+            saturated,
             crashes: load(&self.live.crashes),
             sessions_active: self.live.sessions_active.load(Ordering::Relaxed).max(0) as u64,
             sessions_expired: load(&self.live.sessions_expired),
@@ -722,6 +910,34 @@ impl Inner {
             time_in_worker: self.busy.snapshot(),
             worker_list,
         }
+    }
+}
+
+/// Appends `poolscope_pool_saturated_seconds_total` for every pool: a
+/// counter in fractional seconds, which the exporter's integer counters
+/// cannot hold. A running episode counts up to now, so the value grows
+/// while the pool stays saturated.
+#[cfg(feature = "metrics")]
+pub(crate) fn render(out: &mut String) {
+    use std::fmt::Write;
+    let pools: Vec<Arc<Inner>> = {
+        let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        pools.iter().flat_map(|p| p.values()).cloned().collect()
+    };
+    if pools.is_empty() {
+        return;
+    }
+    let name = "poolscope_pool_saturated_seconds_total";
+    let _ = writeln!(out, "# HELP {name} Time the pool spent saturated.");
+    let _ = writeln!(out, "# TYPE {name} counter");
+    let now = now_nanos();
+    let mut sorted = pools;
+    sorted.sort_by(|a, b| a.label.as_str().cmp(b.label.as_str()));
+    for pool in sorted {
+        out.push_str(name);
+        out.push_str("{pool=\"");
+        super::series::escape_into(out, pool.label.as_str());
+        let _ = writeln!(out, "\"}} {}", pool.saturated_nanos(now) as f64 / 1e9);
     }
 }
 

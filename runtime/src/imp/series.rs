@@ -485,7 +485,7 @@ fn family(kind: Kind) -> Family {
 
 #[cfg(feature = "metrics")]
 /// Appends `value` with Prometheus label-value escaping.
-fn escape_into(out: &mut String, value: &str) {
+pub(crate) fn escape_into(out: &mut String, value: &str) {
     for c in value.chars() {
         match c {
             '\\' => out.push_str("\\\\"),

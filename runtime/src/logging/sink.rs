@@ -163,6 +163,14 @@ fn log(event: &Event) {
             available_workers = e.available_workers,
             "pool saturated"
         ),
+        Event::PoolSaturationEnded(e) => tracing::info!(
+            target: "poolscope::pool",
+            event = "pool.saturation_ended",
+            pool = %e.pool,
+            duration_ms = e.duration.as_secs_f64() * 1e3,
+            peak_queue_size = e.peak_queue_size,
+            "pool saturation ended"
+        ),
         Event::WorkerStarted(e) if e.outcome == Outcome::Ok => tracing::info!(
             target: "poolscope::worker",
             event = "worker.started",

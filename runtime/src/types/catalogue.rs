@@ -147,7 +147,14 @@ pub const METRICS: &[MetricDef] = &[
         "poolscope_pool_saturated_total",
         Counter,
         &["pool"],
-        "Times the pool was saturated.",
+        "Saturation episodes: times the pool became saturated.",
+        "pool API",
+    ),
+    def(
+        "poolscope_pool_saturated_seconds_total",
+        Counter,
+        &["pool"],
+        "Time the pool spent saturated.",
         "pool API",
     ),
     def(

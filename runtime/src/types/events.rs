@@ -28,6 +28,8 @@ pub enum Event {
     PoolStarted(PoolStarted),
     /// `pool.saturated`
     PoolSaturated(PoolSaturated),
+    /// `pool.saturation_ended`
+    PoolSaturationEnded(PoolSaturationEnded),
     /// `worker.started`
     WorkerStarted(WorkerStarted),
     /// `worker.crashed`
@@ -52,6 +54,7 @@ impl Event {
         match self {
             Event::PoolStarted(_) => "pool.started",
             Event::PoolSaturated(_) => "pool.saturated",
+            Event::PoolSaturationEnded(_) => "pool.saturation_ended",
             Event::WorkerStarted(_) => "worker.started",
             Event::WorkerCrashed(_) => "worker.crashed",
             Event::RequestStarted(_) => "request.started",
@@ -68,6 +71,7 @@ impl Event {
         match self {
             Event::PoolStarted(e) => e.at,
             Event::PoolSaturated(e) => e.at,
+            Event::PoolSaturationEnded(e) => e.at,
             Event::WorkerStarted(e) => e.at,
             Event::WorkerCrashed(e) => e.at,
             Event::RequestStarted(e) => e.at,
@@ -83,6 +87,7 @@ impl Event {
         match self {
             Event::PoolStarted(e) => Some(e.pool),
             Event::PoolSaturated(e) => Some(e.pool),
+            Event::PoolSaturationEnded(e) => Some(e.pool),
             Event::WorkerStarted(e) => Some(e.pool),
             Event::WorkerCrashed(e) => Some(e.pool),
             Event::RequestStarted(e) => Some(e.pool),
@@ -103,6 +108,7 @@ impl Event {
             Event::RequestCompleted(e) => e.correlation_id,
             Event::SessionCreated(e) => e.correlation_id,
             Event::PoolSaturated(_)
+            | Event::PoolSaturationEnded(_)
             | Event::SessionCleanup(_)
             | Event::AlertFired(_)
             | Event::AlertResolved(_) => None,
@@ -132,7 +138,9 @@ pub struct PoolStarted {
     pub correlation_id: Option<CorrelationId>,
 }
 
-/// `pool.saturated`: requests wait and no worker is free, or the queue is full.
+/// `pool.saturated`: the pool became saturated (requests wait and no
+/// worker is free, or the queue is full). One per episode; the episode's
+/// end is [`PoolSaturationEnded`].
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct PoolSaturated {
@@ -144,6 +152,20 @@ pub struct PoolSaturated {
     pub queue_size: u64,
     /// Workers free to take one.
     pub available_workers: u64,
+}
+
+/// `pool.saturation_ended`: a saturation episode ended.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct PoolSaturationEnded {
+    /// When.
+    pub at: SystemTime,
+    /// The pool.
+    pub pool: Label,
+    /// How long the pool stayed saturated.
+    pub duration: Duration,
+    /// The longest queue reported during the episode.
+    pub peak_queue_size: u64,
 }
 
 /// `worker.started`: a worker is ready (or failed to start).

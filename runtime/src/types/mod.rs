@@ -17,6 +17,10 @@ pub(crate) mod stats;
 ))]
 pub(crate) mod window;
 
+/// How long a pool must stay clear of saturation before its saturation
+/// episode ends, unless set with `PoolBuilder::with_saturation_hold`.
+pub const DEFAULT_SATURATION_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// `true` when at least one aspect feature is compiled in.
 ///
 /// ```

@@ -69,8 +69,13 @@ pub struct PoolState {
     pub workers: WorkerCounts,
     /// Requests waiting for a worker.
     pub queue_depth: u64,
-    /// Times it was saturated.
+    /// Saturation episodes begun.
     pub saturations: u64,
+    /// Whether the pool is saturated now (an episode runs and has not come
+    /// clear).
+    pub saturated: bool,
+    /// Nanoseconds spent saturated, the open episode included.
+    pub saturated_nanos: u64,
     /// Worker crashes.
     pub crashes: u64,
     /// Sessions alive.
