@@ -85,6 +85,9 @@ pub use poolscope_runtime::config;
 #[cfg(feature = "logging")]
 pub use poolscope_runtime::logging;
 
+#[cfg(feature = "process")]
+pub use poolscope_runtime::process;
+
 #[doc(hidden)]
 pub mod __private {
     #[allow(unused_imports)] // empty when no aspect is compiled in

@@ -198,6 +198,85 @@ async fn crashes_by_exit_code_and_signal_are_reported_and_the_worker_restarts() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segfault_carries_the_pid_the_python_stack_and_the_request_in_flight() {
+    let captured = capture("pp-stack");
+    let pool = pool::start(config("pp-stack", 1)).await.unwrap();
+    let pid = pid_of(&pool, None).await as u32;
+    // Routine lines before the crash, which the crash report leaves out.
+    for i in 0..5 {
+        pool.execute("echo", json!({ "i": i }), None).await.unwrap();
+    }
+    let err = pool
+        .execute("crash", json!({ "mode": "segv" }), None)
+        .await
+        .unwrap_err();
+    let PoolError::Crash(crash) = &err else {
+        panic!("not a crash: {err}")
+    };
+    let context = &crash.context;
+    assert_eq!(context.pid, Some(pid));
+    assert_eq!(context.signal.as_deref(), Some("SIGSEGV"));
+    // faulthandler's dump of the thread that crashed, outermost first: the
+    // gRPC handler, then the command.
+    let functions: Vec<(&str, &str)> = context
+        .stack
+        .iter()
+        .map(|f| {
+            (
+                f.file.rsplit('/').next().unwrap_or_default(),
+                f.function.as_str(),
+            )
+        })
+        .collect();
+    let at = |function| functions.iter().position(|f| *f == ("worker.py", function));
+    let (execute, run) = (at("Execute"), at("run"));
+    assert!(
+        execute.is_some() && run.is_some() && execute < run,
+        "{functions:?}"
+    );
+    assert!(
+        context.stack.iter().all(|f| f.line > 0),
+        "{:?}",
+        context.stack
+    );
+    let tail = context.stderr_tail.as_deref().unwrap_or_default();
+    assert!(
+        tail.contains("Fatal Python error: Segmentation fault"),
+        "{tail}"
+    );
+    assert!(
+        !tail.contains("\"executing\""),
+        "routine lines kept: {tail}"
+    );
+    assert!(context.host.is_some());
+    if CORRELATION {
+        assert_eq!(context.in_flight.len(), 1, "{context:?}");
+    }
+    if !ANY {
+        pool.shutdown();
+        return;
+    }
+    let crashed = until_async("the crash event", async || {
+        captured.take().into_iter().find_map(|e| match e {
+            Event::WorkerCrashed(c) => Some(c),
+            _ => None,
+        })
+    })
+    .await;
+    pool.shutdown();
+    let reported = crashed.error.crash.as_ref().unwrap();
+    assert_eq!(reported.pid, Some(pid));
+    assert_eq!(reported.stack, context.stack);
+    if CORRELATION {
+        // The crash names the request it killed, as the caller saw it.
+        assert_eq!(
+            crashed.correlation_id.map(|id| id.to_string()),
+            context.in_flight.first().cloned()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_pool_reports_saturation() {
     let captured = capture("pp-saturated");
     let mut config = config("pp-saturated", 1);

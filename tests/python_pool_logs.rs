@@ -37,6 +37,11 @@ fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
         runtime.block_on(async {
             let pool = pool::start(config("pp-logs", 1)).await.unwrap();
             let err = pool.execute("fail", json!({ "message": "no GPU" }), None).await.unwrap_err();
+            // The worker's own log line of it comes through its stderr.
+            eventually_async("the worker's log line", async || {
+                buffer.text().contains("command raised")
+            })
+            .await;
             // The metrics text counts it too.
             let text = poolscope::metrics::render();
             if TIMING {
@@ -81,4 +86,36 @@ fn the_log_line_of_a_python_failure_has_the_request_id_and_traceback() {
             .unwrap()
             .contains("worker.py"));
     }
+    // The worker's JSON lines are in the host's stream: its INFO line for
+    // the request and its ERROR line for the exception, with the worker,
+    // its pid, the request's correlation id and its other fields.
+    let worker_lines: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "worker.log" && l["target"] == "poolscope::worker")
+        .collect();
+    let raised = worker_lines
+        .iter()
+        .find(|l| l["message"] == "command raised")
+        .unwrap_or_else(|| panic!("no worker line in {text}"));
+    assert_eq!(raised["level"], "ERROR");
+    assert_eq!(raised["pool"], "pp-logs");
+    assert_eq!(raised["worker"], "0");
+    assert!(
+        raised["pid"].as_u64().is_some_and(|pid| pid > 0),
+        "{raised}"
+    );
+    assert_eq!(raised["extra"]["exception"], "ValueError");
+    assert_eq!(raised["extra"]["command"], "fail");
+    if CORRELATION {
+        assert_eq!(
+            raised["correlation_id"].as_str(),
+            Some(correlation_id.as_str())
+        );
+    }
+    assert!(
+        worker_lines
+            .iter()
+            .any(|l| l["message"] == "executing" && l["level"] == "INFO"),
+        "{text}"
+    );
 }

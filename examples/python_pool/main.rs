@@ -148,12 +148,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     println!("  http://{addr}/health/detailed");
     println!("  http://{addr}/metrics");
 
-    match options.requests {
-        Some(n) => fixed(&pool, n).await,
+    // SIGTERM (Kubernetes, systemd) and SIGINT (Ctrl-C) alike: stop
+    // sending, let the requests in flight finish within the drain deadline,
+    // stop the workers, flush the logs, exit 0.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let load = match options.requests {
+        Some(n) => tokio::spawn(fixed(pool.clone(), n, stopping)),
         None => {
             println!("sending a mixed load; Ctrl-C to stop");
-            let load = tokio::spawn(endless(pool.clone()));
-            tokio::signal::ctrl_c().await?;
+            tokio::spawn(endless(pool.clone(), stopping))
+        }
+    };
+    tokio::pin!(load);
+    let signalled = tokio::select! {
+        _ = &mut load => None,
+        signal = stop_signal() => Some(signal?),
+    };
+    if let Some(signal) = signalled {
+        eprintln!("python_pool: {signal}: draining requests in flight (at most {DRAIN:?})");
+        let _ = stop.send(true);
+        if tokio::time::timeout(DRAIN, &mut load).await.is_err() {
             load.abort();
         }
     }
@@ -162,9 +176,23 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-async fn endless(pool: PythonPool) {
+/// How long a stop signal waits for the requests in flight.
+const DRAIN: Duration = Duration::from_secs(10);
+
+/// The first of SIGTERM and SIGINT, by name.
+async fn stop_signal() -> std::io::Result<&'static str> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    })
+}
+
+async fn endless(pool: PythonPool, stopping: tokio::sync::watch::Receiver<bool>) {
     let mut i = 0u64;
-    loop {
+    while !*stopping.borrow() {
         let batch: Vec<_> = (0..8).map(|k| send(pool.clone(), i + k)).collect();
         futures_join(batch).await;
         i += 8;
@@ -201,7 +229,8 @@ async fn futures_join(
     out
 }
 
-async fn fixed(pool: &PythonPool, n: u64) {
+async fn fixed(pool: PythonPool, n: u64, stopping: tokio::sync::watch::Receiver<bool>) {
+    let pool = &pool;
     let bar = ProgressBar::new(n);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} {per_sec} {eta}")
@@ -209,7 +238,7 @@ async fn fixed(pool: &PythonPool, n: u64) {
     );
     let started = Instant::now();
     let mut sent = 0;
-    while sent < n {
+    while sent < n && !*stopping.borrow() {
         let count = (n - sent).min(8);
         let batch: Vec<_> = (sent..sent + count)
             .map(|i| send(pool.clone(), i))

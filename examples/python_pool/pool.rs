@@ -13,9 +13,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use poolscope::error::{ErrorContext, ErrorDetails, PythonError, PythonTraceback, WorkerCrash};
+use poolscope::process::{bind_to_host, StderrSource, WorkerStderr};
 use poolscope::{observe, Label, WorkerState};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, ChildStderr, Command};
+use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// The messages of `worker.proto`, written out for prost (no build script:
@@ -122,7 +123,7 @@ impl Client {
 }
 
 /// How to run the pool.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct PoolConfig {
     /// The pool's name (its `pool` label).
     pub name: String,
@@ -149,6 +150,26 @@ pub struct PoolConfig {
     /// long as it needs, then adds permits. `None` restarts at once.
     pub restart_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
+
+/// What `pool.started` carries as the pool's configuration.
+impl std::fmt::Debug for PoolConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PoolConfig")
+            .field("size", &self.size)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("python", &self.python)
+            .field("script", &self.script)
+            .field("request_timeout", &self.request_timeout)
+            .field("start_timeout", &self.start_timeout)
+            .field("restart_backoff", &self.restart_backoff)
+            .field("restart_backoff_max", &RESTART_BACKOFF_MAX)
+            .field("session_cleanup_every", &self.cleanup_every)
+            .finish()
+    }
+}
+
+/// The longest restart backoff: it doubles per consecutive crash up to this.
+const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl PoolConfig {
     /// Four workers of `examples/python_pool/worker.py`.
@@ -265,7 +286,9 @@ pub struct PythonPool {
 }
 
 /// Starts the pool: spawns every worker and waits until each is ready.
-#[observe(kind = pool_start, pool = config.name.as_str(), size = config.size, skip(config))]
+/// `pool.started` carries the configuration (sanitized, as every event
+/// argument is).
+#[observe(kind = pool_start, pool = config.name.as_str(), size = config.size)]
 pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
     if config.size == 0 || config.queue_capacity == 0 {
         return Err(PoolError::Start(
@@ -520,85 +543,56 @@ async fn cleanup(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The last few KiB a worker wrote to stderr, read as it writes.
-#[derive(Clone)]
-struct StderrTail {
-    bytes: Arc<Mutex<Vec<u8>>>,
-    // Its sender lives in the reader task: closed once the pipe has ended.
-    eof: watch::Receiver<()>,
-}
-
 /// How long a crash report waits for the worker's stderr to end after its
 /// exit. It ends at once unless something the worker started still holds
 /// the pipe open; the report must not wait for that.
 const STDERR_CLOSE: Duration = Duration::from_secs(10);
 
-impl StderrTail {
-    /// Starts reading `pipe` into a tail.
-    fn read(pipe: Option<ChildStderr>) -> StderrTail {
-        let (at_eof, eof) = watch::channel(());
-        let tail = StderrTail {
-            bytes: Arc::default(),
-            eof,
-        };
-        if let Some(pipe) = pipe {
-            let bytes = tail.bytes.clone();
-            tokio::spawn(async move {
-                let _at_eof = at_eof;
-                let mut lines = BufReader::new(pipe);
-                let mut line = Vec::new();
-                while matches!(lines.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
-                    let mut tail = bytes.lock().unwrap_or_else(|e| e.into_inner());
-                    tail.extend_from_slice(&line);
-                    let excess = tail
-                        .len()
-                        .saturating_sub(poolscope::error::STDERR_TAIL_BYTES * 2);
-                    tail.drain(..excess);
-                    line.clear();
-                }
-            });
-        }
-        tail
-    }
-
-    /// What it holds now.
-    fn bytes(&self) -> Vec<u8> {
-        self.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// What it holds once the pipe has ended (every line the worker wrote
-    /// before it exited), or after [`STDERR_CLOSE`].
-    async fn complete(&self) -> Vec<u8> {
-        let mut eof = self.eof.clone();
-        // Nothing is ever sent: this returns when the reader drops its end.
-        let _ = tokio::time::timeout(STDERR_CLOSE, eof.changed()).await;
-        self.bytes()
-    }
+/// What a crash report says of what the worker was doing.
+#[derive(Default)]
+struct Last {
+    /// The last command it was given.
+    command: Option<String>,
+    /// The correlation id of the request it is running, if any.
+    in_flight: Option<String>,
 }
 
 struct Running {
     child: Child,
+    /// The worker exits when this pipe closes: however the host ends, even
+    /// by SIGKILL, no worker outlives it.
+    _stdin: Option<ChildStdin>,
+    pid: Option<u32>,
     client: Client,
     /// Where the worker listens: a broken channel is reconnected here.
     port: u16,
-    stderr: StderrTail,
+    stderr: WorkerStderr,
     started: Instant,
 }
 
-#[observe(kind = worker_start, pool = shared.label, worker = id, skip(shared))]
-async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> {
-    let started = Instant::now();
+/// Spawns worker `id` and waits until it is ready. Its process is bound to
+/// the host's life (`bind_to_host`, and its stdin); its stderr goes to the
+/// host's logs.
+async fn spawn_worker(shared: &Shared, id: usize, started: Instant) -> Result<Running, PoolError> {
     let deadline = tokio::time::Instant::now() + shared.config.start_timeout;
-    let mut child = Command::new(&shared.config.python)
+    let mut command = Command::new(&shared.config.python);
+    command
         .arg(&shared.config.script)
         .args(["--id", &id.to_string(), "--port", "0"])
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
+        .kill_on_drop(true);
+    bind_to_host(command.as_std_mut());
+    let mut child = command
         .spawn()
         .map_err(|e| PoolError::Start(format!("cannot run `{}`: {e}", shared.config.python)))?;
-    let stderr = StderrTail::read(child.stderr.take());
+    let pid = child.id();
+    let stdin = child.stdin.take();
+    let stderr = match child.stderr.take() {
+        Some(pipe) => WorkerStderr::read(pipe, StderrSource::new(&shared.label, id, pid)),
+        None => return Err(PoolError::Start("no stderr".into())),
+    };
     let stdout = child
         .stdout
         .take()
@@ -618,7 +612,16 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
         let _ = child.start_kill();
         let status = child.wait().await;
         return Err(PoolError::Crash(
-            crash_of(status, &stderr, started, None).await,
+            crash_of(
+                status,
+                &Watch {
+                    stderr,
+                    started,
+                    pid,
+                },
+                Last::default(),
+            )
+            .await,
         ));
     };
     // Keep draining stdout so the worker never blocks on a full pipe.
@@ -645,6 +648,8 @@ async fn spawn_worker(shared: &Shared, id: usize) -> Result<Running, PoolError> 
     };
     Ok(Running {
         child,
+        _stdin: stdin,
+        pid,
         client,
         port,
         stderr,
@@ -703,9 +708,11 @@ async fn slot(
             return;
         }
         let worker = shared.observed.worker(id);
-        let mut running = match spawn_worker(&shared, id).await {
+        let spawned = Instant::now();
+        let mut running = match spawn_worker(&shared, id, spawned).await {
             Ok(running) => running,
             Err(err) => {
+                worker.start_failed(spawned.elapsed(), err.error_context());
                 if let Some(up) = up.take() {
                     let _ = up.send(Err(err.to_string()));
                     return;
@@ -715,26 +722,24 @@ async fn slot(
                     let _ = events.send(Msg::Stopped(id));
                     return;
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+                backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
                 continue;
             }
         };
-        // The memory sampler reads the worker's RSS from /proc/<pid>.
-        if let Some(pid) = running.child.id() {
-            worker.set_pid(pid);
-        }
-        worker.set_state(WorkerState::Available);
+        // `worker.started` with the pid; the memory sampler reads the
+        // worker's RSS from /proc/<pid>.
+        worker.started(running.pid, spawned.elapsed());
         if let Some(up) = up.take() {
             let _ = up.send(Ok(()));
         }
         let _ = events.send(Msg::Idle(id));
-        let mut last_command: Option<String> = None;
+        let mut last = Last::default();
+        let watch = running.watch();
         let Running {
             child,
             client,
             port,
-            stderr,
-            started,
+            ..
         } = &mut running;
         // Serve until the process dies or the pool stops.
         let ended = loop {
@@ -749,25 +754,28 @@ async fn slot(
                     }
                 }
                 status = child.wait() => {
-                    break Ended::died(crash_of(status, stderr, *started, last_command.take()).await, None);
+                    break Ended::died(crash_of(status, &watch, std::mem::take(&mut last)).await, None);
                 }
                 job = jobs.recv() => {
                     let Some(job) = job else { return };
                     worker.set_state(WorkerState::Busy);
-                    last_command = Some(job.request.command.clone());
+                    last = Last {
+                        command: Some(job.request.command.clone()),
+                        in_flight: Some(job.request.correlation_id.clone()),
+                    };
                     let reply = {
                         let call = execute(client, job.request, shared.config.request_timeout);
                         tokio::pin!(call);
                         tokio::select! {
                             reply = &mut call => reply,
                             status = child.wait() => {
-                                let crash = crash_of(status, stderr, *started, last_command.take()).await;
+                                let crash = crash_of(status, &watch, std::mem::take(&mut last)).await;
                                 break Ended::died(crash, Some(job.reply));
                             }
                         }
                     };
                     if let Err(PoolError::Grpc(status)) = &reply {
-                        if let Some(crash) = recover(status, child, client, *port, stderr, *started, &mut last_command).await {
+                        if let Some(crash) = recover(status, child, client, *port, &watch, &mut last).await {
                             break Ended::died(crash, Some(job.reply));
                         }
                     }
@@ -776,9 +784,10 @@ async fn slot(
                     // Replace it rather than queue work behind it.
                     if matches!(reply, Err(PoolError::Timeout(_))) {
                         let _ = child.start_kill();
-                        let crash = exit_of(child, stderr, *started, &mut last_command).await;
+                        let crash = exit_of(child, &watch, &mut last).await;
                         break Ended::killed_after_timeout(crash, job.reply, reply);
                     }
+                    last.in_flight = None;
                     let _ = job.reply.send(reply);
                     worker.set_state(WorkerState::Available);
                     backoff = shared.config.restart_backoff;
@@ -799,7 +808,42 @@ async fn slot(
             let _ = events.send(Msg::Stopped(id));
             return;
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(RESTART_BACKOFF_MAX);
+    }
+}
+
+/// What a crash report reads of a running worker, apart from its process.
+struct Watch {
+    stderr: WorkerStderr,
+    started: Instant,
+    pid: Option<u32>,
+}
+
+impl Running {
+    fn watch(&self) -> Watch {
+        Watch {
+            stderr: self.stderr.clone(),
+            started: self.started,
+            pid: self.pid,
+        }
+    }
+}
+
+impl Watch {
+    /// A worker lost while its process still ran.
+    fn lost(&self, last: Last) -> WorkerCrash {
+        self.context(
+            WorkerCrash::lost(&self.stderr.kept(), self.started.elapsed(), last.command),
+            last.in_flight,
+        )
+    }
+
+    fn context(&self, crash: WorkerCrash, in_flight: Option<String>) -> WorkerCrash {
+        let crash = crash.with_in_flight(in_flight);
+        match self.pid {
+            Some(pid) => crash.with_pid(pid),
+            None => crash,
+        }
     }
 }
 
@@ -844,9 +888,8 @@ async fn recover(
     child: &mut Child,
     client: &mut Client,
     port: u16,
-    stderr: &StderrTail,
-    started: Instant,
-    last_command: &mut Option<String>,
+    watch: &Watch,
+    last: &mut Last,
 ) -> Option<WorkerCrash> {
     let gone = matches!(
         status.code(),
@@ -857,7 +900,7 @@ async fn recover(
         return None;
     }
     if !alive(child) {
-        return Some(exit_of(child, stderr, started, last_command).await);
+        return Some(exit_of(child, watch, last).await);
     }
     if let Ok(Ok(fresh)) = tokio::time::timeout(Duration::from_secs(5), Client::connect(port)).await
     {
@@ -866,29 +909,20 @@ async fn recover(
     }
     // Unreachable: it began to exit meanwhile, or it runs and is lost.
     if !alive(child) {
-        return Some(exit_of(child, stderr, started, last_command).await);
+        return Some(exit_of(child, watch, last).await);
     }
     let _ = child.start_kill();
-    Some(WorkerCrash::lost(
-        &stderr.bytes(),
-        started.elapsed(),
-        last_command.take(),
-    ))
+    Some(watch.lost(std::mem::take(last)))
 }
 
 /// The crash of a process that is exiting, once it has exited (lost if it
 /// has not within [`EXIT_GRACE`]).
-async fn exit_of(
-    child: &mut Child,
-    stderr: &StderrTail,
-    started: Instant,
-    last_command: &mut Option<String>,
-) -> WorkerCrash {
+async fn exit_of(child: &mut Child, watch: &Watch, last: &mut Last) -> WorkerCrash {
     match tokio::time::timeout(EXIT_GRACE, child.wait()).await {
-        Ok(status) => crash_of(status, stderr, started, last_command.take()).await,
+        Ok(status) => crash_of(status, watch, std::mem::take(last)).await,
         Err(_) => {
             let _ = child.start_kill();
-            WorkerCrash::lost(&stderr.bytes(), started.elapsed(), last_command.take())
+            watch.lost(std::mem::take(last))
         }
     }
 }
@@ -924,16 +958,16 @@ fn alive(child: &mut Child) -> bool {
 
 async fn crash_of(
     status: std::io::Result<std::process::ExitStatus>,
-    stderr: &StderrTail,
-    started: Instant,
-    last: Option<String>,
+    watch: &Watch,
+    last: Last,
 ) -> WorkerCrash {
-    let uptime = started.elapsed();
-    let stderr = stderr.complete().await;
-    match status {
-        Ok(status) => WorkerCrash::from_status(status, &stderr, uptime, last),
-        Err(_) => WorkerCrash::exited(-1, &stderr, uptime, last),
-    }
+    let uptime = watch.started.elapsed();
+    let stderr = watch.stderr.complete(STDERR_CLOSE).await;
+    let crash = match status {
+        Ok(status) => WorkerCrash::from_status(status, &stderr, uptime, last.command),
+        Err(_) => WorkerCrash::exited(-1, &stderr, uptime, last.command),
+    };
+    watch.context(crash, last.in_flight)
 }
 
 /// Whether a failed call ran out of time: the worker's deadline

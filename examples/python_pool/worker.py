@@ -6,16 +6,24 @@ The Rust pool starts it as `python3 worker.py --id N --port 0`; it prints
 Python stubs are generated at start from worker.proto (next to this file)
 with grpcio-tools, into a temporary directory: nothing generated is checked in.
 
-Log lines go to stderr as JSON, with the request's correlation id.
+Log lines go to stderr as JSON, with the request's correlation id; the host
+reads them into its own log stream. On a fatal signal, `faulthandler` writes
+the Python stack of every thread to stderr, and the host's crash report
+keeps the crashed thread's frames. When the host goes, by any signal, the
+worker goes too: its stdin is a pipe from the host, and end of file there
+ends it.
 """
 
 import argparse
 import ctypes
+import faulthandler
 import json
 import os
 import signal
+import stat
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from concurrent import futures
@@ -84,7 +92,34 @@ def run(command, args):
     raise ValueError(f"unknown command {command!r}")
 
 
+def exit_with_host():
+    """Exits when the host closes our stdin: it has stopped us, or died.
+
+    Only a pipe is watched: stdin from /dev/null or a terminal says nothing
+    about the host.
+    """
+    try:
+        if not stat.S_ISFIFO(os.fstat(0).st_mode):
+            return
+    except OSError:
+        return
+
+    def watch():
+        try:
+            while os.read(0, 65536):
+                pass
+        except OSError:
+            pass
+        os._exit(0)
+
+    threading.Thread(target=watch, name="host-watch", daemon=True).start()
+
+
 def main():
+    # A SIGSEGV, SIGFPE, SIGABRT, SIGBUS or SIGILL prints every thread's
+    # Python stack to stderr before the process dies.
+    faulthandler.enable()
+    exit_with_host()
     parser = argparse.ArgumentParser()
     parser.add_argument("--id", default="0")
     parser.add_argument("--port", type=int, default=0)

@@ -52,6 +52,7 @@ pub mod events {
 /// Structured error context carried by events.
 pub mod error {
     pub use crate::types::error::*;
+    pub use crate::types::python::fault_stack;
 }
 
 /// Interned metric labels.
@@ -93,6 +94,9 @@ pub mod http;
 
 #[cfg(feature = "config")]
 pub mod config;
+
+#[cfg(feature = "process")]
+pub mod process;
 
 #[cfg(any(
     feature = "metrics",

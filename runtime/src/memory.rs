@@ -131,13 +131,18 @@ pub fn snapshot() -> MemorySnapshot {
                 processes: 0,
                 resident_bytes: 0,
             };
+            let mut readings = Vec::with_capacity(pids.len());
             for pid in pids {
                 // A worker that just died has no /proc entry: skipped.
                 if let Some(p) = process(Some(pid)) {
                     memory.processes += 1;
                     memory.resident_bytes += p.resident_bytes;
+                    readings.push((pid, p.resident_bytes));
                 }
             }
+            // Compiled out, no worker handle keeps anything.
+            #[cfg(any(feature = "timing", feature = "correlation", feature = "errors"))]
+            crate::imp::pool::note_resident(pool.pool, &readings);
             Some(memory)
         })
         .collect();

@@ -5,7 +5,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use crate::types::error::CrashContext;
+use crate::types::error::{CrashContext, ErrorContext};
 use crate::types::events::Field;
 use crate::types::label::{AsLabel, Label};
 use crate::types::WorkerState;
@@ -134,6 +134,10 @@ impl Pool {
 pub struct Worker;
 
 impl Worker {
+    /// Does nothing.
+    #[inline(always)]
+    pub fn start_failed(&self, _startup: Duration, _error: ErrorContext) {}
+
     /// An empty id.
     #[inline(always)]
     pub fn id(&self) -> &str {

@@ -510,6 +510,7 @@ impl Pool {
             state: AtomicU8::new(WorkerState::Starting.index() as u8),
             since: Instant::now(),
             pid: AtomicU32::new(0),
+            resident_bytes: AtomicU64::new(0),
             busy_since: AtomicU64::new(0),
         });
         let mut list = self
@@ -611,6 +612,9 @@ struct WorkerShared {
     since: Instant,
     /// The worker's process id; 0 until reported.
     pid: AtomicU32,
+    /// Its resident memory at the memory sampler's last reading; 0 until
+    /// read.
+    resident_bytes: AtomicU64,
     /// When the current busy period began ([`now_nanos`]); 0 when not busy.
     busy_since: AtomicU64,
 }
@@ -674,7 +678,10 @@ impl Worker {
     /// Records the worker's process id, so the memory sampler can read its
     /// resident size (`/proc/<pid>`) and the pool's state lists it.
     pub fn set_pid(&self, pid: u32) {
-        self.shared.pid.store(pid, Ordering::Relaxed);
+        if self.shared.pid.swap(pid, Ordering::Relaxed) != pid {
+            // Another process: the last reading was not of it.
+            self.shared.resident_bytes.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Reports that the worker is ready: `worker.started`, the startup
@@ -704,12 +711,53 @@ impl Worker {
         }
     }
 
+    /// Reports that the worker failed to start: `worker.started` with
+    /// outcome `error` and `error`, and the startup histogram and counter
+    /// under that outcome. The state is left as it is: set it to what the
+    /// pool does next (`Crashed` while it waits to retry, `Stopped`).
+    pub fn start_failed(&self, startup: Duration, error: ErrorContext) {
+        if !super::is_enabled() {
+            return;
+        }
+        self.pool
+            .worker_starts
+            .record_completed(Outcome::Error, nanos(startup));
+        if events_active() {
+            events::emit(Event::WorkerStarted(WorkerStarted {
+                at: SystemTime::now(),
+                pool: self.pool.label,
+                worker: Some(self.shared.id.clone()),
+                pid: None,
+                startup: Some(startup),
+                outcome: Outcome::Error,
+                error: Some(error.sanitized()),
+                correlation_id: current(),
+            }));
+        }
+    }
+
     /// Reports that the worker died: `worker.crashed` with the crash context,
     /// the crash counter (by `kind`: `exit`, `signal` or `lost`), and the
     /// state [`WorkerState::Crashed`]. `uptime` defaults to the time since the
     /// handle was created.
+    ///
+    /// What the crash leaves out and the handle knows is filled in: the pid
+    /// ([`Worker::set_pid`]), the resident memory at the memory sampler's
+    /// last reading, the host name. The event's correlation id is the one
+    /// in scope, or else the first of `crash.in_flight`: the request the
+    /// worker died running.
     pub fn crashed(&self, reason: &str, mut crash: CrashContext) {
         self.set_state(WorkerState::Crashed);
+        if crash.pid.is_none() {
+            crash.pid = Some(self.shared.pid.load(Ordering::Relaxed)).filter(|&pid| pid != 0);
+        }
+        if crash.resident_bytes.is_none() {
+            crash.resident_bytes =
+                Some(self.shared.resident_bytes.load(Ordering::Relaxed)).filter(|&b| b != 0);
+        }
+        if crash.host.is_none() {
+            crash.host = crate::types::error::host_name();
+        }
         if !super::is_enabled() {
             return;
         }
@@ -735,8 +783,11 @@ impl Worker {
                 worker: self.shared.id.clone(),
                 uptime: Some(uptime),
                 reason: error.message.clone(),
+                correlation_id: current().or_else(|| {
+                    let crash = error.crash.as_ref()?;
+                    crash.in_flight.iter().find_map(|id| id.parse().ok())
+                }),
                 error,
-                correlation_id: current(),
             }));
         }
     }
@@ -938,6 +989,26 @@ pub(crate) fn render(out: &mut String) {
         out.push_str("{pool=\"");
         super::series::escape_into(out, pool.label.as_str());
         let _ = writeln!(out, "\"}} {}", pool.saturated_nanos(now) as f64 / 1e9);
+    }
+}
+
+/// Keeps each worker's resident memory from a reading of `(pid, bytes)`
+/// of `pool`'s workers, for the crash context of a worker that dies later.
+#[cfg(feature = "metrics")]
+pub(crate) fn note_resident(pool: Label, readings: &[(u32, u64)]) {
+    let inner = {
+        let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+        match pools.as_ref().and_then(|p| p.get(&pool)) {
+            Some(inner) => inner.clone(),
+            None => return,
+        }
+    };
+    let by_pid: HashMap<u32, u64> = readings.iter().copied().collect();
+    let list = inner.worker_list.lock().unwrap_or_else(|e| e.into_inner());
+    for worker in list.iter().filter_map(std::sync::Weak::upgrade) {
+        if let Some(&bytes) = by_pid.get(&worker.pid.load(Ordering::Relaxed)) {
+            worker.resident_bytes.store(bytes, Ordering::Relaxed);
+        }
     }
 }
 

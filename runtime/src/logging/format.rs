@@ -14,7 +14,7 @@ use tracing_subscriber::registry::LookupSpan;
 use crate::sanitize::{Sanitizer, REDACTED};
 
 /// Fields whose value is JSON text, embedded as objects in JSON lines.
-const JSON_FIELDS: [&str; 2] = ["error", "args"];
+const JSON_FIELDS: [&str; 3] = ["error", "args", "extra"];
 
 /// `2026-11-28T00:41:33.123456Z`: RFC 3339, UTC, microseconds.
 ///

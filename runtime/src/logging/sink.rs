@@ -82,11 +82,17 @@ pub(crate) fn error_json(error: &ErrorContext) -> Value {
         map.insert(
             "crash".into(),
             json!({
+                "pid": crash.pid,
                 "exit_code": crash.exit_code,
                 "signal": crash.signal,
+                "core_dumped": crash.core_dumped,
                 "stderr_tail": crash.stderr_tail,
                 "uptime_seconds": crash.uptime.map(|u| u.as_secs_f64()),
                 "last_command": crash.last_command,
+                "in_flight": crash.in_flight,
+                "stack": frames(&crash.stack),
+                "resident_bytes": crash.resident_bytes,
+                "host": crash.host,
             }),
         );
     }

@@ -125,18 +125,36 @@ pub struct GrpcStatus {
 }
 
 /// How a worker process died.
+///
+/// Build one with [`WorkerCrash`]'s constructors; `Worker::crashed` fills
+/// what the pool knows of the worker when the crash left it out: its pid,
+/// its resident memory at the memory sampler's last sample, the host name.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct CrashContext {
     /// The exit code, when it exited.
     pub exit_code: Option<i32>,
     /// The signal's name, when a signal killed it (e.g. `SIGSEGV`).
     pub signal: Option<String>,
+    /// Whether the kernel wrote a core dump (a signal death only).
+    pub core_dumped: bool,
     /// The last lines the worker wrote to stderr.
     pub stderr_tail: Option<String>,
     /// How long the worker had been up.
     pub uptime: Option<Duration>,
     /// The last command the worker was running.
     pub last_command: Option<String>,
+    /// The worker's process id.
+    pub pid: Option<u32>,
+    /// The Python stack of the thread that crashed, outermost first, when
+    /// the worker's `faulthandler` wrote one to stderr (see
+    /// [`fault_stack`](crate::error::fault_stack)).
+    pub stack: Vec<PythonFrame>,
+    /// The correlation ids of the requests the worker was running.
+    pub in_flight: Vec<String>,
+    /// The worker's resident memory at its last sample, in bytes.
+    pub resident_bytes: Option<u64>,
+    /// The host the worker ran on.
+    pub host: Option<String>,
 }
 
 impl ErrorContext {
@@ -283,6 +301,9 @@ impl ErrorContext {
             if let Some(command) = &mut crash.last_command {
                 clean(command);
             }
+            for frame in &mut crash.stack {
+                clean(&mut frame.file);
+            }
         }
         self
     }
@@ -424,10 +445,33 @@ impl WorkerCrash {
         {
             use std::os::unix::process::ExitStatusExt;
             if let Some(signal) = status.signal() {
-                return WorkerCrash::signaled(signal, stderr, uptime, last_command);
+                let mut crash = WorkerCrash::signaled(signal, stderr, uptime, last_command);
+                crash.context.core_dumped = status.core_dumped();
+                return crash;
             }
         }
         WorkerCrash::new(status.code(), None, stderr, uptime, last_command)
+    }
+
+    /// The same crash, of the process `pid`.
+    pub fn with_pid(mut self, pid: u32) -> WorkerCrash {
+        self.context.pid = Some(pid);
+        self
+    }
+
+    /// The same crash, with the correlation ids of the requests the worker
+    /// was running when it died.
+    pub fn with_in_flight<I, S>(mut self, correlation_ids: I) -> WorkerCrash
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.context.in_flight = correlation_ids
+            .into_iter()
+            .map(Into::into)
+            .filter(|id: &String| !id.is_empty())
+            .collect();
+        self
     }
 
     fn new(
@@ -454,9 +498,28 @@ impl WorkerCrash {
                 stderr_tail: (!tail.trim().is_empty()).then_some(tail),
                 uptime: Some(uptime),
                 last_command,
+                // Read from everything kept, not only the tail: a dump of
+                // many threads runs longer than the tail.
+                stack: crate::types::python::fault_stack(&String::from_utf8_lossy(stderr)),
+                host: host_name(),
+                ..CrashContext::default()
             },
         }
     }
+}
+
+/// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`),
+/// read once.
+pub(crate) fn host_name() -> Option<String> {
+    static HOST: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+    })
+    .clone()
 }
 
 /// The conventional name of a Linux signal number.

@@ -7,7 +7,7 @@ pub(crate) mod correlation;
 pub(crate) mod error;
 pub(crate) mod events;
 pub(crate) mod label;
-mod python;
+pub(crate) mod python;
 pub(crate) mod stats;
 #[cfg(any(
     feature = "timing",

@@ -187,3 +187,125 @@ mod tests {
         .is_none());
     }
 }
+
+/// The Python stack that `faulthandler` writes when a fatal signal (SIGSEGV,
+/// SIGFPE, SIGABRT, SIGBUS, SIGILL) kills the interpreter: the frames of
+/// the thread that crashed, outermost first, as tracebacks list them.
+///
+/// Reads the last block headed `Current thread 0x… (most recent call
+/// first):` (every thread dumped, `faulthandler.enable()`'s default) or
+/// `Stack (most recent call first):` (`all_threads=False`); the other
+/// threads' blocks, `Fatal Python error:` lines and anything else in the
+/// text are skipped. Empty when there is no such block, or it holds no
+/// frame (`<no Python frame>`). Faulthandler stops at 100 frames and
+/// marks the cut with `...`; the frames it did print are kept.
+///
+/// ```
+/// use poolscope_runtime::error::fault_stack;
+/// let stderr = "Fatal Python error: Segmentation fault\n\nCurrent thread 0x00007f (most recent call first):\n  File \"worker.py\", line 72 in run\n  File \"worker.py\", line 110 in Execute\n";
+/// let frames = fault_stack(stderr);
+/// assert_eq!(frames.len(), 2);
+/// assert_eq!((frames[1].file.as_str(), frames[1].line, frames[1].function.as_str()), ("worker.py", 72, "run"));
+/// ```
+pub fn fault_stack(text: &str) -> Vec<PythonFrame> {
+    let lines: Vec<&str> = text.lines().collect();
+    let is_header = |line: &str| {
+        let line = line.trim_end();
+        (line.starts_with("Current thread ") && line.ends_with("(most recent call first):"))
+            || line == "Stack (most recent call first):"
+    };
+    let Some(start) = lines.iter().rposition(|line| is_header(line)) else {
+        return Vec::new();
+    };
+    let mut frames: Vec<PythonFrame> = lines[start + 1..]
+        .iter()
+        .map_while(|line| fault_frame(line))
+        .flatten()
+        .collect();
+    frames.reverse();
+    frames
+}
+
+/// One line of a faulthandler block: `Some(Some(frame))` for
+/// `  File "path", line N in function`, `Some(None)` for a line the block
+/// may hold besides frames (`  ...`, `  <no Python frame>`), `None` where
+/// the block ends.
+fn fault_frame(line: &str) -> Option<Option<PythonFrame>> {
+    let Some(rest) = line.strip_prefix("  File \"") else {
+        let mark = line.trim();
+        return (line.starts_with("  ") && (mark == "..." || mark.starts_with('<')))
+            .then_some(None);
+    };
+    let (file, rest) = rest.rsplit_once("\", line ")?;
+    let (number, function) = rest.split_once(" in ")?;
+    Some(Some(PythonFrame {
+        file: file.to_owned(),
+        line: number.trim().parse().ok()?,
+        function: function.trim_end().to_owned(),
+        source: None,
+    }))
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::fault_stack;
+
+    // Written by CPython 3.11's faulthandler on SIGSEGV (see each file).
+    const THREADS: &str = include_str!("testdata/faulthandler-threads.txt");
+    const ONE_THREAD: &str = include_str!("testdata/faulthandler-one-thread.txt");
+    const DEEP: &str = include_str!("testdata/faulthandler-deep.txt");
+
+    fn named(text: &str) -> Vec<(String, u32)> {
+        fault_stack(text)
+            .into_iter()
+            .map(|f| (f.function, f.line))
+            .collect()
+    }
+
+    #[test]
+    fn the_crashed_thread_is_read_not_the_others() {
+        // A thread sleeping in `idle` is dumped first; the main thread crashed.
+        assert_eq!(
+            named(THREADS),
+            [
+                ("<module>".into(), 11),
+                ("handler".into(), 10),
+                ("run".into(), 8)
+            ]
+        );
+        assert!(fault_stack(THREADS)
+            .iter()
+            .all(|f| f.file == "/tmp/fh/seg.py"));
+    }
+
+    #[test]
+    fn a_single_thread_dump_is_read() {
+        let frames = fault_stack(ONE_THREAD);
+        assert_eq!(frames.len(), 5);
+        assert_eq!(frames[0].function, "<module>");
+        assert_eq!(frames[4].function, "string_at");
+        assert!(
+            frames[4].file.ends_with("ctypes/__init__.py"),
+            "{:?}",
+            frames[4]
+        );
+    }
+
+    #[test]
+    fn a_cut_stack_keeps_the_frames_printed() {
+        // Faulthandler prints at most 100 frames, then `  ...`.
+        let frames = fault_stack(DEEP);
+        assert_eq!(frames.len(), 100);
+        assert_eq!(frames[99].function, "deep");
+        assert_eq!(frames[99].line, 6);
+        assert_eq!(frames[0].line, 7);
+    }
+
+    #[test]
+    fn text_without_a_dump_has_no_stack() {
+        assert!(fault_stack("").is_empty());
+        assert!(fault_stack("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nKeyError: 1\n").is_empty());
+        let none = "Current thread 0x01 (most recent call first):\n  <no Python frame>\n";
+        assert!(fault_stack(none).is_empty());
+    }
+}
