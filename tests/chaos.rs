@@ -91,13 +91,9 @@ fn reading() -> (u64, Vec<(String, bool, Option<u32>)>) {
 
 /// The pid a worker wrote in its own log lines (`"pid": N,`), which the
 /// crash context carries in its stderr tail.
-fn logged_pid(stderr: &str) -> Option<u32> {
-    let at = stderr.rfind("\"pid\": ")? + "\"pid\": ".len();
-    let digits: String = stderr[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+/// The process a crash names.
+fn crashed_pid(crash: &poolscope::events::WorkerCrashed) -> Option<u32> {
+    crash.error.crash.as_ref()?.pid
 }
 
 /// One process killed by the test.
@@ -238,7 +234,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
                                     Some("SIGKILL"),
                                     "{err}"
                                 );
-                                let pid = crash.context.stderr_tail.as_deref().and_then(logged_pid);
+                                let pid = crash.context.pid;
                                 tally.crash_pids.push(pid);
                                 "crash"
                             }
@@ -410,8 +406,8 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
         tally.slowest_hang
     );
 
-    // Each crash reported exactly once, with its context; the process it
-    // names is known from its own stderr.
+    // Each crash reported exactly once, with its context and the process
+    // it names.
     let mut by_pid: HashMap<u32, usize> = HashMap::new();
     for crash in &crashes {
         let context = crash.error.crash.as_ref().expect("a crash context");
@@ -419,10 +415,8 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
         assert!(context.uptime.is_some(), "{crash:?}");
         assert!(crash.reason.contains("SIGKILL"), "{}", crash.reason);
         let pid = context
-            .stderr_tail
-            .as_deref()
-            .and_then(logged_pid)
-            .unwrap_or_else(|| panic!("no pid in the stderr tail: {crash:?}"));
+            .pid
+            .unwrap_or_else(|| panic!("no pid in the crash: {crash:?}"));
         *by_pid.entry(pid).or_default() += 1;
     }
     assert!(
@@ -432,14 +426,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     for kill in &kills {
         let crash = crashes
             .iter()
-            .find(|c| {
-                c.error
-                    .crash
-                    .as_ref()
-                    .and_then(|c| c.stderr_tail.as_deref())
-                    .and_then(logged_pid)
-                    == Some(kill.pid)
-            })
+            .find(|c| crashed_pid(c) == Some(kill.pid))
             .unwrap_or_else(|| panic!("the kill of pid {} was not reported", kill.pid));
         assert_eq!(crash.worker, kill.worker);
     }
@@ -459,12 +446,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
         assert!(context.last_command.is_some(), "{crash:?}");
     }
     for crash in &others {
-        let pid = crash
-            .error
-            .crash
-            .as_ref()
-            .and_then(|c| c.stderr_tail.as_deref())
-            .and_then(logged_pid);
+        let pid = crashed_pid(crash);
         assert!(
             kills.iter().any(|k| Some(k.pid) == pid),
             "a crash nobody caused: {crash:?}"

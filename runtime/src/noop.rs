@@ -90,6 +90,10 @@ impl Pool {
 
     /// Does nothing.
     #[inline(always)]
+    pub fn set_queue_capacity(&self, _capacity: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
     pub fn saturated(&self, _queue_size: usize, _available_workers: usize) {}
 
     /// Does nothing.

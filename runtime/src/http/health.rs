@@ -40,6 +40,57 @@ pub struct HealthConfig {
     /// least this many requests, so one early failure cannot fail a probe.
     /// Default 10.
     pub min_requests: u64,
+    /// When a pool with no available worker is still ready (the `capacity`
+    /// check). Default [`ReadinessPolicy::Capacity`].
+    pub readiness: ReadinessPolicy,
+    /// Under [`ReadinessPolicy::Capacity`], how long a new request may have
+    /// to wait for a worker before the pool is not ready. Default 5 s.
+    pub max_queue_wait: Duration,
+}
+
+/// When a pool with no available worker can still serve traffic: the
+/// `capacity` readiness check.
+///
+/// A load balancer takes a pod that answers 503 out of rotation; taking
+/// out every pod whose workers are all busy for a moment would send the
+/// traffic round in circles (a pool at full use flaps between ready and
+/// not ready with every request). [`Capacity`](ReadinessPolicy::Capacity)
+/// answers 503 only when a new request would wait too long.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ReadinessPolicy {
+    /// Not ready when no worker is available *and* a new request could not
+    /// start within [`HealthConfig::max_queue_wait`]: the queue is full
+    /// (`Pool::set_queue_capacity`), or every worker has been busy for
+    /// longer than that wait, or no worker is up.
+    #[default]
+    Capacity,
+    /// Not ready whenever no worker is available (idle): "no available
+    /// workers, 503", word for word. Expect it to flap under load.
+    Strict,
+}
+
+impl ReadinessPolicy {
+    /// `capacity` or `strict`, as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadinessPolicy::Capacity => "capacity",
+            ReadinessPolicy::Strict => "strict",
+        }
+    }
+}
+
+impl std::str::FromStr for ReadinessPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "capacity" => Ok(ReadinessPolicy::Capacity),
+            "strict" => Ok(ReadinessPolicy::Strict),
+            other => Err(format!(
+                "`{other}` is not a readiness policy: expected `capacity` or `strict`"
+            )),
+        }
+    }
 }
 
 impl Default for HealthConfig {
@@ -51,6 +102,8 @@ impl Default for HealthConfig {
             max_p99: None,
             window: Duration::from_secs(60),
             min_requests: 10,
+            readiness: ReadinessPolicy::Capacity,
+            max_queue_wait: Duration::from_secs(5),
         }
     }
 }
@@ -89,6 +142,18 @@ impl HealthConfig {
     /// Sets [`HealthConfig::min_requests`].
     pub fn with_min_requests(mut self, requests: u64) -> Self {
         self.min_requests = requests;
+        self
+    }
+
+    /// Sets [`HealthConfig::readiness`].
+    pub fn with_readiness(mut self, policy: ReadinessPolicy) -> Self {
+        self.readiness = policy;
+        self
+    }
+
+    /// Sets [`HealthConfig::max_queue_wait`].
+    pub fn with_max_queue_wait(mut self, wait: Duration) -> Self {
+        self.max_queue_wait = wait;
         self
     }
 
@@ -152,6 +217,7 @@ pub(crate) fn checks(
                     state.workers.available, state.workers.busy, config.min_ready_workers
                 ),
             });
+            out.push(capacity(config, name, state));
             if let Some(max) = config.max_queue_depth {
                 out.push(Check {
                     check: "queue_depth".into(),
@@ -221,6 +287,64 @@ pub(crate) fn checks(
     }
     out.extend(custom);
     out
+}
+
+/// The `capacity` check: whether a new request could start soon enough,
+/// under the configured policy.
+fn capacity(config: &HealthConfig, pool: &str, state: &crate::types::stats::PoolState) -> Check {
+    let workers = &state.workers;
+    let max_wait = config.max_queue_wait.as_secs_f64();
+    let (passed, value, threshold, message) = match config.readiness {
+        ReadinessPolicy::Strict => (
+            workers.available > 0,
+            workers.available as f64,
+            Some(1.0),
+            format!(
+                "{} workers available, {} busy; the strict policy needs one available",
+                workers.available, workers.busy
+            ),
+        ),
+        ReadinessPolicy::Capacity if workers.available > 0 => (
+            true,
+            0.0,
+            Some(max_wait),
+            format!("{} workers available", workers.available),
+        ),
+        ReadinessPolicy::Capacity => {
+            let busy_for = state.shortest_busy.map_or(0.0, |d| d.as_secs_f64());
+            let full = state
+                .queue_capacity
+                .is_some_and(|capacity| state.queue_depth >= capacity);
+            let message = if workers.busy == 0 {
+                "no worker is up: a new request cannot start".to_owned()
+            } else if full {
+                format!(
+                    "no worker available and the queue is full ({} of {})",
+                    state.queue_depth,
+                    state.queue_capacity.unwrap_or_default()
+                )
+            } else {
+                format!(
+                    "no worker available; every one of the {} busy workers has been busy for at least {busy_for:.3} s, at most {max_wait} s allowed",
+                    workers.busy
+                )
+            };
+            (
+                workers.busy > 0 && !full && busy_for <= max_wait,
+                busy_for,
+                Some(max_wait),
+                message,
+            )
+        }
+    };
+    Check {
+        check: "capacity".into(),
+        pool: Some(pool.into()),
+        passed,
+        value: Some(value),
+        threshold,
+        message,
+    }
 }
 
 /// Runs the application's own readiness checks; a panic fails its check.
@@ -477,6 +601,8 @@ mod tests {
                     ..WorkerCounts::default()
                 },
                 queue_depth: 7,
+                queue_capacity: None,
+                shortest_busy: None,
                 saturations: 0,
                 saturated: false,
                 saturated_nanos: 0,

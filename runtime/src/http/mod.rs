@@ -50,7 +50,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 
 #[cfg(feature = "dashboard")]
 pub use dashboard::DashboardConfig;
-pub use health::HealthConfig;
+pub use health::{HealthConfig, ReadinessPolicy};
 use health::{CustomCheck, History, WindowStats};
 
 use crate::imp::metrics::MetricsHandle;

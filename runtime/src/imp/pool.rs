@@ -36,6 +36,8 @@ struct Live {
     /// readiness probe never sees a pool one worker short that is not.
     up: AtomicU64,
     queue_depth: AtomicU64,
+    /// Requests the queue holds at most; 0 when not reported.
+    queue_capacity: AtomicU64,
     /// Saturation episodes begun.
     saturations: AtomicU64,
     /// Whether an episode is open (running, or cleared and in its hold):
@@ -386,6 +388,15 @@ impl Pool {
     pub fn set_size(&self, size: usize) {
         self.inner.live.size.store(size as u64, Ordering::Relaxed);
         self.inner.size.set(size as f64);
+    }
+
+    /// Reports how many requests the pool's queue holds at most, so that
+    /// readiness can tell a full queue (see `HealthConfig::readiness`).
+    pub fn set_queue_capacity(&self, capacity: usize) {
+        self.inner
+            .live
+            .queue_capacity
+            .store(capacity as u64, Ordering::Relaxed);
     }
 
     /// Sets the queue-depth gauge. An empty queue ends a saturation
@@ -915,6 +926,7 @@ impl Inner {
         workers[WorkerState::Busy.index()] = busy.max(0) as u64;
         let now = now_nanos();
         let mut busy_nanos = load(&self.live.busy_nanos);
+        let mut shortest_busy: Option<u64> = None;
         let worker_list: Vec<WorkerInfo> = {
             let list = self.worker_list.lock().unwrap_or_else(|e| e.into_inner());
             let live: Vec<_> = list.iter().filter_map(std::sync::Weak::upgrade).collect();
@@ -923,7 +935,9 @@ impl Inner {
             for w in &live {
                 let since = w.busy_since.load(Ordering::Relaxed);
                 if since != 0 {
-                    busy_nanos += now.saturating_sub(since);
+                    let busy_for = now.saturating_sub(since);
+                    busy_nanos += busy_for;
+                    shortest_busy = Some(shortest_busy.map_or(busy_for, |s| s.min(busy_for)));
                 }
             }
             live.iter()
@@ -950,6 +964,8 @@ impl Inner {
                 stopped: workers[4],
             },
             queue_depth: load(&self.live.queue_depth),
+            queue_capacity: Some(load(&self.live.queue_capacity)).filter(|&c| c != 0),
+            shortest_busy: shortest_busy.map(Duration::from_nanos),
             saturations: load(&self.live.saturations),
             saturated_nanos,
             saturated,

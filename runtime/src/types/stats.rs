@@ -69,6 +69,12 @@ pub struct PoolState {
     pub workers: WorkerCounts,
     /// Requests waiting for a worker.
     pub queue_depth: u64,
+    /// Requests the queue holds at most, when the pool reported it
+    /// (`Pool::set_queue_capacity`).
+    pub queue_capacity: Option<u64>,
+    /// The shortest busy period running now, over the workers that are
+    /// busy: with none available, how long every worker has been busy.
+    pub shortest_busy: Option<std::time::Duration>,
     /// Saturation episodes begun.
     pub saturations: u64,
     /// Whether the pool is saturated now (an episode runs and has not come
