@@ -129,7 +129,9 @@ pub struct PoolConfig {
     pub name: String,
     /// Worker processes.
     pub size: usize,
-    /// Requests that may wait for a worker; more wait for room.
+    /// Requests that may wait for a worker; more wait for room (the caller
+    /// waits in `execute`). A full queue is saturation, and readiness
+    /// under the `capacity` policy fails while it lasts.
     pub queue_capacity: usize,
     /// How long a request may run before it fails.
     pub request_timeout: Duration,
@@ -298,6 +300,7 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
     let label = Label::new(&config.name);
     let observed = poolscope::Pool::new(&label);
     observed.set_size(config.size);
+    observed.set_queue_capacity(config.queue_capacity);
     let shared = Arc::new(Shared {
         config,
         label,
@@ -305,7 +308,10 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
         sessions: Mutex::new(HashMap::new()),
         next_worker: std::sync::atomic::AtomicUsize::new(0),
     });
-    let (jobs, inbox) = mpsc::channel(shared.config.queue_capacity);
+    // The dispatcher holds up to `queue_capacity` waiting jobs and takes no
+    // more while it does; one more can sit in the channel, and the next
+    // caller waits for room.
+    let (jobs, inbox) = mpsc::channel(1);
     let (events, from_workers) = mpsc::unbounded_channel();
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
@@ -382,10 +388,9 @@ impl PythonPool {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(job)) => {
-                // The queue is full: saturated (one event per episode,
-                // however many callers find it full); wait for room.
-                let observed = &self.shared.observed;
-                observed.saturated(self.shared.config.queue_capacity, observed.available());
+                // Wait for room. The dispatcher reports the saturation: it
+                // knows whether jobs wait with no worker free (a full
+                // channel may only mean it has not run yet).
                 self.jobs.send(job).await.map_err(|_| PoolError::Shutdown)?;
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(PoolError::Shutdown),
@@ -462,7 +467,7 @@ async fn dispatch(
         let msg = tokio::select! {
             biased;
             Some(msg) = from_workers.recv() => msg,
-            Some(msg) = inbox.recv() => msg,
+            Some(msg) = inbox.recv(), if waiting.len() < shared.config.queue_capacity => msg,
             else => break,
         };
         match msg {

@@ -174,6 +174,12 @@ pub struct Health {
     pub window_seconds: f64,
     /// Default 10.
     pub min_requests: u64,
+    /// `capacity` (default) or `strict`: when a pool with no available
+    /// worker is still ready (see `ReadinessPolicy`).
+    pub readiness: String,
+    /// Seconds a new request may have to wait for a worker under the
+    /// `capacity` policy. Default 5.
+    pub max_queue_wait_seconds: f64,
 }
 
 impl Default for Health {
@@ -185,6 +191,8 @@ impl Default for Health {
             max_p99_seconds: None,
             window_seconds: 60.0,
             min_requests: 10,
+            readiness: "capacity".into(),
+            max_queue_wait_seconds: 5.0,
         }
     }
 }
@@ -375,6 +383,8 @@ pub const ENV_KEYS: &[&str] = &[
     "health.max_p99_seconds",
     "health.window_seconds",
     "health.min_requests",
+    "health.readiness",
+    "health.max_queue_wait_seconds",
     "buckets.durations",
     "sanitizer.extra_keys",
     "sanitizer.rules_file",
@@ -387,6 +397,7 @@ const FLOAT_KEYS: &[&str] = &[
     "health.max_error_rate",
     "health.max_p99_seconds",
     "health.window_seconds",
+    "health.max_queue_wait_seconds",
     "alerts.every_seconds",
 ];
 
@@ -503,6 +514,24 @@ impl Config {
                 .map_err(|e| field("buckets.durations", e.to_string()))?;
         }
         let health = &self.health;
+        if !matches!(health.readiness.as_str(), "capacity" | "strict") {
+            return Err(field(
+                "health.readiness",
+                format!(
+                    "`{}` is not a readiness policy: expected `capacity` or `strict`",
+                    health.readiness
+                ),
+            ));
+        }
+        if !(health.max_queue_wait_seconds >= 0.0 && health.max_queue_wait_seconds <= 86_400.0) {
+            return Err(field(
+                "health.max_queue_wait_seconds",
+                format!(
+                    "{} is not between 0 and 86400",
+                    health.max_queue_wait_seconds
+                ),
+            ));
+        }
         if !(health.window_seconds >= 1.0 && health.window_seconds <= 3600.0) {
             return Err(field(
                 "health.window_seconds",
@@ -621,6 +650,14 @@ impl Config {
             .with_min_ready_workers(h.min_ready_workers)
             .with_window(Duration::from_secs_f64(h.window_seconds));
         health.min_requests = h.min_requests;
+        // `validate` keeps both to what they can be; a `Config` built in
+        // code and never validated keeps the defaults for what is not.
+        if let Ok(policy) = h.readiness.parse() {
+            health.readiness = policy;
+        }
+        if let Ok(wait) = Duration::try_from_secs_f64(h.max_queue_wait_seconds) {
+            health.max_queue_wait = wait;
+        }
         health.max_queue_depth = h.max_queue_depth;
         health.max_error_rate = h.max_error_rate;
         // `validate` keeps it finite, positive and below the largest bucket;
@@ -974,6 +1011,30 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("http.address"), "{err}");
+        let err = Config::from_toml("[health]\nreadiness = \"lenient\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("health.readiness") && err.contains("`capacity` or `strict`"),
+            "{err}"
+        );
+        let err = Config::from_toml("[health]\nmax_queue_wait_seconds = -1.0")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("health.max_queue_wait_seconds"), "{err}");
+    }
+
+    #[cfg(feature = "http")]
+    #[test]
+    fn the_readiness_policy_and_its_wait_reach_the_health_config() {
+        let config =
+            Config::from_toml("[health]\nreadiness = \"strict\"\nmax_queue_wait_seconds = 0.25")
+                .unwrap();
+        let health = config.health_config();
+        assert_eq!(health.readiness, crate::http::ReadinessPolicy::Strict);
+        assert_eq!(health.max_queue_wait, Duration::from_millis(250));
+        let defaults = Config::from_toml("").unwrap().health_config();
+        assert_eq!(defaults, crate::http::HealthConfig::default());
     }
 
     #[test]

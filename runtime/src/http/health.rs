@@ -61,7 +61,8 @@ pub enum ReadinessPolicy {
     /// Not ready when no worker is available *and* a new request could not
     /// start within [`HealthConfig::max_queue_wait`]: the queue is full
     /// (`Pool::set_queue_capacity`), or every worker has been busy for
-    /// longer than that wait, or no worker is up.
+    /// longer than that wait. (A pool with no worker up fails the
+    /// `workers` check instead.)
     #[default]
     Capacity,
     /// Not ready whenever no worker is available (idle): "no available
@@ -316,7 +317,7 @@ fn capacity(config: &HealthConfig, pool: &str, state: &crate::types::stats::Pool
                 .queue_capacity
                 .is_some_and(|capacity| state.queue_depth >= capacity);
             let message = if workers.busy == 0 {
-                "no worker is up: a new request cannot start".to_owned()
+                "no worker is up: the `workers` check judges that".to_owned()
             } else if full {
                 format!(
                     "no worker available and the queue is full ({} of {})",
@@ -330,7 +331,7 @@ fn capacity(config: &HealthConfig, pool: &str, state: &crate::types::stats::Pool
                 )
             };
             (
-                workers.busy > 0 && !full && busy_for <= max_wait,
+                workers.busy == 0 || (!full && busy_for <= max_wait),
                 busy_for,
                 Some(max_wait),
                 message,

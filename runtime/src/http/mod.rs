@@ -50,8 +50,8 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 
 #[cfg(feature = "dashboard")]
 pub use dashboard::DashboardConfig;
-pub use health::{HealthConfig, ReadinessPolicy};
 use health::{CustomCheck, History, WindowStats};
+pub use health::{HealthConfig, ReadinessPolicy};
 
 use crate::imp::metrics::MetricsHandle;
 use crate::types::stats::PoolSnapshot;
