@@ -134,6 +134,46 @@ async fn start_echo_and_a_python_exception_with_its_traceback_and_id() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exception_group_arrives_as_a_tree_with_its_notes() {
+    let pool = pool::start(config("pp-group", 1)).await.unwrap();
+    let err = pool
+        .execute("group", json!({ "n": 3 }), None)
+        .await
+        .unwrap_err();
+    pool.shutdown();
+    let PoolError::Python { error, .. } = &err else {
+        panic!("not a Python error: {err}")
+    };
+    let tb = &error.traceback;
+    assert_eq!(tb.exception_type, "ExceptionGroup");
+    assert_eq!(tb.message, "batch failed (3 sub-exceptions)");
+    // The group's note came apart from its message.
+    assert_eq!(tb.notes, ["batch of 3"]);
+    let members: Vec<_> = tb
+        .exceptions
+        .iter()
+        .map(|e| {
+            (
+                e.exception_type.as_str(),
+                e.message.lines().next().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        members,
+        [
+            ("ValueError", "item 0 rejected"),
+            ("ValueError", "item 1 rejected"),
+            ("ValueError", "item 2 rejected")
+        ]
+    );
+    assert!(tb
+        .frames
+        .iter()
+        .any(|f| f.function == "run" && f.file.ends_with("worker.py")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crashes_by_exit_code_and_signal_are_reported_and_the_worker_restarts() {
     let captured = capture("pp-crash");
     let pool = pool::start(config("pp-crash", 2)).await.unwrap();

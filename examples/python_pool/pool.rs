@@ -53,6 +53,8 @@ pub mod proto {
         pub message: String,
         #[prost(string, tag = "3")]
         pub traceback: String,
+        #[prost(string, repeated, tag = "4")]
+        pub notes: Vec<String>,
     }
 
     /// `ReadyRequest`.
@@ -1016,13 +1018,14 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
         .to_owned();
     let reply = response.into_inner();
     if let Some(error) = reply.error {
-        let traceback =
-            PythonTraceback::parse(&error.traceback).unwrap_or_else(|| PythonTraceback {
+        let traceback = PythonTraceback::parse(&error.traceback)
+            .unwrap_or_else(|| PythonTraceback {
                 exception_type: error.exception_type.clone(),
                 message: error.message.clone(),
                 formatted: error.traceback.clone(),
                 ..PythonTraceback::default()
-            });
+            })
+            .with_notes(error.notes);
         return Err(PoolError::Python {
             error: Box::new(PythonError::new(traceback)),
             correlation_id: echoed,

@@ -72,6 +72,15 @@ def run(command, args):
             except KeyError as cause:
                 raise ValueError(message) from cause
         raise ValueError(message)
+    if command == "group":
+        # Python 3.11+: several failures at once, one of them with a note.
+        if sys.version_info < (3, 11):
+            raise RuntimeError("exception groups need Python 3.11")
+        failures = [ValueError(f"item {i} rejected") for i in range(int(args.get("n", 2)))]
+        failures[0].add_note("the first item is checked twice")
+        error = ExceptionGroup("batch failed", failures)
+        error.add_note(f"batch of {len(failures)}")
+        raise error
     if command == "crash":
         sys.stderr.write(f"crashing on purpose: {args}\n")
         sys.stderr.flush()
@@ -142,7 +151,8 @@ def main():
             except Exception as error:  # every Python error goes back structured
                 text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
                 log(options.id, "ERROR", "command raised", correlation_id, command=request.command, exception=type(error).__name__)
-                return pb.ExecuteReply(error=pb.PythonError(exception_type=type(error).__name__, message=str(error), traceback=text))
+                notes = [str(note) for note in getattr(error, "__notes__", [])]
+                return pb.ExecuteReply(error=pb.PythonError(exception_type=type(error).__name__, message=str(error), traceback=text, notes=notes))
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
     pb_grpc.add_WorkerServicer_to_server(Worker(), server)

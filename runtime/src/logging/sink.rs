@@ -7,7 +7,7 @@ use serde_json::{json, Map, Value};
 
 use crate::imp::events::{subscribe_with, Interest, Subscription};
 use crate::types::correlation::CorrelationId;
-use crate::types::error::{ErrorContext, PythonFrame};
+use crate::types::error::{ErrorContext, PythonFrame, PythonTraceback};
 use crate::types::events::{Event, Field};
 use crate::types::Outcome;
 
@@ -37,8 +37,44 @@ fn args(fields: &[Field]) -> String {
 fn frames(frames: &[PythonFrame]) -> Value {
     frames
         .iter()
-        .map(|f| json!({ "file": f.file, "line": f.line, "function": f.function, "source": f.source }))
+        .map(|f| {
+            let mut frame = json!({ "file": f.file, "line": f.line, "function": f.function, "source": f.source });
+            if f.repeated > 0 {
+                frame["repeated"] = json!(f.repeated);
+            }
+            frame
+        })
         .collect()
+}
+
+/// A Python exception: the traceback text only at the top (it holds the
+/// members' text already).
+fn python_json(py: &PythonTraceback, top: bool) -> Value {
+    let chain: Vec<Value> = py
+        .chain
+        .iter()
+        .map(|c| json!({ "relation": format!("{:?}", c.relation).to_lowercase(), "type": c.exception_type, "message": c.message, "frames": frames(&c.frames) }))
+        .collect();
+    let mut out = json!({ "type": py.exception_type, "message": py.message, "frames": frames(&py.frames), "chain": chain });
+    if !py.notes.is_empty() {
+        out["notes"] = json!(py.notes);
+    }
+    if !py.exceptions.is_empty() || py.more_exceptions > 0 {
+        let members: Vec<Value> = py
+            .exceptions
+            .iter()
+            .map(|e| python_json(e, false))
+            .collect();
+        out["exceptions"] = Value::Array(members);
+        out["more_exceptions"] = json!(py.more_exceptions);
+    }
+    if let Some(thread) = &py.thread {
+        out["thread"] = json!(thread);
+    }
+    if top {
+        out["traceback"] = json!(py.formatted);
+    }
+    out
 }
 
 /// The `error` object of a line.
@@ -56,15 +92,7 @@ pub(crate) fn error_json(error: &ErrorContext) -> Value {
         map.insert("location".into(), json!(location));
     }
     if let Some(py) = &error.python {
-        let chain: Vec<Value> = py
-            .chain
-            .iter()
-            .map(|c| json!({ "relation": format!("{:?}", c.relation).to_lowercase(), "type": c.exception_type, "message": c.message, "frames": frames(&c.frames) }))
-            .collect();
-        map.insert(
-            "python".into(),
-            json!({ "type": py.exception_type, "message": py.message, "frames": frames(&py.frames), "chain": chain, "traceback": py.formatted }),
-        );
+        map.insert("python".into(), python_json(py, true));
     }
     if let Some(grpc) = &error.grpc {
         map.insert(

@@ -68,6 +68,20 @@ pub struct PythonTraceback {
     /// Earlier exceptions in the chain, oldest first: each was the cause
     /// (`raise .. from ..`) or the context ("during handling of") of the next.
     pub chain: Vec<ChainedException>,
+    /// The exception's `__notes__` (`add_note`), when they were given apart
+    /// from the text ([`PythonTraceback::with_notes`]): printed, they cannot
+    /// be told from a message's further lines.
+    pub notes: Vec<String>,
+    /// For an `ExceptionGroup` (Python 3.11+), its sub-exceptions as Python
+    /// printed them, each a traceback of its own (a group among them holds
+    /// its own).
+    pub exceptions: Vec<PythonTraceback>,
+    /// Sub-exceptions Python left out ("and N more exceptions": it prints
+    /// at most 15 per group).
+    pub more_exceptions: u32,
+    /// The thread it escaped from, for what `threading` prints ("Exception
+    /// in thread NAME:").
+    pub thread: Option<String>,
     /// The formatted traceback as Python printed it, chained causes included.
     pub formatted: String,
 }
@@ -107,6 +121,9 @@ pub struct PythonFrame {
     pub function: String,
     /// The source line Python showed, trimmed.
     pub source: Option<String>,
+    /// How many more times the frame repeats below, from "[Previous line
+    /// repeated N more times]" (a deep recursion); 0 otherwise.
+    pub repeated: u32,
 }
 
 /// A gRPC status: code name and number, message, details.
@@ -287,6 +304,16 @@ impl ErrorContext {
                 .chain(python.chain.iter_mut().flat_map(|c| c.frames.iter_mut()));
             frames.filter_map(|f| f.source.as_mut()).for_each(clean);
             python.chain.iter_mut().for_each(|c| clean(&mut c.message));
+            python.notes.iter_mut().for_each(clean);
+            let members = std::mem::take(&mut python.exceptions);
+            python.exceptions = members
+                .into_iter()
+                .map(|member| {
+                    let mut context = ErrorContext::message(ErrorKind::Error, "", "");
+                    context.python = Some(member);
+                    context.sanitized().python.unwrap_or_default()
+                })
+                .collect();
         }
         if let Some(grpc) = &mut self.grpc {
             clean(&mut grpc.message);

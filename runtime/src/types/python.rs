@@ -14,10 +14,17 @@ struct Section {
 }
 
 impl PythonTraceback {
-    /// Parses a traceback: the frames, the final exception, and every
-    /// exception chained before it (`raise .. from ..` and "during handling
-    /// of"). Understands syntax errors' location lines and the caret lines
-    /// Python 3.11+ prints. `None` if no exception line is found.
+    /// Parses a traceback as CPython 3.8–3.13 prints it: the frames, the
+    /// final exception, and every exception chained before it (`raise ..
+    /// from ..` and "during handling of"). Understands syntax errors'
+    /// location lines, the caret lines of Python 3.11+, "[Previous line
+    /// repeated N more times]" (kept on the frame, as `repeated`),
+    /// `ExceptionGroup`s (their `|`-prefixed blocks become
+    /// [`exceptions`](PythonTraceback::exceptions), nested groups included,
+    /// with "and N more exceptions" as `more_exceptions`), the "Exception in
+    /// thread NAME:" line `threading` prints above a thread's traceback, and
+    /// a `logging.exception` line above it. `None` if no exception line is
+    /// found.
     ///
     /// ```
     /// use poolscope_runtime::error::PythonTraceback;
@@ -28,53 +35,185 @@ impl PythonTraceback {
     /// assert_eq!(tb.frames[0].source.as_deref(), Some("1 / 0"));
     /// ```
     pub fn parse(text: &str) -> Option<PythonTraceback> {
-        let mut sections: Vec<(Option<ChainRelation>, Vec<&str>)> = vec![(None, Vec::new())];
-        for line in text.lines() {
-            let relation = match line.trim() {
-                CAUSE => Some(ChainRelation::Cause),
-                CONTEXT => Some(ChainRelation::Context),
-                _ => None,
-            };
-            match relation {
-                Some(relation) => sections.push((Some(relation), Vec::new())),
-                None => {
-                    if let Some((_, lines)) = sections.last_mut() {
-                        lines.push(line);
-                    }
+        let thread = text.lines().find_map(|line| {
+            let name = line.trim().strip_prefix("Exception in thread ")?;
+            Some(name.strip_suffix(':').unwrap_or(name).to_owned())
+        });
+        let mut parsed = match group_start(text) {
+            Some((at, column)) => {
+                let lines: Vec<&str> = text.lines().skip(at).map(|l| cut(l, column)).collect();
+                group(&lines)?
+            }
+            None => plain(text)?,
+        };
+        parsed.thread = thread;
+        parsed.formatted = text.trim_end().to_owned();
+        Some(parsed)
+    }
+
+    /// The same traceback with the exception's `__notes__` apart: Python
+    /// prints each note on a line of its own after the exception line, as
+    /// it prints a message's further lines, so a parse puts them in the
+    /// message. Given the notes (`getattr(exc, "__notes__", [])`), they are
+    /// taken off the message's end and kept in `notes`.
+    ///
+    /// ```
+    /// use poolscope_runtime::error::PythonTraceback;
+    /// let text = "Traceback (most recent call last):\n  File \"w.py\", line 3, in load\nFileNotFoundError: model.bin\nwhile loading the model\n";
+    /// let tb = PythonTraceback::parse(text).unwrap().with_notes(vec!["while loading the model".into()]);
+    /// assert_eq!(tb.message, "model.bin");
+    /// assert_eq!(tb.notes, ["while loading the model"]);
+    /// ```
+    pub fn with_notes(mut self, notes: Vec<String>) -> PythonTraceback {
+        if notes.is_empty() {
+            return self;
+        }
+        let printed = format!("\n{}", notes.join("\n"));
+        if let Some(message) = self.message.strip_suffix(&printed) {
+            self.message = message.to_owned();
+        }
+        self.notes = notes;
+        self
+    }
+}
+
+/// A traceback with no group: sections split at the chain separators.
+fn plain(text: &str) -> Option<PythonTraceback> {
+    let mut sections: Vec<(Option<ChainRelation>, Vec<&str>)> = vec![(None, Vec::new())];
+    for line in text.lines() {
+        let relation = match line.trim() {
+            CAUSE => Some(ChainRelation::Cause),
+            CONTEXT => Some(ChainRelation::Context),
+            _ => None,
+        };
+        match relation {
+            Some(relation) => sections.push((Some(relation), Vec::new())),
+            None => {
+                if let Some((_, lines)) = sections.last_mut() {
+                    lines.push(line);
                 }
             }
         }
-        let mut parsed: Vec<(Option<ChainRelation>, Section)> = sections
-            .into_iter()
-            .filter_map(|(relation, lines)| Some((relation, section(&lines)?)))
-            .collect();
-        // A section carries the separator printed above it: how the section
-        // before leads to it.
-        let relations: Vec<Option<ChainRelation>> =
-            parsed.iter().map(|(relation, _)| *relation).collect();
-        let (_, last) = parsed.pop()?;
-        let chain = parsed
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, section))| ChainedException {
-                relation: relations
-                    .get(i + 1)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(ChainRelation::Context),
-                exception_type: section.exception_type,
-                message: section.message,
-                frames: section.frames,
-            })
-            .collect();
-        Some(PythonTraceback {
-            exception_type: last.exception_type,
-            message: last.message,
-            frames: last.frames,
-            chain,
-            formatted: text.trim_end().to_owned(),
-        })
     }
+    let mut parsed: Vec<(Option<ChainRelation>, Section)> = sections
+        .into_iter()
+        .filter_map(|(relation, lines)| Some((relation, section(&lines)?)))
+        .collect();
+    // A section carries the separator printed above it: how the section
+    // before leads to it.
+    let relations: Vec<Option<ChainRelation>> =
+        parsed.iter().map(|(relation, _)| *relation).collect();
+    let (_, last) = parsed.pop()?;
+    let chain = parsed
+        .into_iter()
+        .enumerate()
+        .map(|(i, (_, section))| ChainedException {
+            relation: relations
+                .get(i + 1)
+                .copied()
+                .flatten()
+                .unwrap_or(ChainRelation::Context),
+            exception_type: section.exception_type,
+            message: section.message,
+            frames: section.frames,
+        })
+        .collect();
+    Some(PythonTraceback {
+        exception_type: last.exception_type,
+        message: last.message,
+        frames: last.frames,
+        chain,
+        formatted: text.trim_end().to_owned(),
+        ..PythonTraceback::default()
+    })
+}
+
+const GROUP_HEADER: &str = "+ Exception Group Traceback (most recent call last):";
+
+/// Where an exception group's block begins, and the column of its `+`:
+/// the line `+ Exception Group Traceback (most recent call last):`.
+fn group_start(text: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(at, line)| {
+        let trimmed = line.trim_start();
+        trimmed
+            .starts_with(GROUP_HEADER)
+            .then(|| (at, line.len() - trimmed.len()))
+    })
+}
+
+/// `line` without its first `column` characters (fewer if it is shorter).
+fn cut(line: &str, column: usize) -> &str {
+    line.char_indices()
+        .nth(column)
+        .map_or("", |(at, _)| &line[at..])
+}
+
+/// A member separator at the start of `line`: `+---- N ----`, `+---- ...
+/// ----` or the closing `+--------`, but not a nested group's `+-+`.
+fn separator(line: &str) -> bool {
+    line.starts_with("+-") && !line.starts_with("+-+")
+}
+
+/// An exception group whose block starts at column 0: its own traceback
+/// (lines prefixed `| `, under an optional `+ Exception Group Traceback`
+/// line), then its members, the first after `+-+---- 1 ----`, the others
+/// after `  +---- N ----`, each prefixed two columns further in.
+fn group(lines: &[&str]) -> Option<PythonTraceback> {
+    let first_member = lines.iter().position(|l| l.starts_with("+-+"))?;
+    let header: Vec<&str> = lines[..first_member]
+        .iter()
+        .filter(|l| !l.starts_with(GROUP_HEADER))
+        .map(|l| strip_bar(l))
+        .collect();
+    let mut parsed = plain(&header.join("\n"))?;
+    parsed.formatted = header.join("\n").trim_end().to_owned();
+    let mut members: Vec<Vec<&str>> = vec![Vec::new()];
+    for line in &lines[first_member + 1..] {
+        let inner = cut(line, 2);
+        if separator(inner) {
+            members.push(Vec::new());
+        } else if let Some(member) = members.last_mut() {
+            member.push(inner);
+        }
+    }
+    for member in members.into_iter().filter(|m| !m.is_empty()) {
+        if let Some(more) = more_exceptions(&member) {
+            parsed.more_exceptions += more;
+        } else if let Some(exception) = block(&member) {
+            parsed.exceptions.push(exception);
+        }
+    }
+    Some(parsed)
+}
+
+/// One member's lines: a group of its own, or a plain traceback.
+fn block(lines: &[&str]) -> Option<PythonTraceback> {
+    if lines.iter().any(|l| l.starts_with("+-+")) {
+        return group(lines);
+    }
+    let text: Vec<&str> = lines.iter().map(|l| strip_bar(l)).collect();
+    let text = text.join("\n");
+    let mut parsed = plain(&text)?;
+    parsed.formatted = text.trim_end().to_owned();
+    Some(parsed)
+}
+
+/// `| text` → `text`.
+fn strip_bar(line: &str) -> &str {
+    line.strip_prefix("| ")
+        .or_else(|| line.strip_prefix('|'))
+        .unwrap_or(line)
+}
+
+/// `| and N more exceptions`: the members Python left out.
+fn more_exceptions(lines: &[&str]) -> Option<u32> {
+    let [line] = lines else { return None };
+    strip_bar(line)
+        .trim()
+        .strip_prefix("and ")?
+        .strip_suffix(" more exceptions")?
+        .parse()
+        .ok()
 }
 
 fn section(lines: &[&str]) -> Option<Section> {
@@ -90,6 +229,12 @@ fn section(lines: &[&str]) -> Option<Section> {
             frames.push(frame);
             exception = None;
             message_lines.clear();
+            continue;
+        }
+        if let Some(times) = repeated(trimmed) {
+            if let Some(frame) = frames.last_mut() {
+                frame.repeated = times;
+            }
             continue;
         }
         let indented = line.starts_with(' ') || line.starts_with('\t');
@@ -139,7 +284,16 @@ fn frame_line(line: &str) -> Option<PythonFrame> {
         line: number.trim().parse().ok()?,
         function: function.to_owned(),
         source: None,
+        repeated: 0,
     })
+}
+
+/// `[Previous line repeated 996 more times]`.
+fn repeated(line: &str) -> Option<u32> {
+    line.strip_prefix("[Previous line repeated ")?
+        .strip_suffix(" more times]")?
+        .parse()
+        .ok()
 }
 
 /// `ValueError: message`, `KeyboardInterrupt`, `json.decoder.JSONDecodeError: ..`.
@@ -243,6 +397,7 @@ fn fault_frame(line: &str) -> Option<Option<PythonFrame>> {
         line: number.trim().parse().ok()?,
         function: function.trim_end().to_owned(),
         source: None,
+        repeated: 0,
     }))
 }
 
@@ -280,14 +435,17 @@ mod fault_tests {
 
     #[test]
     fn a_single_thread_dump_is_read() {
+        // `deep(3)` down to `deep(0)`, which calls `ctypes.string_at(0)`.
         let frames = fault_stack(ONE_THREAD);
-        assert_eq!(frames.len(), 5);
-        assert_eq!(frames[0].function, "<module>");
-        assert_eq!(frames[4].function, "string_at");
+        let functions: Vec<_> = frames.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(
+            functions,
+            ["<module>", "deep", "deep", "deep", "deep", "string_at"]
+        );
         assert!(
-            frames[4].file.ends_with("ctypes/__init__.py"),
+            frames[5].file.ends_with("ctypes/__init__.py"),
             "{:?}",
-            frames[4]
+            frames[5]
         );
     }
 
@@ -297,8 +455,10 @@ mod fault_tests {
         let frames = fault_stack(DEEP);
         assert_eq!(frames.len(), 100);
         assert_eq!(frames[99].function, "deep");
-        assert_eq!(frames[99].line, 6);
-        assert_eq!(frames[0].line, 7);
+        // The script's first line is blank: `os.kill` is on line 7, the
+        // recursive call on line 8.
+        assert_eq!(frames[99].line, 7);
+        assert_eq!(frames[0].line, 8);
     }
 
     #[test]
@@ -307,5 +467,131 @@ mod fault_tests {
         assert!(fault_stack("Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\nKeyError: 1\n").is_empty());
         let none = "Current thread 0x01 (most recent call first):\n  <no Python frame>\n";
         assert!(fault_stack(none).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod real_output {
+    //! Each text is what CPython 3.11 printed (see testdata/README.md).
+    use super::*;
+
+    fn parse(text: &str) -> PythonTraceback {
+        PythonTraceback::parse(text).unwrap_or_else(|| panic!("no parse of:\n{text}"))
+    }
+
+    fn kinds(tb: &PythonTraceback) -> Vec<(&str, &str)> {
+        tb.exceptions
+            .iter()
+            .map(|e| (e.exception_type.as_str(), e.message.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn an_exception_group_is_a_tree_of_its_members() {
+        let tb = parse(include_str!("testdata/traceback-group.txt"));
+        assert_eq!(tb.exception_type, "ExceptionGroup");
+        assert_eq!(tb.message, "many failures (4 sub-exceptions)");
+        let functions: Vec<_> = tb.frames.iter().map(|f| f.function.as_str()).collect();
+        assert_eq!(functions, ["<module>", "f"]);
+        assert_eq!(
+            kinds(&tb),
+            [
+                ("ValueError", "bad item 0"),
+                ("ValueError", "bad item 1"),
+                ("RuntimeError", "lookup failed"),
+                ("ExceptionGroup", "inner (2 sub-exceptions)"),
+            ]
+        );
+        // A member keeps its frames, source lines and chain.
+        let first = &tb.exceptions[0];
+        assert_eq!(first.frames.len(), 2);
+        assert_eq!(first.frames[1].function, "g");
+        assert_eq!(
+            first.frames[1].source.as_deref(),
+            Some("raise ValueError(f\"bad item {i}\")")
+        );
+        let chained = &tb.exceptions[2];
+        assert_eq!(chained.chain.len(), 1);
+        assert_eq!(chained.chain[0].relation, ChainRelation::Cause);
+        assert_eq!(chained.chain[0].exception_type, "KeyError");
+        assert!(chained
+            .formatted
+            .starts_with("Traceback (most recent call last):"));
+        assert!(!chained.formatted.contains('|'), "{}", chained.formatted);
+        // The nested group, frameless, with its own members.
+        let inner = &tb.exceptions[3];
+        assert!(inner.frames.is_empty());
+        assert_eq!(kinds(inner), [("TypeError", "t1"), ("OSError", "o1")]);
+        assert_eq!(tb.more_exceptions, 0);
+        assert!(tb.formatted.contains("+-+---------------- 1"));
+    }
+
+    #[test]
+    fn the_members_python_left_out_are_counted() {
+        let tb = parse(include_str!("testdata/traceback-many.txt"));
+        assert_eq!(tb.message, "batch (17 sub-exceptions)");
+        assert_eq!(tb.exceptions.len(), 15);
+        assert_eq!(tb.exceptions[14].message, "v14");
+        assert_eq!(tb.more_exceptions, 2);
+    }
+
+    #[test]
+    fn notes_given_apart_leave_the_message() {
+        let text = include_str!("testdata/traceback-notes.txt");
+        let printed = parse(text);
+        // Printed, notes read as the message's further lines.
+        assert!(printed.message.ends_with("\nhint: set MODEL_DIR"));
+        let tb = printed.with_notes(vec![
+            "while loading the model from /nonexistent/model.bin".into(),
+            "hint: set MODEL_DIR".into(),
+        ]);
+        assert_eq!(tb.exception_type, "FileNotFoundError");
+        assert_eq!(
+            tb.message,
+            "[Errno 2] No such file or directory: '/nonexistent/model.bin'"
+        );
+        assert_eq!(tb.notes.len(), 2);
+    }
+
+    #[test]
+    fn a_repeated_frame_keeps_its_count() {
+        let tb = parse(include_str!("testdata/traceback-recursion.txt"));
+        assert_eq!(tb.exception_type, "RecursionError");
+        assert_eq!(tb.frames.len(), 4);
+        assert_eq!(tb.frames[3].function, "walk");
+        assert_eq!(tb.frames[3].repeated, 996);
+        assert!(tb.frames[..3].iter().all(|f| f.repeated == 0));
+        assert_eq!(tb.frames[3].source.as_deref(), Some("return walk(n + 1)"));
+    }
+
+    #[test]
+    fn raise_from_none_shows_no_chain() {
+        let tb = parse(include_str!("testdata/traceback-fromnone.txt"));
+        assert_eq!(
+            (tb.exception_type.as_str(), tb.message.as_str()),
+            ("TypeError", "not a count: 'x'")
+        );
+        assert!(tb.chain.is_empty());
+        assert_eq!(tb.frames.len(), 2);
+    }
+
+    #[test]
+    fn a_threads_exception_names_the_thread() {
+        let tb = parse(include_str!("testdata/traceback-thread.txt"));
+        assert_eq!(tb.thread.as_deref(), Some("loader"));
+        assert_eq!(tb.exception_type, "ConnectionError");
+        assert_eq!(tb.frames.last().unwrap().function, "work");
+    }
+
+    #[test]
+    fn a_logging_exception_line_above_is_not_the_exception() {
+        let tb = parse(include_str!("testdata/traceback-logexc.txt"));
+        assert_eq!(
+            (tb.exception_type.as_str(), tb.message.as_str()),
+            ("ZeroDivisionError", "division by zero")
+        );
+        assert_eq!(tb.frames.len(), 1);
+        assert_eq!(tb.frames[0].source.as_deref(), Some("1 / 0"));
+        assert!(tb.thread.is_none());
     }
 }
