@@ -97,6 +97,36 @@ async fn start_echo_and_a_python_exception_with_its_traceback_and_id() {
         1,
         "{names:?}"
     );
+    // Each worker start names its process; the pool start its configuration.
+    for event in &events {
+        match event {
+            Event::WorkerStarted(w) => {
+                assert!(w.pid.is_some_and(|pid| pid > 0), "{w:?}");
+                assert_eq!(w.outcome, Outcome::Ok);
+                if TIMING {
+                    assert!(w.startup.is_some(), "{w:?}");
+                }
+            }
+            Event::PoolStarted(p) => {
+                let config = &p
+                    .config
+                    .iter()
+                    .find(|(name, _)| name == "config")
+                    .unwrap()
+                    .1;
+                for part in [
+                    "size: 2",
+                    "queue_capacity: 64",
+                    "python: ",
+                    "request_timeout: 30s",
+                    "restart_backoff: ",
+                ] {
+                    assert!(config.contains(part), "{part} not in {config}");
+                }
+            }
+            _ => {}
+        }
+    }
     let started: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
@@ -109,6 +139,15 @@ async fn start_echo_and_a_python_exception_with_its_traceback_and_id() {
         .find(|c| c.command.as_str() == "fail")
         .unwrap();
     assert_eq!(failed.outcome, Outcome::Error);
+    // The dispatcher picked the worker after the request began; the
+    // completion names it.
+    let workers = ["0", "1"];
+    assert!(
+        completions(&events)
+            .iter()
+            .all(|c| c.worker.as_deref().is_some_and(|w| workers.contains(&w))),
+        "{events:?}"
+    );
     if CORRELATION {
         assert!(failed.correlation_id.is_some());
         assert_eq!(
@@ -272,7 +311,8 @@ async fn a_segfault_carries_the_pid_the_python_stack_and_the_request_in_flight()
     let (execute, run) = (at("Execute"), at("run"));
     assert!(
         execute.is_some() && run.is_some() && execute < run,
-        "{functions:?}"
+        "{functions:?} from {:?}",
+        context.stderr_tail
     );
     assert!(
         context.stack.iter().all(|f| f.line > 0),

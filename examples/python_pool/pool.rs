@@ -251,10 +251,19 @@ pub const KILLED_AFTER_TIMEOUT: &str = "killed by the pool: its request ran past
 
 type Reply = Result<serde_json::Value, PoolError>;
 
+/// Where a request's answer goes, with the worker that ran it.
+struct Caller(oneshot::Sender<(Reply, Option<usize>)>);
+
+impl Caller {
+    fn answer(self, reply: Reply, worker: Option<usize>) {
+        let _ = self.0.send((reply, worker));
+    }
+}
+
 struct Job {
     request: proto::ExecuteRequest,
     worker: Option<usize>,
-    reply: oneshot::Sender<Reply>,
+    reply: Caller,
     /// When it was queued: the queue wait ends when a worker takes it.
     queued: Instant,
 }
@@ -384,7 +393,7 @@ impl PythonPool {
         let job = Msg::Job(Job {
             request,
             worker,
-            reply,
+            reply: Caller(reply),
             queued: Instant::now(),
         });
         match self.jobs.try_send(job) {
@@ -397,7 +406,12 @@ impl PythonPool {
             }
             Err(mpsc::error::TrySendError::Closed(_)) => return Err(PoolError::Shutdown),
         }
-        answer.await.map_err(|_| PoolError::Shutdown)?
+        let (reply, ran_on) = answer.await.map_err(|_| PoolError::Shutdown)?;
+        // Known only now: `request.completed` names the worker.
+        if let Some(worker) = ran_on {
+            poolscope::events::set_worker(&worker);
+        }
+        reply
     }
 
     /// Creates a session bound to one worker, alive for `ttl`.
@@ -484,7 +498,7 @@ async fn dispatch(
         // Every worker stopped: nothing will ever run what waits.
         if stopped == slots.len() {
             for job in waiting.drain(..) {
-                let _ = job.reply.send(Err(PoolError::Shutdown));
+                job.reply.answer(Err(PoolError::Shutdown), None);
             }
         }
         // Give each free worker the first waiting job it can take.
@@ -509,7 +523,7 @@ async fn dispatch(
                         }
                         // The slot stopped (the pool is shutting down).
                         Err(mpsc::error::TrySendError::Closed(job)) => {
-                            let _ = job.reply.send(Err(PoolError::Shutdown));
+                            job.reply.answer(Err(PoolError::Shutdown), None);
                         }
                     }
                 }
@@ -669,12 +683,12 @@ async fn spawn_worker(shared: &Shared, id: usize, started: Instant) -> Result<Ru
 struct Ended {
     crash: WorkerCrash,
     reason: String,
-    owed: Option<(oneshot::Sender<Reply>, Reply)>,
+    owed: Option<(Caller, Reply)>,
 }
 
 impl Ended {
     /// It died; the request it was running, if any, fails with the crash.
-    fn died(crash: WorkerCrash, caller: Option<oneshot::Sender<Reply>>) -> Ended {
+    fn died(crash: WorkerCrash, caller: Option<Caller>) -> Ended {
         Ended {
             reason: crash.to_string(),
             owed: caller.map(|caller| (caller, Err(PoolError::Crash(crash.clone())))),
@@ -684,11 +698,7 @@ impl Ended {
 
     /// The pool killed it because its request ran past the timeout; the
     /// caller gets the timeout.
-    fn killed_after_timeout(
-        crash: WorkerCrash,
-        caller: oneshot::Sender<Reply>,
-        timeout: Reply,
-    ) -> Ended {
+    fn killed_after_timeout(crash: WorkerCrash, caller: Caller, timeout: Reply) -> Ended {
         Ended {
             reason: format!("{crash} ({KILLED_AFTER_TIMEOUT})"),
             owed: Some((caller, timeout)),
@@ -795,7 +805,7 @@ async fn slot(
                         break Ended::killed_after_timeout(crash, job.reply, reply);
                     }
                     last.in_flight = None;
-                    let _ = job.reply.send(reply);
+                    job.reply.answer(reply, Some(id));
                     worker.set_state(WorkerState::Available);
                     backoff = shared.config.restart_backoff;
                     let _ = events.send(Msg::Idle(id));
@@ -807,7 +817,7 @@ async fn slot(
         let _ = events.send(Msg::Gone(id));
         worker.crashed(&ended.reason, ended.crash.context.clone());
         if let Some((caller, answer)) = ended.owed {
-            let _ = caller.send(answer);
+            caller.answer(answer, Some(id));
         }
         if pause(backoff, &mut stop).await
             || held(shared.config.restart_gate.as_deref(), &mut stop).await

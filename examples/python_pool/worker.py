@@ -85,7 +85,10 @@ def run(command, args):
         sys.stderr.write(f"crashing on purpose: {args}\n")
         sys.stderr.flush()
         if args.get("mode") == "segv":
-            os.kill(os.getpid(), signal.SIGSEGV)
+            # To this thread, not the process: a process-wide signal may land
+            # on a gRPC thread while this one runs on into a second fault,
+            # and faulthandler's dump would name no current thread.
+            signal.pthread_kill(threading.get_ident(), signal.SIGSEGV)
             ctypes.string_at(0)  # in case the signal is caught somewhere
         os._exit(int(args.get("code", 3)))
     if command == "pid":

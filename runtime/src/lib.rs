@@ -45,7 +45,9 @@ pub mod alerts {
 
 /// Typed telemetry events and the subscriber API.
 pub mod events {
-    pub use crate::imp::events::{sample_rate, set_sample_rate, subscribe, Subscription};
+    pub use crate::imp::events::{
+        sample_rate, set_sample_rate, set_worker, subscribe, Subscription,
+    };
     pub use crate::types::events::*;
 }
 

@@ -229,6 +229,10 @@ pub(crate) mod events {
     #[inline(always)]
     pub fn set_sample_rate(_rate: f64) {}
 
+    /// Does nothing: there are no events.
+    #[inline(always)]
+    pub fn set_worker<W: std::fmt::Display + ?Sized>(_worker: &W) {}
+
     /// Always 1.
     #[inline(always)]
     pub fn sample_rate() -> f64 {

@@ -198,7 +198,37 @@ struct Active {
     // True while the body runs: a drop with this set is a panic, a drop
     // without it (an async call between polls) a cancellation.
     in_body: bool,
+    sync: bool,
     details: Option<Box<Details>>,
+    // The worker named from inside the body ([`set_worker`]). For a sync
+    // call, while the body runs, what the thread held before it.
+    worker: Option<String>,
+}
+
+thread_local! {
+    /// The worker named by [`set_worker`] in the body being run on this
+    /// thread: each observed call clears it for its body and takes what the
+    /// body left.
+    static WORKER: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Puts `worker` in this thread's slot, returning what it held.
+fn swap_worker(worker: Option<String>) -> Option<String> {
+    WORKER
+        .try_with(|slot| std::mem::replace(&mut *slot.borrow_mut(), worker))
+        .unwrap_or(None)
+}
+
+/// Names the worker that runs the observed request this code runs in: its
+/// `request.completed` event (and log line) carries it, sampled or not.
+/// For a pool that picks the worker after the request began (a queue, a
+/// dispatcher), where `#[observe(worker = ..)]`, read at entry, cannot
+/// know it: call it in the observed function's body once the worker is
+/// known, e.g. with the reply. Outside an observed call it has no effect.
+pub fn set_worker<W: Display + ?Sized>(worker: &W) {
+    if super::is_enabled() {
+        swap_worker(Some(worker.to_string()));
+    }
 }
 
 /// One observed call in progress. Dropping it without [`Call::finish`]
@@ -309,7 +339,11 @@ impl Call {
                 correlation,
                 restore,
                 in_body: sync,
+                sync,
                 details,
+                // A sync body runs from here to `complete`: keep what the
+                // thread held, for then.
+                worker: if sync { swap_worker(None) } else { None },
             }),
         }
     }
@@ -374,7 +408,16 @@ impl Drop for Call {
 
 impl Active {
     #[inline(always)]
-    fn complete(self, outcome: Outcome, ended: u64, error: impl FnOnce() -> Option<ErrorContext>) {
+    fn complete(
+        mut self,
+        outcome: Outcome,
+        ended: u64,
+        error: impl FnOnce() -> Option<ErrorContext>,
+    ) {
+        if self.sync {
+            let outer = self.worker.take();
+            self.worker = swap_worker(outer);
+        }
         let duration = if TIMING {
             let nanos = clock::nanos_between(self.started, ended);
             if let Some((series, block)) = self.series {
@@ -434,7 +477,7 @@ impl Active {
                 name: self.site.name,
                 pool,
                 command,
-                worker: extra.worker,
+                worker: self.worker.or(extra.worker),
                 correlation_id,
                 duration,
                 outcome,
@@ -512,7 +555,11 @@ impl<F: Future> Future for Observed<F> {
                 let _restore =
                     CORRELATION.then(|| super::correlation::Restore(swap(active.correlation)));
                 active.in_body = true;
+                let outer = swap_worker(None);
                 let poll = this.future.poll(cx);
+                if let Some(worker) = swap_worker(outer) {
+                    active.worker = Some(worker);
+                }
                 active.in_body = false;
                 poll
             }
