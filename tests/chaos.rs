@@ -171,7 +171,13 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_metrics(metrics.clone())
-        .with_health(HealthConfig::default().with_min_ready_workers(MIN_READY))
+        .with_health(
+            HealthConfig::default()
+                .with_min_ready_workers(MIN_READY)
+                // Hangs last until the request timeout: only a full queue
+                // fails the capacity check here.
+                .with_max_queue_wait(Duration::from_secs(3600)),
+        )
         .build()
         .unwrap()
         .start()
@@ -262,9 +268,28 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
                 let after = reading();
                 let up = before.0;
                 let settled = before == after;
+                // The queue fills and drains with every request under this
+                // load, too fast for readings around a probe to pin down:
+                // a failed capacity check (a full queue) is allowed any time.
+                let failed: Vec<String> = reply.json()["failed"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["check"].as_str().map(str::to_owned))
+                    .collect();
                 match (settled, up >= MIN_READY) {
                     (true, true) => {
-                        assert_eq!(reply.status, StatusCode::OK, "{} up: {}", up, reply.body);
+                        assert!(
+                            failed.iter().all(|check| check == "capacity"),
+                            "{up} up: {}",
+                            reply.body
+                        );
+                        assert_eq!(
+                            reply.status == StatusCode::OK,
+                            failed.is_empty(),
+                            "{}",
+                            reply.body
+                        );
                         judged.ready.fetch_add(1, Ordering::SeqCst);
                     }
                     (true, false) => {
