@@ -82,7 +82,7 @@ fn kinds_produce_their_catalogue_events() {
 
     if TIMING {
         let workers = poolscope::stats::series(Kind::WorkerStart, "kinds", "").unwrap();
-        assert_eq!(workers.by_outcome.map(|h| h.count()), [1, 1, 0, 0]);
+        assert_eq!(workers.by_outcome.map(|h| h.count()), [1, 1, 0, 0, 0, 0]);
         let pools = poolscope::stats::series(Kind::PoolStart, "kinds", "").unwrap();
         assert_eq!(pools.outcome(Outcome::Ok).count(), 1);
     }

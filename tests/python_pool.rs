@@ -589,3 +589,67 @@ async fn a_timed_out_worker_is_replaced_and_a_stopped_pool_answers_shutdown() {
         "a stopped pool answers at once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_and_rejections_are_outcomes_of_their_own() {
+    let mut rejecting = config("pp-outcomes", 1);
+    rejecting.queue_capacity = 1;
+    rejecting.reject_when_full = true;
+    rejecting.request_timeout = Duration::from_secs(600);
+    let pool = pool::start(rejecting).await.unwrap();
+    // The worker held, one request queued: the next is refused at once.
+    let gate = GateFile::new("pp-outcomes");
+    let held = {
+        let (pool, args) = (pool.clone(), gate.args());
+        tokio::spawn(async move { pool.execute("wait", args, None).await })
+    };
+    eventually_async("the worker busy", async || {
+        pool_state("pp-outcomes").is_some_and(|s| s.workers.busy == 1)
+    })
+    .await;
+    let queued = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.execute("echo", json!({ "queued": true }), None).await })
+    };
+    eventually_async("a request queued", async || {
+        pool_state("pp-outcomes").is_some_and(|s| s.queue_depth == 1)
+    })
+    .await;
+    let rejected = pool.execute("echo", json!({}), None).await.unwrap_err();
+    assert!(matches!(rejected, PoolError::Rejected { .. }), "{rejected}");
+    assert_eq!(
+        rejected.to_string(),
+        "rejected: the queue is full (1 requests wait)"
+    );
+    gate.open();
+    held.await.unwrap().unwrap();
+    queued.await.unwrap().unwrap();
+    pool.shutdown();
+
+    // A request past the pool's timeout.
+    let mut impatient = config("pp-outcomes-timeout", 1);
+    impatient.request_timeout = Duration::from_millis(300);
+    let pool = pool::start(impatient).await.unwrap();
+    let err = pool
+        .execute("sleep", json!({ "ms": 5_000 }), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PoolError::Timeout(_)), "{err}");
+    pool.shutdown();
+
+    if !TIMING {
+        return;
+    }
+    let rejections = all_outcome_counts("pp-outcomes", "echo");
+    assert!(rejections[Outcome::Rejected.index()] >= 1, "{rejections:?}");
+    assert_eq!(rejections[Outcome::Error.index()], 0, "{rejections:?}");
+    let timeouts = all_outcome_counts("pp-outcomes-timeout", "sleep");
+    assert_eq!(timeouts[Outcome::Timeout.index()], 1, "{timeouts:?}");
+    let text = poolscope::metrics::render();
+    for series in [
+        r#"poolscope_requests_total{pool="pp-outcomes-timeout",command="sleep",outcome="timeout"} 1"#,
+        r#"poolscope_requests_total{pool="pp-outcomes",command="echo",outcome="rejected"}"#,
+    ] {
+        assert!(text.contains(series), "{series} not in:\n{text}");
+    }
+}

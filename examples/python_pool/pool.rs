@@ -9,6 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,6 +150,9 @@ pub struct PoolConfig {
     pub start_timeout: Duration,
     /// How often expired sessions are removed.
     pub cleanup_every: Duration,
+    /// With the queue full, refuse a request at once (`PoolError::Rejected`,
+    /// outcome `rejected`) instead of making the caller wait for room.
+    pub reject_when_full: bool,
     /// When set, a crashed worker takes a permit from it before it is
     /// restarted (after its backoff): a test holds a crash in view for as
     /// long as it needs, then adds permits. `None` restarts at once.
@@ -189,6 +193,7 @@ impl PoolConfig {
             restart_backoff: Duration::from_millis(100),
             start_timeout: Duration::from_secs(60),
             cleanup_every: Duration::from_secs(1),
+            reject_when_full: false,
             restart_gate: None,
         }
     }
@@ -221,6 +226,13 @@ pub enum PoolError {
     /// The arguments or the result are not JSON.
     #[error("bad JSON: {0}")]
     Json(String),
+    /// The queue was full and the pool refuses rather than waits
+    /// ([`PoolConfig::reject_when_full`]).
+    #[error("rejected: the queue is full ({queue_capacity} requests wait)")]
+    Rejected {
+        /// The queue's capacity.
+        queue_capacity: usize,
+    },
     /// The pool is shutting down.
     #[error("the pool is shut down")]
     Shutdown,
@@ -241,6 +253,14 @@ impl ErrorDetails for PoolError {
                 other.to_string(),
             )
             .sanitized(),
+        }
+    }
+
+    fn outcome(&self) -> poolscope::Outcome {
+        match self {
+            PoolError::Timeout(_) => poolscope::Outcome::Timeout,
+            PoolError::Rejected { .. } => poolscope::Outcome::Rejected,
+            _ => poolscope::Outcome::Error,
         }
     }
 }
@@ -286,6 +306,8 @@ struct Shared {
     observed: poolscope::Pool,
     sessions: Mutex<HashMap<String, Session>>,
     next_worker: std::sync::atomic::AtomicUsize,
+    /// Requests queued and not yet given to a worker.
+    queued: std::sync::atomic::AtomicUsize,
 }
 
 /// The pool. Cheap to clone.
@@ -318,6 +340,7 @@ pub async fn start(config: PoolConfig) -> Result<PythonPool, PoolError> {
         observed,
         sessions: Mutex::new(HashMap::new()),
         next_worker: std::sync::atomic::AtomicUsize::new(0),
+        queued: std::sync::atomic::AtomicUsize::new(0),
     });
     // The dispatcher holds up to `queue_capacity` waiting jobs and takes no
     // more while it does; one more can sit in the channel, and the next
@@ -389,6 +412,14 @@ impl PythonPool {
             session_id: session.unwrap_or_default().to_owned(),
             correlation_id,
         };
+        // Counted until the dispatcher hands it to a worker (or fails it).
+        let ahead = self.shared.queued.fetch_add(1, Ordering::Relaxed);
+        if self.shared.config.reject_when_full && ahead >= self.shared.config.queue_capacity {
+            self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(PoolError::Rejected {
+                queue_capacity: self.shared.config.queue_capacity,
+            });
+        }
         let (reply, answer) = oneshot::channel();
         let job = Msg::Job(Job {
             request,
@@ -402,9 +433,15 @@ impl PythonPool {
                 // Wait for room. The dispatcher reports the saturation: it
                 // knows whether jobs wait with no worker free (a full
                 // channel may only mean it has not run yet).
-                self.jobs.send(job).await.map_err(|_| PoolError::Shutdown)?;
+                if self.jobs.send(job).await.is_err() {
+                    self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+                    return Err(PoolError::Shutdown);
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => return Err(PoolError::Shutdown),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.shared.queued.fetch_sub(1, Ordering::Relaxed);
+                return Err(PoolError::Shutdown);
+            }
         }
         let (reply, ran_on) = answer.await.map_err(|_| PoolError::Shutdown)?;
         // Known only now: `request.completed` names the worker.
@@ -498,6 +535,7 @@ async fn dispatch(
         // Every worker stopped: nothing will ever run what waits.
         if stopped == slots.len() {
             for job in waiting.drain(..) {
+                shared.queued.fetch_sub(1, Ordering::Relaxed);
                 job.reply.answer(Err(PoolError::Shutdown), None);
             }
         }
@@ -515,7 +553,10 @@ async fn dispatch(
                     let Some(job) = waiting.remove(i) else { break };
                     let queued = job.queued;
                     match slots[worker].try_send(job) {
-                        Ok(()) => shared.observed.queue_wait(queued.elapsed()),
+                        Ok(()) => {
+                            shared.queued.fetch_sub(1, Ordering::Relaxed);
+                            shared.observed.queue_wait(queued.elapsed());
+                        }
                         // Idle workers have room; should one not, keep the job.
                         Err(mpsc::error::TrySendError::Full(job)) => {
                             waiting.insert(i, job);
@@ -523,6 +564,7 @@ async fn dispatch(
                         }
                         // The slot stopped (the pool is shutting down).
                         Err(mpsc::error::TrySendError::Closed(job)) => {
+                            shared.queued.fetch_sub(1, Ordering::Relaxed);
                             job.reply.answer(Err(PoolError::Shutdown), None);
                         }
                     }

@@ -60,10 +60,23 @@ pub fn completions(events: &[Event]) -> Vec<&poolscope::events::RequestCompleted
 }
 
 /// Counts of (ok, error, panic, cancelled) in the request series, or zeros.
+/// The callers' requests never time out nor are rejected: a count of either
+/// fails the test.
 pub fn outcome_counts(pool: &str, command: &str) -> [u64; 4] {
+    let all = all_outcome_counts(pool, command);
+    assert_eq!(
+        all[4..],
+        [0, 0],
+        "timeouts and rejections of {pool}/{command}"
+    );
+    [all[0], all[1], all[2], all[3]]
+}
+
+/// Counts of every outcome, in `Outcome::ALL` order, or zeros.
+pub fn all_outcome_counts(pool: &str, command: &str) -> [u64; poolscope::Outcome::COUNT] {
     match poolscope::stats::series(poolscope::Kind::Request, pool, command) {
         Some(s) => s.by_outcome.map(|h| h.count()),
-        None => [0; 4],
+        None => [0; poolscope::Outcome::COUNT],
     }
 }
 

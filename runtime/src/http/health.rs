@@ -471,6 +471,8 @@ pub(crate) struct Outcomes {
     pub error: u64,
     pub panic: u64,
     pub cancelled: u64,
+    pub timeout: u64,
+    pub rejected: u64,
 }
 
 #[derive(Serialize)]
@@ -499,7 +501,10 @@ pub(crate) struct WindowCounts {
 
 impl PoolReport {
     pub(crate) fn new(pool: &PoolSnapshot, window: &WindowStats) -> PoolReport {
-        let by_outcome = pool.requests.as_ref().map_or([0; 4], |r| r.by_outcome);
+        let by_outcome = pool
+            .requests
+            .as_ref()
+            .map_or([0; crate::Outcome::COUNT], |r| r.by_outcome);
         let state = pool.state.as_ref();
         PoolReport {
             pool: pool.pool.as_str().to_owned(),
@@ -529,6 +534,8 @@ impl PoolReport {
                 error: by_outcome[1],
                 panic: by_outcome[2],
                 cancelled: by_outcome[3],
+                timeout: by_outcome[4],
+                rejected: by_outcome[5],
             },
             request_rate: window.request_rate,
             error_rate: window.error_rate,
@@ -624,7 +631,7 @@ mod tests {
                 worker_list: Vec::new(),
             }),
             requests: Some(RequestTotals {
-                by_outcome: [ok, failed, 0, 0],
+                by_outcome: [ok, failed, 0, 0, 0, 0],
                 in_flight: 0,
                 durations: HistogramSnapshot {
                     bounds: vec![0.01, 1.0],

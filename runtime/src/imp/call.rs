@@ -363,7 +363,8 @@ impl Call {
             match result {
                 Classified::Ok => active.complete(Outcome::Ok, ended, || None),
                 Classified::Err(type_name, view) => {
-                    active.complete(Outcome::Error, ended, move || Some(view.context(type_name)))
+                    let outcome = view.outcome();
+                    active.complete(outcome, ended, move || Some(view.context(type_name)))
                 }
             }
         }
@@ -614,6 +615,18 @@ pub enum ErrView<'a> {
 }
 
 impl ErrView<'_> {
+    /// What the error says of how the call ended (see
+    /// `ErrorDetails::outcome`).
+    fn outcome(&self) -> Outcome {
+        match self {
+            ErrView::Details(e) => match e.outcome() {
+                outcome @ (Outcome::Timeout | Outcome::Rejected) => outcome,
+                _ => Outcome::Error,
+            },
+            _ => Outcome::Error,
+        }
+    }
+
     #[cold]
     fn context(self, type_name: &'static str) -> ErrorContext {
         match self {

@@ -28,14 +28,16 @@ use crate::types::{Kind, Outcome};
 pub(crate) struct Stats {
     started: AtomicU64,
     counts: Box<[AtomicU64]>,
-    sums: [AtomicU64; 4],
+    sums: [AtomicU64; Outcome::COUNT],
 }
 
 impl Stats {
     fn new(buckets: usize) -> Stats {
         Stats {
             started: AtomicU64::new(0),
-            counts: (0..buckets * 4).map(|_| AtomicU64::new(0)).collect(),
+            counts: (0..buckets * Outcome::COUNT)
+                .map(|_| AtomicU64::new(0))
+                .collect(),
             sums: Default::default(),
         }
     }
@@ -66,7 +68,7 @@ impl Stats {
 struct Totals {
     started: u64,
     counts: Vec<u64>,
-    sums: [u64; 4],
+    sums: [u64; Outcome::COUNT],
 }
 
 impl Totals {
@@ -400,7 +402,7 @@ pub(crate) fn request_totals(pool: Label) -> Option<RequestTotals> {
     for series in of_pool {
         let snapshot = series.snapshot();
         let totals = totals.get_or_insert_with(|| RequestTotals {
-            by_outcome: [0; 4],
+            by_outcome: [0; Outcome::COUNT],
             in_flight: 0,
             durations: HistogramSnapshot {
                 bounds: snapshot.by_outcome[0].bounds.clone(),

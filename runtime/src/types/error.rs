@@ -277,6 +277,16 @@ mod tests {
 pub trait ErrorDetails {
     /// The structured context of this error.
     fn error_context(&self) -> ErrorContext;
+
+    /// How a call that returned this error ended, for the `outcome` label
+    /// and events: [`Outcome::Timeout`](crate::Outcome::Timeout) for a
+    /// request that ran out of time, [`Outcome::Rejected`](crate::Outcome::Rejected)
+    /// for one refused without being run (a full queue, a shut pool);
+    /// [`Outcome::Error`](crate::Outcome::Error) otherwise, the default.
+    /// Any other value is read as `Error`.
+    fn outcome(&self) -> crate::types::Outcome {
+        crate::types::Outcome::Error
+    }
 }
 
 impl ErrorContext {

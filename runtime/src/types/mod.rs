@@ -67,7 +67,10 @@ impl Kind {
 ///
 /// ```
 /// use poolscope_runtime::Outcome;
-/// assert_eq!(Outcome::ALL.map(Outcome::as_str), ["ok", "error", "panic", "cancelled"]);
+/// assert_eq!(
+///     Outcome::ALL.map(Outcome::as_str),
+///     ["ok", "error", "panic", "cancelled", "timeout", "rejected"]
+/// );
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -79,15 +82,26 @@ pub enum Outcome {
     Panic,
     /// An async call whose future was dropped before it completed.
     Cancelled,
+    /// Returned an `Err` that says the request ran out of time (its
+    /// `ErrorDetails::outcome`).
+    Timeout,
+    /// Returned an `Err` that says the request was refused without being
+    /// run, e.g. because the queue was full (its `ErrorDetails::outcome`).
+    Rejected,
 }
 
 impl Outcome {
+    /// How many outcomes there are.
+    pub const COUNT: usize = 6;
+
     /// Every outcome, in label order.
-    pub const ALL: [Outcome; 4] = [
+    pub const ALL: [Outcome; Outcome::COUNT] = [
         Outcome::Ok,
         Outcome::Error,
         Outcome::Panic,
         Outcome::Cancelled,
+        Outcome::Timeout,
+        Outcome::Rejected,
     ];
 
     /// The value of the `outcome` label.
@@ -97,6 +111,8 @@ impl Outcome {
             Outcome::Error => "error",
             Outcome::Panic => "panic",
             Outcome::Cancelled => "cancelled",
+            Outcome::Timeout => "timeout",
+            Outcome::Rejected => "rejected",
         }
     }
 

@@ -25,7 +25,7 @@ pub struct SeriesSnapshot {
     /// Calls started and not yet completed.
     pub in_flight: u64,
     /// One histogram per outcome, in [`Outcome::ALL`] order.
-    pub by_outcome: [HistogramSnapshot; 4],
+    pub by_outcome: [HistogramSnapshot; Outcome::COUNT],
 }
 
 impl SeriesSnapshot {
@@ -122,7 +122,7 @@ pub struct WorkerInfo {
 #[derive(Clone, Debug, PartialEq)]
 pub struct RequestTotals {
     /// Completed requests by outcome, in [`Outcome::ALL`] order.
-    pub by_outcome: [u64; 4],
+    pub by_outcome: [u64; Outcome::COUNT],
     /// Started and not yet completed.
     pub in_flight: u64,
     /// Durations of every outcome together.

@@ -11,7 +11,7 @@ use crate::types::Outcome;
 
 /// Cumulative counts of one pool at one moment.
 struct PoolSample {
-    by_outcome: [u64; 4],
+    by_outcome: [u64; Outcome::COUNT],
     durations: Option<HistogramSnapshot>,
     saturations: u64,
     crashes: u64,
@@ -23,7 +23,10 @@ struct PoolSample {
 impl PoolSample {
     fn of(pool: &PoolSnapshot) -> PoolSample {
         PoolSample {
-            by_outcome: pool.requests.as_ref().map_or([0; 4], |r| r.by_outcome),
+            by_outcome: pool
+                .requests
+                .as_ref()
+                .map_or([0; Outcome::COUNT], |r| r.by_outcome),
             durations: pool.requests.as_ref().map(|r| r.durations.clone()),
             saturations: pool.state.as_ref().map_or(0, |s| s.saturations),
             crashes: pool.state.as_ref().map_or(0, |s| s.crashes),
@@ -138,7 +141,7 @@ impl History {
         let now_sample = PoolSample::of(current);
         let then = pools.get(&current.pool);
         let diff = |f: fn(&PoolSample) -> u64| f(&now_sample).saturating_sub(then.map_or(0, f));
-        let by_outcome: [u64; 4] = std::array::from_fn(|i| {
+        let by_outcome: [u64; Outcome::COUNT] = std::array::from_fn(|i| {
             now_sample.by_outcome[i].saturating_sub(then.map_or(0, |t| t.by_outcome[i]))
         });
         let requests: u64 = by_outcome.iter().sum();

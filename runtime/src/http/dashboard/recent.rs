@@ -199,6 +199,8 @@ impl Recent {
         let error = error.cloned().map(ErrorContext::sanitized);
         let kind = match (&error, outcome) {
             (_, Outcome::Cancelled) => "cancelled",
+            (_, Outcome::Timeout) => "timeout",
+            (_, Outcome::Rejected) => "rejected",
             (Some(e), _) => e.kind.as_str(),
             (None, Outcome::Panic) => "panic",
             (None, _) => "error",
