@@ -140,8 +140,8 @@ struct Judged {
 /// What callers got back, by command and by result.
 #[derive(Default)]
 struct Tally {
-    /// (command, ok?) → answers.
-    answers: BTreeMap<(&'static str, bool), u64>,
+    /// (command, outcome) → answers.
+    answers: BTreeMap<(&'static str, &'static str), u64>,
     /// Failures by kind.
     kinds: BTreeMap<&'static str, u64>,
     /// Crash errors handed to callers, by the crashed worker's pid.
@@ -225,7 +225,12 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
                     let result = pool.execute(command, args, session).await;
                     let took = started.elapsed();
                     let mut tally = tally.lock().unwrap();
-                    *tally.answers.entry((command, result.is_ok())).or_default() += 1;
+                    let outcome = match &result {
+                        Ok(_) => "ok",
+                        Err(PoolError::Timeout(_)) => "timeout",
+                        Err(_) => "error",
+                    };
+                    *tally.answers.entry((command, outcome)).or_default() += 1;
                     if hang {
                         tally.slowest_hang = tally.slowest_hang.max(took);
                     } else {
@@ -389,7 +394,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
         .lock()
         .unwrap()
         .answers
-        .entry(("echo", true))
+        .entry(("echo", "ok"))
         .and_modify(|n| *n += 100)
         .or_insert(100);
     let ready = get(addr, "/health/ready").await;
@@ -512,8 +517,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
     assert!(tally.slowest < STORM, "{:?}", tally.slowest);
 
     // Every answer counted once, by command and outcome.
-    for ((command, ok), answers) in &tally.answers {
-        let outcome = if *ok { "ok" } else { "error" };
+    for ((command, outcome), answers) in &tally.answers {
         let series =
             format!("poolscope_requests_total{{pool=\"{POOL}\",command=\"{command}\",outcome=\"{outcome}\"}}");
         assert_eq!(

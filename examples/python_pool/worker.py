@@ -147,6 +147,12 @@ def main():
             correlation_id = metadata.get("x-correlation-id") or request.correlation_id
             context.send_initial_metadata((("x-correlation-id", correlation_id),))
             log(options.id, "INFO", "executing", correlation_id, command=request.command)
+            if request.command == "abort":
+                # Ends the call with a gRPC status instead of a reply. Outside
+                # the `try`: grpcio's abort raises an exception of its own.
+                args = json.loads(request.args) if request.args else {}
+                code = grpc.StatusCode[args.get("code", "INVALID_ARGUMENT")]
+                context.abort(code, args.get("message", "the worker refused the call"))
             try:
                 args = json.loads(request.args) if request.args else {}
                 result = run(request.command, args)
