@@ -99,7 +99,9 @@ def run(command, args):
             time.sleep(0.01)
         return {"opened": args["path"]}
     if command == "leak":
-        LEAKED.append(bytearray(int(args.get("mb", 1)) * 1024 * 1024))
+        # Filled, so the pages are resident: a zeroed buffer may be mapped
+        # without being touched.
+        LEAKED.append(bytearray(b"\x01") * (int(args.get("mb", 1)) * 1024 * 1024))
         return {"leaked_mb": sum(len(b) for b in LEAKED) // (1024 * 1024)}
     raise ValueError(f"unknown command {command!r}")
 

@@ -29,7 +29,6 @@ pub struct Harness {
     pub pool: PythonPool,
     pub addr: SocketAddr,
     pub controls: ServerControls,
-    pub metrics: poolscope::metrics::MetricsHandle,
     pub levels: LevelControl,
     logs: Buffer,
     events: Arc<Mutex<Vec<Event>>>,
@@ -81,8 +80,8 @@ fn harness() -> &'static Harness {
                     sink.lock().unwrap().push(event.clone());
                 }
             });
-            let memory =
-                poolscope::memory::MemorySampler::start(Duration::from_millis(200)).expect("sampler");
+            let memory = poolscope::memory::MemorySampler::start(Duration::from_millis(200))
+                .expect("sampler");
             let alerts = poolscope::alerts::watch_error_rate(
                 poolscope::alerts::ErrorRateRule::new(ALERT_THRESHOLD)
                     .expect("a rule")
@@ -112,7 +111,6 @@ fn harness() -> &'static Harness {
                 pool,
                 addr: server.local_addr(),
                 controls: server.controls(),
-                metrics,
                 levels: log_guard.level_control(),
                 logs: logs.clone(),
                 events: events.clone(),
@@ -155,9 +153,8 @@ impl Harness {
             self.controls.set_enabled(endpoint, true);
         }
         common::eventually_async("a settled pool", async || {
-            common::pool_state(POOL).is_some_and(|s| {
-                s.workers.available == SIZE as u64 && s.queue_depth == 0
-            })
+            common::pool_state(POOL)
+                .is_some_and(|s| s.workers.available == SIZE as u64 && s.queue_depth == 0)
         })
         .await;
     }
@@ -183,8 +180,16 @@ impl Harness {
     }
 
     /// Waits until an event since `mark` matches, and returns it.
-    pub async fn wait_event<T>(&self, mark: usize, what: &str, pick: impl Fn(&Event) -> Option<T>) -> T {
-        common::until_async(what, async || self.events_since(mark).iter().find_map(&pick)).await
+    pub async fn wait_event<T>(
+        &self,
+        mark: usize,
+        what: &str,
+        pick: impl Fn(&Event) -> Option<T>,
+    ) -> T {
+        common::until_async(what, async || {
+            self.events_since(mark).iter().find_map(&pick)
+        })
+        .await
     }
 
     /// How much of the log was written so far: pass to
@@ -197,7 +202,9 @@ impl Harness {
     pub fn lines_since(&self, mark: usize) -> Vec<Value> {
         self.logs.text()[mark..]
             .lines()
-            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
+            .map(|line| {
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+            })
             .collect()
     }
 
@@ -208,7 +215,10 @@ impl Harness {
 
     /// Waits until a log line since `mark` matches, and returns it.
     pub async fn wait_line(&self, mark: usize, what: &str, pick: impl Fn(&Value) -> bool) -> Value {
-        common::until_async(what, async || self.lines_since(mark).into_iter().find(|l| pick(l))).await
+        common::until_async(what, async || {
+            self.lines_since(mark).into_iter().find(|l| pick(l))
+        })
+        .await
     }
 
     /// The value of one series on `/metrics`, as Prometheus would read it.
@@ -249,7 +259,9 @@ impl Held {
             gate.open();
         }
         for call in self.calls {
-            call.await.expect("the held call").expect("the held request");
+            call.await
+                .expect("the held call")
+                .expect("the held request");
         }
     }
 }

@@ -28,8 +28,20 @@ fn r1_1_pool_start_emits_pool_started_with_startup_time_and_config() {
         assert_eq!(started.outcome, Outcome::Ok);
         assert_eq!(started.size, Some(SIZE as u64));
         assert!(started.startup.is_some_and(|t| t > Duration::ZERO));
-        let config = &started.config.iter().find(|(k, _)| k == "config").unwrap().1;
-        for part in ["size: 2", "queue_capacity: 8", "python: ", "script: ", "request_timeout: ", "restart_backoff: "] {
+        let config = &started
+            .config
+            .iter()
+            .find(|(k, _)| k == "config")
+            .unwrap()
+            .1;
+        for part in [
+            "size: 2",
+            "queue_capacity: 8",
+            "python: ",
+            "script: ",
+            "request_timeout: ",
+            "restart_backoff: ",
+        ] {
             assert!(config.contains(part), "{part} not in {config}");
         }
         let line = h
@@ -38,8 +50,16 @@ fn r1_1_pool_start_emits_pool_started_with_startup_time_and_config() {
             .find(|l| l["event"] == "pool.started")
             .expect("the pool.started line");
         assert_eq!(line["pool"], POOL);
-        assert!(line["startup_ms"].as_f64().is_some_and(|ms| ms > 0.0), "{line}");
-        assert!(line["args"]["config"].as_str().is_some_and(|c| c.contains("queue_capacity")), "{line}");
+        assert!(
+            line["startup_ms"].as_f64().is_some_and(|ms| ms > 0.0),
+            "{line}"
+        );
+        assert!(
+            line["args"]["config"]
+                .as_str()
+                .is_some_and(|c| c.contains("queue_capacity")),
+            "{line}"
+        );
     });
 }
 
@@ -80,9 +100,15 @@ fn r1_2_pool_saturation_emits_pool_saturated_with_queue_size_and_available_worke
                 }
             })
             .await;
-        assert!(ended.duration > Duration::ZERO && ended.peak_queue_size >= 1, "{ended:?}");
+        assert!(
+            ended.duration > Duration::ZERO && ended.peak_queue_size >= 1,
+            "{ended:?}"
+        );
         let events = h.events_since(mark);
-        let episodes = events.iter().filter(|e| matches!(e, Event::PoolSaturated(_))).count();
+        let episodes = events
+            .iter()
+            .filter(|e| matches!(e, Event::PoolSaturated(_)))
+            .count();
         assert_eq!(episodes, 1, "one episode, reported once");
         let warned = h
             .lines_since(logs)
@@ -110,7 +136,10 @@ fn r1_3_worker_start_emits_worker_started_with_startup_time_and_metadata() {
         let mut ids: Vec<_> = started.iter().filter_map(|w| w.worker.clone()).collect();
         ids.sort();
         ids.dedup();
-        assert!(ids.contains(&"0".to_owned()) && ids.contains(&"1".to_owned()), "{ids:?}");
+        assert!(
+            ids.contains(&"0".to_owned()) && ids.contains(&"1".to_owned()),
+            "{ids:?}"
+        );
         for w in &started {
             assert_eq!(w.outcome, Outcome::Ok);
             assert!(w.pid.is_some_and(|pid| pid > 0), "{w:?}");
@@ -148,15 +177,22 @@ fn r1_4_worker_crash_emits_worker_crashed_with_error_details_and_stacktrace() {
         assert_eq!(crash.signal.as_deref(), Some("SIGSEGV"));
         assert!(crash.pid.is_some());
         assert!(
-            crash.stack.iter().any(|f| f.file.ends_with("worker.py") && f.function == "run"),
+            crash
+                .stack
+                .iter()
+                .any(|f| f.file.ends_with("worker.py") && f.function == "run"),
             "{:?}",
             crash.stack
         );
         let line = h
-            .wait_line(logs, "the worker.crashed line", |l| l["event"] == "worker.crashed")
+            .wait_line(logs, "the worker.crashed line", |l| {
+                l["event"] == "worker.crashed"
+            })
             .await;
         assert_eq!(line["level"], "ERROR");
-        let stack = line["error"]["crash"]["stack"].as_array().expect("error.crash.stack");
+        let stack = line["error"]["crash"]["stack"]
+            .as_array()
+            .expect("error.crash.stack");
         assert!(stack.iter().any(|f| f["function"] == "run"), "{line}");
         assert!(line["error"]["crash"]["pid"].as_u64().is_some(), "{line}");
     });
@@ -168,7 +204,10 @@ fn r1_4_worker_crash_emits_worker_crashed_with_error_details_and_stacktrace() {
 fn r1_5_request_start_emits_request_started_with_correlation_id_and_command() {
     run(|h| async move {
         let mark = h.event_mark();
-        h.pool.execute("echo", json!({ "r": 15 }), None).await.unwrap();
+        h.pool
+            .execute("echo", json!({ "r": 15 }), None)
+            .await
+            .unwrap();
         let started = h
             .wait_event(mark, "request.started", |e| match e {
                 Event::RequestStarted(s) if s.command.as_str() == "echo" => Some(s.clone()),
@@ -188,17 +227,35 @@ fn r1_5_request_start_emits_request_started_with_correlation_id_and_command() {
 fn r1_6_request_completion_emits_request_completed_with_duration_and_status() {
     run(|h| async move {
         let mark = h.event_mark();
-        h.pool.execute("sleep", json!({ "ms": 30 }), None).await.unwrap();
-        let _ = h.pool.execute("fail", json!({ "message": "r1.6" }), None).await.unwrap_err();
+        h.pool
+            .execute("sleep", json!({ "ms": 30 }), None)
+            .await
+            .unwrap();
+        let _ = h
+            .pool
+            .execute("fail", json!({ "message": "r1.6" }), None)
+            .await
+            .unwrap_err();
         let completed: Vec<_> = crate::common::completions(&h.events_since(mark))
             .into_iter()
             .cloned()
             .collect();
-        let sleep = completed.iter().find(|c| c.command.as_str() == "sleep").unwrap();
+        let sleep = completed
+            .iter()
+            .find(|c| c.command.as_str() == "sleep")
+            .unwrap();
         assert_eq!(sleep.outcome, Outcome::Ok);
-        assert!(sleep.duration.is_some_and(|d| d >= Duration::from_millis(30)), "{sleep:?}");
+        assert!(
+            sleep
+                .duration
+                .is_some_and(|d| d >= Duration::from_millis(30)),
+            "{sleep:?}"
+        );
         assert!(sleep.worker.is_some());
-        let fail = completed.iter().find(|c| c.command.as_str() == "fail").unwrap();
+        let fail = completed
+            .iter()
+            .find(|c| c.command.as_str() == "fail")
+            .unwrap();
         assert_eq!(fail.outcome, Outcome::Error);
         assert!(fail.duration.is_some());
     });
@@ -212,7 +269,10 @@ fn r1_7_session_creation_emits_session_created_with_ttl_and_metadata() {
         let mark = h.event_mark();
         let id = h.pool.create_session(
             Duration::from_secs(60),
-            vec![("user".into(), "ann".into()), ("tier".into(), "gold".into())],
+            vec![
+                ("user".into(), "ann".into()),
+                ("tier".into(), "gold".into()),
+            ],
         );
         let created = h
             .wait_event(mark, "session.created", |e| match e {
@@ -222,8 +282,11 @@ fn r1_7_session_creation_emits_session_created_with_ttl_and_metadata() {
             .await;
         assert_eq!(created.session_id.as_deref(), Some(id.as_str()));
         assert_eq!(created.ttl, Some(Duration::from_secs(60)));
-        let metadata: Vec<(&str, &str)> =
-            created.metadata.iter().map(|(k, v)| (k.as_ref(), v.as_str())).collect();
+        let metadata: Vec<(&str, &str)> = created
+            .metadata
+            .iter()
+            .map(|(k, v)| (k.as_ref(), v.as_str()))
+            .collect();
         assert_eq!(metadata, [("user", "ann"), ("tier", "gold")]);
         // The session's requests run on its worker.
         h.pool.execute("echo", json!({}), Some(&id)).await.unwrap();

@@ -46,7 +46,12 @@ fn r2_2_ready_answers_200_when_the_system_can_serve_traffic() {
             .unwrap()
             .iter()
             .filter(|c| c["pool"] == POOL)
-            .map(|c| (c["check"].as_str().unwrap().to_owned(), c["passed"].as_bool().unwrap()))
+            .map(|c| {
+                (
+                    c["check"].as_str().unwrap().to_owned(),
+                    c["passed"].as_bool().unwrap(),
+                )
+            })
             .collect();
         assert!(checks.contains(&("workers".into(), true)), "{checks:?}");
         assert!(checks.contains(&("capacity".into(), true)), "{checks:?}");
@@ -66,7 +71,9 @@ fn r2_3_ready_answers_503_when_no_worker_is_available() {
         // Capacity, with a wait longer than the workers have been busy:
         // still ready, a new request would start soon enough.
         h.controls
-            .set_health(HealthConfig::default().with_max_queue_wait(std::time::Duration::from_secs(600)))
+            .set_health(
+                HealthConfig::default().with_max_queue_wait(std::time::Duration::from_secs(600)),
+            )
             .unwrap();
         assert_eq!(h.get("/health/ready").await.status, StatusCode::OK);
         // Strict: no worker available, not ready.
@@ -74,15 +81,27 @@ fn r2_3_ready_answers_503_when_no_worker_is_available() {
             .set_health(HealthConfig::default().with_readiness(ReadinessPolicy::Strict))
             .unwrap();
         let strict = h.get("/health/ready").await;
-        assert_eq!(strict.status, StatusCode::SERVICE_UNAVAILABLE, "{}", strict.body);
+        assert_eq!(
+            strict.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            strict.body
+        );
         assert_eq!(failed_checks(&strict.json()), ["capacity"]);
         // Capacity, with every worker busy past the wait.
         h.controls
-            .set_health(HealthConfig::default().with_max_queue_wait(std::time::Duration::from_millis(10)))
+            .set_health(
+                HealthConfig::default().with_max_queue_wait(std::time::Duration::from_millis(10)),
+            )
             .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let capacity = h.get("/health/ready").await;
-        assert_eq!(capacity.status, StatusCode::SERVICE_UNAVAILABLE, "{}", capacity.body);
+        assert_eq!(
+            capacity.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            capacity.body
+        );
         assert_eq!(failed_checks(&capacity.json()), ["capacity"]);
         held.release().await;
         crate::common::eventually_async("a worker available", async || {
@@ -97,7 +116,10 @@ fn r2_3_ready_answers_503_when_no_worker_is_available() {
 fn r2_4_detailed_returns_comprehensive_health_data_with_pool_statistics() {
     run(|h| async move {
         for i in 0..5 {
-            h.pool.execute("echo", json!({ "i": i }), None).await.unwrap();
+            h.pool
+                .execute("echo", json!({ "i": i }), None)
+                .await
+                .unwrap();
         }
         let reply = h.get("/health/detailed").await;
         assert_eq!(reply.status, StatusCode::OK);
@@ -114,8 +136,13 @@ fn r2_4_detailed_returns_comprehensive_health_data_with_pool_statistics() {
         assert_eq!(pool["worker_list"].as_array().unwrap().len(), SIZE);
         assert!(pool["worker_list"][0]["pid"].as_u64().is_some(), "{pool}");
         assert_eq!(pool["queue_depth"], 0);
-        assert!(pool["requests_total"].as_u64().is_some_and(|n| n >= 5), "{pool}");
-        assert!(pool["requests_by_outcome"]["ok"].as_u64().is_some_and(|n| n >= 5));
+        assert!(
+            pool["requests_total"].as_u64().is_some_and(|n| n >= 5),
+            "{pool}"
+        );
+        assert!(pool["requests_by_outcome"]["ok"]
+            .as_u64()
+            .is_some_and(|n| n >= 5));
         assert!(pool["latency_seconds"]["p99"].as_f64().is_some(), "{pool}");
         assert!(body["checks"].as_array().is_some());
         assert!(body["memory"].is_object(), "{body}");
@@ -145,8 +172,14 @@ fn r2_5_failed_health_criteria_answer_appropriate_error_codes() {
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
         let body = reply.json();
         let failed = body["failed"].as_array().unwrap();
-        let queue = failed.iter().find(|c| c["check"] == "queue_depth").expect("queue_depth failed");
-        assert_eq!((queue["value"].as_f64(), queue["threshold"].as_f64()), (Some(3.0), Some(1.0)));
+        let queue = failed
+            .iter()
+            .find(|c| c["check"] == "queue_depth")
+            .expect("queue_depth failed");
+        assert_eq!(
+            (queue["value"].as_f64(), queue["threshold"].as_f64()),
+            (Some(3.0), Some(1.0))
+        );
         held.release().await;
         for call in queued {
             call.await.unwrap().unwrap();

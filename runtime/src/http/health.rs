@@ -463,6 +463,8 @@ pub(crate) struct WorkerItem {
     pub id: String,
     pub state: &'static str,
     pub uptime_seconds: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
 }
 
 #[derive(Serialize)]
@@ -523,6 +525,7 @@ impl PoolReport {
                         id: w.id.clone(),
                         state: w.state.as_str(),
                         uptime_seconds: w.uptime.as_secs_f64(),
+                        pid: w.pid,
                     })
                     .collect()
             }),
