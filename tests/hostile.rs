@@ -619,7 +619,8 @@ async fn a_worker_that_never_starts_its_reply_times_out_and_is_replaced() {
     let text = metrics.render();
     common::promtool_check(&text);
     assert_eq!(counted(&text, "hostile-stall", "echo", "ok"), 6.0);
-    assert_eq!(counted(&text, "hostile-stall", "echo", "error"), 1.0);
+    assert_eq!(counted(&text, "hostile-stall", "echo", "timeout"), 1.0);
+    assert_eq!(counted(&text, "hostile-stall", "echo", "error"), 0.0);
     pool.shutdown();
     let crashed: Vec<_> = captured
         .take()

@@ -235,3 +235,70 @@ fn the_flagship_killed_by_sigkill_leaves_no_worker() {
     let _ = wait_exit(&mut host);
     all_gone(&workers, sent);
 }
+
+#[test]
+fn the_flagship_demo_logs_saturation_once_per_episode_and_crashes_with_pid_and_stack() {
+    // 800 requests of the demo's mix, eight at a time on four workers:
+    // saturated over and over, four crashes (two by SIGSEGV).
+    let host = Command::new(flagship())
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--workers",
+            "4",
+            "--requests",
+            "800",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let output = host.wait_with_output().unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let episodes: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("saturation episodes")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no episode count in:\n{stdout}"));
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let saturated = lines
+        .iter()
+        .filter(|l| l["event"] == "pool.saturated")
+        .count() as u64;
+    assert_eq!(saturated, episodes, "one line per episode");
+    assert!(
+        saturated < 80,
+        "{saturated} saturation lines for 800 requests"
+    );
+    let crashes: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["event"] == "worker.crashed")
+        .collect();
+    assert_eq!(crashes.len(), 4, "{crashes:?}");
+    for crash in &crashes {
+        let context = &crash["error"]["crash"];
+        assert!(
+            context["pid"].as_u64().is_some_and(|pid| pid > 0),
+            "{crash}"
+        );
+        if context["signal"] == "SIGSEGV" {
+            let stack = context["stack"].as_array().expect("error.crash.stack");
+            assert!(
+                stack.iter().any(|f| f["function"] == "run"
+                    && f["file"]
+                        .as_str()
+                        .is_some_and(|file| file.ends_with("worker.py"))),
+                "{crash}"
+            );
+        }
+    }
+    let segv = crashes
+        .iter()
+        .filter(|c| c["error"]["crash"]["signal"] == "SIGSEGV")
+        .count();
+    assert_eq!(segv, 2);
+}

@@ -294,6 +294,7 @@ fn summary(pool: &PythonPool, took: Duration) {
     }
     if let Some(state) = &snapshot.state {
         println!("{:<22} {:>12}", "crashes", state.crashes);
+        println!("{:<22} {:>12}", "saturation episodes", state.saturations);
         println!("{:<22} {:>12}", "sessions expired", state.sessions_expired);
         println!("{:<22} {:>12}", "sessions alive", pool.sessions());
     }

@@ -44,11 +44,10 @@ fn r1_1_pool_start_emits_pool_started_with_startup_time_and_config() {
         ] {
             assert!(config.contains(part), "{part} not in {config}");
         }
+        // Written by the log's own thread: it may not be out yet.
         let line = h
-            .lines_since(0)
-            .into_iter()
-            .find(|l| l["event"] == "pool.started")
-            .expect("the pool.started line");
+            .wait_line(0, "the pool.started line", |l| l["event"] == "pool.started")
+            .await;
         assert_eq!(line["pool"], POOL);
         assert!(
             line["startup_ms"].as_f64().is_some_and(|ms| ms > 0.0),
@@ -110,6 +109,10 @@ fn r1_2_pool_saturation_emits_pool_saturated_with_queue_size_and_available_worke
             .filter(|e| matches!(e, Event::PoolSaturated(_)))
             .count();
         assert_eq!(episodes, 1, "one episode, reported once");
+        h.wait_line(logs, "the pool.saturated line", |l| {
+            l["event"] == "pool.saturated"
+        })
+        .await;
         let warned = h
             .lines_since(logs)
             .into_iter()
@@ -146,10 +149,10 @@ fn r1_3_worker_start_emits_worker_started_with_startup_time_and_metadata() {
             assert!(w.startup.is_some_and(|t| t > Duration::ZERO), "{w:?}");
         }
         let line = h
-            .lines_since(0)
-            .into_iter()
-            .find(|l| l["event"] == "worker.started")
-            .expect("a worker.started line");
+            .wait_line(0, "a worker.started line", |l| {
+                l["event"] == "worker.started"
+            })
+            .await;
         assert!(line["pid"].as_u64().is_some_and(|pid| pid > 0), "{line}");
     });
 }

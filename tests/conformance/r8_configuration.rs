@@ -123,6 +123,12 @@ fn r8_3_log_levels_emit_only_appropriate_entries() {
             })
             .await;
         assert_eq!(failed["level"], "ERROR");
+        // The worker's lines come through its stderr, in order: once its
+        // ERROR line is out, its INFO lines before it were judged.
+        h.wait_line(logs, "the worker's ERROR line", |l| {
+            l["event"] == "worker.log" && l["message"] == "command raised"
+        })
+        .await;
         h.levels.set_level("info").unwrap();
         let lines = h.lines_since(logs);
         assert!(

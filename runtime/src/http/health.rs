@@ -712,7 +712,8 @@ mod tests {
                 ("db", None, None)
             ]
         );
-        assert_eq!(out[3].message, "connection refused");
+        let db = out.iter().find(|c| c.check == "db").unwrap();
+        assert_eq!(db.message, "connection refused");
     }
 
     #[test]

@@ -472,7 +472,8 @@ mod fault_tests {
 
 #[cfg(test)]
 mod real_output {
-    //! Each text is what CPython 3.11 printed (see testdata/README.md).
+    //! Each text is what CPython printed (see testdata/README.md): 3.11 in
+    //! the tests by case, every version from 3.8 to 3.13 in the last one.
     use super::*;
 
     fn parse(text: &str) -> PythonTraceback {
@@ -488,7 +489,7 @@ mod real_output {
 
     #[test]
     fn an_exception_group_is_a_tree_of_its_members() {
-        let tb = parse(include_str!("testdata/traceback-group.txt"));
+        let tb = parse(include_str!("testdata/cpython/3.11/group.txt"));
         assert_eq!(tb.exception_type, "ExceptionGroup");
         assert_eq!(tb.message, "many failures (4 sub-exceptions)");
         let functions: Vec<_> = tb.frames.iter().map(|f| f.function.as_str()).collect();
@@ -528,7 +529,7 @@ mod real_output {
 
     #[test]
     fn the_members_python_left_out_are_counted() {
-        let tb = parse(include_str!("testdata/traceback-many.txt"));
+        let tb = parse(include_str!("testdata/cpython/3.11/many.txt"));
         assert_eq!(tb.message, "batch (17 sub-exceptions)");
         assert_eq!(tb.exceptions.len(), 15);
         assert_eq!(tb.exceptions[14].message, "v14");
@@ -537,7 +538,7 @@ mod real_output {
 
     #[test]
     fn notes_given_apart_leave_the_message() {
-        let text = include_str!("testdata/traceback-notes.txt");
+        let text = include_str!("testdata/cpython/3.11/notes.txt");
         let printed = parse(text);
         // Printed, notes read as the message's further lines.
         assert!(printed.message.ends_with("\nhint: set MODEL_DIR"));
@@ -555,7 +556,7 @@ mod real_output {
 
     #[test]
     fn a_repeated_frame_keeps_its_count() {
-        let tb = parse(include_str!("testdata/traceback-recursion.txt"));
+        let tb = parse(include_str!("testdata/cpython/3.11/recursion.txt"));
         assert_eq!(tb.exception_type, "RecursionError");
         assert_eq!(tb.frames.len(), 4);
         assert_eq!(tb.frames[3].function, "walk");
@@ -566,7 +567,7 @@ mod real_output {
 
     #[test]
     fn raise_from_none_shows_no_chain() {
-        let tb = parse(include_str!("testdata/traceback-fromnone.txt"));
+        let tb = parse(include_str!("testdata/cpython/3.11/fromnone.txt"));
         assert_eq!(
             (tb.exception_type.as_str(), tb.message.as_str()),
             ("TypeError", "not a count: 'x'")
@@ -577,7 +578,7 @@ mod real_output {
 
     #[test]
     fn a_threads_exception_names_the_thread() {
-        let tb = parse(include_str!("testdata/traceback-thread.txt"));
+        let tb = parse(include_str!("testdata/cpython/3.11/thread.txt"));
         assert_eq!(tb.thread.as_deref(), Some("loader"));
         assert_eq!(tb.exception_type, "ConnectionError");
         assert_eq!(tb.frames.last().unwrap().function, "work");
@@ -585,7 +586,7 @@ mod real_output {
 
     #[test]
     fn a_logging_exception_line_above_is_not_the_exception() {
-        let tb = parse(include_str!("testdata/traceback-logexc.txt"));
+        let tb = parse(include_str!("testdata/cpython/3.11/logexc.txt"));
         assert_eq!(
             (tb.exception_type.as_str(), tb.message.as_str()),
             ("ZeroDivisionError", "division by zero")
@@ -593,5 +594,120 @@ mod real_output {
         assert_eq!(tb.frames.len(), 1);
         assert_eq!(tb.frames[0].source.as_deref(), Some("1 / 0"));
         assert!(tb.thread.is_none());
+    }
+
+    /// Every text CPython 3.8 to 3.13 printed for the same programs parses
+    /// to the same exception, frames and chain, whatever each version's
+    /// carets, paths and group layout.
+    #[test]
+    fn every_cpython_from_3_8_to_3_13_parses_alike() {
+        let root =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/types/testdata/cpython");
+        let read = |version: &str, name: &str| {
+            std::fs::read_to_string(root.join(version).join(format!("{name}.txt"))).ok()
+        };
+        for version in ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"] {
+            let at = |name: &str| {
+                let text = read(version, name).unwrap_or_else(|| panic!("{version}/{name}.txt"));
+                PythonTraceback::parse(&text)
+                    .unwrap_or_else(|| panic!("{version}/{name}: no parse"))
+            };
+            let chained = at("chained");
+            assert_eq!(
+                (chained.exception_type.as_str(), chained.message.as_str()),
+                ("ValueError", "no model named 'resnet'"),
+                "{version}"
+            );
+            let functions: Vec<_> = chained.frames.iter().map(|f| f.function.as_str()).collect();
+            assert_eq!(functions, ["<module>", "load"], "{version}");
+            assert_eq!(chained.chain.len(), 1, "{version}");
+            assert_eq!(
+                (
+                    chained.chain[0].relation,
+                    chained.chain[0].exception_type.as_str()
+                ),
+                (ChainRelation::Cause, "KeyError"),
+                "{version}"
+            );
+            assert_eq!(
+                chained.chain[0].frames.last().map(|f| f.function.as_str()),
+                Some("lookup"),
+                "{version}"
+            );
+            assert!(
+                chained
+                    .frames
+                    .iter()
+                    .all(|f| f.source.as_deref().is_some_and(|s| !s.contains('^'))),
+                "{version}: {:?}",
+                chained.frames
+            );
+
+            let recursion = at("recursion");
+            assert_eq!(recursion.exception_type, "RecursionError", "{version}");
+            let repeated: Vec<u32> = recursion
+                .frames
+                .iter()
+                .map(|f| f.repeated)
+                .filter(|&n| n > 0)
+                .collect();
+            assert_eq!(repeated.len(), 1, "{version}");
+            assert!(repeated[0] > 900, "{version}: {repeated:?}");
+
+            let none = at("fromnone");
+            assert_eq!(
+                (none.exception_type.as_str(), none.chain.len()),
+                ("TypeError", 0),
+                "{version}"
+            );
+
+            let thread = at("thread");
+            assert_eq!(thread.exception_type, "ConnectionError", "{version}");
+            assert!(
+                thread
+                    .thread
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with("loader")),
+                "{version}: {:?}",
+                thread.thread
+            );
+
+            let logged = at("logexc");
+            assert_eq!(
+                (logged.exception_type.as_str(), logged.frames.len()),
+                ("ZeroDivisionError", 1),
+                "{version}"
+            );
+
+            // Exception groups and notes are Python 3.11+.
+            if let Some(text) = read(version, "group") {
+                let group = PythonTraceback::parse(&text).unwrap();
+                assert_eq!(
+                    group.message, "many failures (4 sub-exceptions)",
+                    "{version}"
+                );
+                assert_eq!(group.exceptions.len(), 4, "{version}");
+                assert_eq!(group.exceptions[2].chain.len(), 1, "{version}");
+                assert_eq!(group.exceptions[3].exceptions.len(), 2, "{version}");
+                let many = at("many");
+                assert_eq!(
+                    (many.exceptions.len(), many.more_exceptions),
+                    (15, 2),
+                    "{version}"
+                );
+                let notes = at("notes").with_notes(vec![
+                    "while loading the model from /nonexistent/model.bin".into(),
+                    "hint: set MODEL_DIR".into(),
+                ]);
+                assert_eq!(notes.notes.len(), 2, "{version}");
+                assert!(
+                    notes.message.ends_with("'/nonexistent/model.bin'"),
+                    "{version}: {}",
+                    notes.message
+                );
+            } else {
+                assert!(["3.8", "3.9", "3.10"].contains(&version));
+            }
+        }
     }
 }
