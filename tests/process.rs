@@ -80,9 +80,13 @@ fn bound_child_host() {
     let mut command = Command::new("sleep");
     command.arg("600").stdin(Stdio::null());
     poolscope::process::bind_to_host(&mut command);
-    let child = command.spawn().unwrap();
+    let mut child = command.spawn().unwrap();
     println!("CHILD {}", child.id());
+    // The test kills this process long before; should it not, the child
+    // goes with it.
     std::thread::sleep(PATIENCE);
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 #[test]

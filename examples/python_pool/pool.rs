@@ -211,9 +211,9 @@ pub enum PoolError {
         /// The request's correlation id, as the worker echoed it back.
         correlation_id: String,
     },
-    /// The worker died while running it.
+    /// The worker died while running it (boxed: a crash's context is large).
     #[error("{0}")]
-    Crash(WorkerCrash),
+    Crash(Box<WorkerCrash>),
     /// The gRPC call failed.
     #[error("gRPC: {0}")]
     Grpc(#[from] tonic::Status),
@@ -674,7 +674,7 @@ async fn spawn_worker(shared: &Shared, id: usize, started: Instant) -> Result<Ru
         // stop it before reading how it ended.
         let _ = child.start_kill();
         let status = child.wait().await;
-        return Err(PoolError::Crash(
+        return Err(PoolError::Crash(Box::new(
             crash_of(
                 status,
                 &Watch {
@@ -685,7 +685,7 @@ async fn spawn_worker(shared: &Shared, id: usize, started: Instant) -> Result<Ru
                 Last::default(),
             )
             .await,
-        ));
+        )));
     };
     // Keep draining stdout so the worker never blocks on a full pipe.
     tokio::spawn(async move {
@@ -733,7 +733,7 @@ impl Ended {
     fn died(crash: WorkerCrash, caller: Option<Caller>) -> Ended {
         Ended {
             reason: crash.to_string(),
-            owed: caller.map(|caller| (caller, Err(PoolError::Crash(crash.clone())))),
+            owed: caller.map(|caller| (caller, Err(PoolError::Crash(Box::new(crash.clone()))))),
             crash,
         }
     }
@@ -857,7 +857,7 @@ async fn slot(
         // Reported before the caller hears of it: whoever holds the error
         // finds the worker crashed and the crash counted.
         let _ = events.send(Msg::Gone(id));
-        worker.crashed(&ended.reason, ended.crash.context.clone());
+        worker.crashed(&ended.reason, *ended.crash.context.clone());
         if let Some((caller, answer)) = ended.owed {
             caller.answer(answer, Some(id));
         }

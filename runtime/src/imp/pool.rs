@@ -1010,7 +1010,6 @@ pub(crate) fn render(out: &mut String) {
 
 /// Keeps each worker's resident memory from a reading of `(pid, bytes)`
 /// of `pool`'s workers, for the crash context of a worker that dies later.
-#[cfg(feature = "metrics")]
 pub(crate) fn note_resident(pool: Label, readings: &[(u32, u64)]) {
     let inner = {
         let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());

@@ -356,14 +356,16 @@ impl ErrorContext {
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PythonError {
-    /// The traceback.
-    pub traceback: PythonTraceback,
+    /// The traceback (boxed: a `Result` carrying the error stays small).
+    pub traceback: Box<PythonTraceback>,
 }
 
 impl PythonError {
     /// Wraps a parsed traceback.
     pub fn new(traceback: PythonTraceback) -> PythonError {
-        PythonError { traceback }
+        PythonError {
+            traceback: Box::new(traceback),
+        }
     }
 
     /// Parses traceback text; `None` if it holds no exception.
@@ -405,7 +407,7 @@ impl ErrorDetails for PythonError {
                 }
             })
             .collect();
-        ctx.python = Some(tb.clone());
+        ctx.python = Some(PythonTraceback::clone(tb));
         ctx.sanitized()
     }
 }
@@ -426,8 +428,9 @@ pub const STDERR_TAIL_BYTES: usize = 4096;
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WorkerCrash {
-    /// The crash, as recorded.
-    pub context: CrashContext,
+    /// The crash, as recorded (boxed: a `Result` carrying the error stays
+    /// small).
+    pub context: Box<CrashContext>,
 }
 
 impl WorkerCrash {
@@ -529,7 +532,7 @@ impl WorkerCrash {
             tail.into_owned()
         };
         WorkerCrash {
-            context: CrashContext {
+            context: Box::new(CrashContext {
                 exit_code,
                 signal,
                 stderr_tail: (!tail.trim().is_empty()).then_some(tail),
@@ -540,7 +543,7 @@ impl WorkerCrash {
                 stack: crate::types::python::fault_stack(&String::from_utf8_lossy(stderr)),
                 host: host_name(),
                 ..CrashContext::default()
-            },
+            }),
         }
     }
 }
@@ -604,7 +607,7 @@ impl std::error::Error for WorkerCrash {}
 impl ErrorDetails for WorkerCrash {
     fn error_context(&self) -> ErrorContext {
         let mut ctx = ErrorContext::message(ErrorKind::Crash, "crash", self.to_string());
-        ctx.crash = Some(self.context.clone());
+        ctx.crash = Some(CrashContext::clone(&self.context));
         ctx.sanitized()
     }
 }
