@@ -246,6 +246,42 @@ impl Harness {
     }
 }
 
+/// Requests queued behind held workers.
+pub struct Queued(Vec<tokio::task::JoinHandle<Result<Value, pool::PoolError>>>);
+
+impl Queued {
+    /// Waits until every queued request has been answered, and checks it
+    /// succeeded.
+    pub async fn finish(self) {
+        for call in self.0 {
+            call.await
+                .expect("the queued call")
+                .expect("the queued request");
+        }
+    }
+}
+
+impl Harness {
+    /// Sends `n` requests that cannot start (hold the workers first), and
+    /// waits until the pool's queue holds them.
+    pub async fn queue(&self, n: usize) -> Queued {
+        let calls = (0..n)
+            .map(|i| {
+                let pool = self.pool.clone();
+                tokio::spawn(async move {
+                    pool.execute("echo", serde_json::json!({ "queued": i }), None)
+                        .await
+                })
+            })
+            .collect();
+        common::eventually_async("the requests queued", async || {
+            common::pool_state(POOL).is_some_and(|s| s.queue_depth == n as u64)
+        })
+        .await;
+        Queued(calls)
+    }
+}
+
 /// Workers held busy by gated requests.
 pub struct Held {
     gates: Vec<common::GateFile>,

@@ -71,12 +71,7 @@ fn r1_2_pool_saturation_emits_pool_saturated_with_queue_size_and_available_worke
         let mark = h.event_mark();
         let logs = h.log_mark();
         let held = h.hold(SIZE, "r1-2").await;
-        let queued: Vec<_> = (0..3)
-            .map(|i| {
-                let pool = h.pool.clone();
-                tokio::spawn(async move { pool.execute("echo", json!({ "i": i }), None).await })
-            })
-            .collect();
+        let queued = h.queue(3).await;
         let saturated = h
             .wait_event(mark, "pool.saturated", |e| match e {
                 Event::PoolSaturated(s) => Some(s.clone()),
@@ -86,9 +81,7 @@ fn r1_2_pool_saturation_emits_pool_saturated_with_queue_size_and_available_worke
         assert!(saturated.queue_size >= 1, "{saturated:?}");
         assert_eq!(saturated.available_workers, 0);
         held.release().await;
-        for call in queued {
-            call.await.unwrap().unwrap();
-        }
+        queued.finish().await;
         let ended = h
             .wait_event(mark, "pool.saturation_ended", |e| match e {
                 Event::PoolSaturationEnded(s) => Some(s.clone()),

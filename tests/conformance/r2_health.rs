@@ -158,16 +158,7 @@ fn r2_5_failed_health_criteria_answer_appropriate_error_codes() {
             .set_health(HealthConfig::default().with_max_queue_depth(1))
             .unwrap();
         let held = h.hold(SIZE, "r2-5").await;
-        let queued: Vec<_> = (0..3)
-            .map(|_| {
-                let pool = h.pool.clone();
-                tokio::spawn(async move { pool.execute("echo", json!({}), None).await })
-            })
-            .collect();
-        crate::common::eventually_async("three queued", async || {
-            crate::common::pool_state(POOL).is_some_and(|s| s.queue_depth == 3)
-        })
-        .await;
+        let queued = h.queue(3).await;
         let reply = h.get("/health/ready").await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
         let body = reply.json();
@@ -181,9 +172,7 @@ fn r2_5_failed_health_criteria_answer_appropriate_error_codes() {
             (Some(3.0), Some(1.0))
         );
         held.release().await;
-        for call in queued {
-            call.await.unwrap().unwrap();
-        }
+        queued.finish().await;
         let post = crate::client::request(h.addr, "POST", "/health/ready").await;
         assert_eq!(post.status, StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(post.header("allow"), "GET, HEAD");

@@ -136,20 +136,13 @@ fn r3_5_queue_size_changes_update_queue_gauges() {
         let depth = format!("poolscope_queue_depth{{pool=\"{POOL}\"}}");
         assert_eq!(h.sample(&depth).await, Some(0.0));
         let held = h.hold(SIZE, "r3-5").await;
-        let queued: Vec<_> = (0..4)
-            .map(|_| {
-                let pool = h.pool.clone();
-                tokio::spawn(async move { pool.execute("echo", json!({}), None).await })
-            })
-            .collect();
+        let queued = h.queue(4).await;
         crate::common::eventually_async("four queued on /metrics", async || {
             h.sample(&depth).await == Some(4.0)
         })
         .await;
         held.release().await;
-        for call in queued {
-            call.await.unwrap().unwrap();
-        }
+        queued.finish().await;
         crate::common::eventually_async("the queue empty on /metrics", async || {
             h.sample(&depth).await == Some(0.0)
         })

@@ -181,16 +181,7 @@ fn r5_4_pool_cards_show_worker_availability_queue_size_and_request_rate() {
     run(|h| async move {
         let browser = open(h).await;
         let held = h.hold(SIZE, "r5-4").await;
-        let queued: Vec<_> = (0..3)
-            .map(|_| {
-                let pool = h.pool.clone();
-                tokio::spawn(async move { pool.execute("echo", json!({}), None).await })
-            })
-            .collect();
-        crate::common::eventually_async("three queued", async || {
-            crate::common::pool_state(POOL).is_some_and(|s| s.queue_depth == 3)
-        })
-        .await;
+        let queued = h.queue(3).await;
         let (card, _) = shown_after(
             &browser,
             "the held pool",
@@ -208,9 +199,7 @@ fn r5_4_pool_cards_show_worker_availability_queue_size_and_request_rate() {
             json!({ "available": "0", "busy": SIZE.to_string(), "queue": "3" })
         );
         held.release().await;
-        for call in queued {
-            call.await.unwrap().unwrap();
-        }
+        queued.finish().await;
         for i in 0..40 {
             h.pool
                 .execute("echo", json!({ "i": i }), None)

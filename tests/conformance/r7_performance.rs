@@ -87,21 +87,10 @@ fn r7_3_queue_depth_and_wait_times_are_monitored() {
         let count = format!("poolscope_queue_wait_duration_seconds_count{{pool=\"{POOL}\"}}");
         let before = h.sample(&count).await.unwrap_or(0.0);
         let held = h.hold(SIZE, "r7-3").await;
-        let queued: Vec<_> = (0..4)
-            .map(|_| {
-                let pool = h.pool.clone();
-                tokio::spawn(async move { pool.execute("echo", json!({}), None).await })
-            })
-            .collect();
-        crate::common::eventually_async("four queued", async || {
-            detailed_pool(h).await["queue_depth"] == 4
-        })
-        .await;
+        let queued = h.queue(4).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
         held.release().await;
-        for call in queued {
-            call.await.unwrap().unwrap();
-        }
+        queued.finish().await;
         // The held requests and the four queued behind them.
         let after = h.sample(&count).await.unwrap();
         assert!(after >= before + 4.0, "{before} → {after}");
