@@ -198,25 +198,47 @@ struct Active {
     // True while the body runs: a drop with this set is a panic, a drop
     // without it (an async call between polls) a cancellation.
     in_body: bool,
-    sync: bool,
     details: Option<Box<Details>>,
-    // The worker named from inside the body ([`set_worker`]). For a sync
-    // call, while the body runs, what the thread held before it.
-    worker: Option<String>,
 }
 
 thread_local! {
-    /// The worker named by [`set_worker`] in the body being run on this
-    /// thread: each observed call clears it for its body and takes what the
-    /// body left.
+    /// The worker named by [`set_worker`] in the body running on this
+    /// thread, for the observed call that completes next here.
     static WORKER: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// Whether [`WORKER`] holds one: the only thing a call that named no
+    /// worker reads (one flag, no destructor, no borrow), so the hot path
+    /// stays as it was.
+    static WORKER_SET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// Puts `worker` in this thread's slot, returning what it held.
-fn swap_worker(worker: Option<String>) -> Option<String> {
+/// Takes the worker named on this thread, if any.
+#[inline(always)]
+fn take_worker() -> Option<String> {
+    if !WORKER_SET.try_with(std::cell::Cell::get).unwrap_or(false) {
+        return None;
+    }
+    take_named_worker()
+}
+
+#[cold]
+#[inline(never)]
+fn take_named_worker() -> Option<String> {
+    let _ = WORKER_SET.try_with(|set| set.set(false));
     WORKER
-        .try_with(|slot| std::mem::replace(&mut *slot.borrow_mut(), worker))
-        .unwrap_or(None)
+        .try_with(|slot| slot.borrow_mut().take())
+        .ok()
+        .flatten()
+}
+
+/// Names `worker` for the observed call that completes next on this thread.
+#[cold]
+fn put_worker(worker: String) {
+    if WORKER
+        .try_with(|slot| *slot.borrow_mut() = Some(worker))
+        .is_ok()
+    {
+        let _ = WORKER_SET.try_with(|set| set.set(true));
+    }
 }
 
 /// Names the worker that runs the observed request this code runs in: its
@@ -224,10 +246,14 @@ fn swap_worker(worker: Option<String>) -> Option<String> {
 /// For a pool that picks the worker after the request began (a queue, a
 /// dispatcher), where `#[observe(worker = ..)]`, read at entry, cannot
 /// know it: call it in the observed function's body once the worker is
-/// known, e.g. with the reply. Outside an observed call it has no effect.
+/// known, e.g. with the reply. Call it in the observed function's own
+/// body: a sync function's worker goes to the next observed call that
+/// completes on the thread (so name it after calling other observed
+/// functions, not before), an async function's to the call whose poll named
+/// it.
 pub fn set_worker<W: Display + ?Sized>(worker: &W) {
     if super::is_enabled() {
-        swap_worker(Some(worker.to_string()));
+        put_worker(worker.to_string());
     }
 }
 
@@ -339,11 +365,7 @@ impl Call {
                 correlation,
                 restore,
                 in_body: sync,
-                sync,
                 details,
-                // A sync body runs from here to `complete`: keep what the
-                // thread held, for then.
-                worker: if sync { swap_worker(None) } else { None },
             }),
         }
     }
@@ -409,16 +431,8 @@ impl Drop for Call {
 
 impl Active {
     #[inline(always)]
-    fn complete(
-        mut self,
-        outcome: Outcome,
-        ended: u64,
-        error: impl FnOnce() -> Option<ErrorContext>,
-    ) {
-        if self.sync {
-            let outer = self.worker.take();
-            self.worker = swap_worker(outer);
-        }
+    fn complete(self, outcome: Outcome, ended: u64, error: impl FnOnce() -> Option<ErrorContext>) {
+        let worker = take_worker();
         let duration = if TIMING {
             let nanos = clock::nanos_between(self.started, ended);
             if let Some((series, block)) = self.series {
@@ -436,7 +450,7 @@ impl Active {
         let kept = self.details.is_some() || (self.site.kind != Kind::Request && events::active());
         if kept || (outcome != Outcome::Ok && events::active()) {
             let error = if ERRORS { error() } else { None };
-            self.emit_completion(outcome, duration.map(Duration::from_nanos), error);
+            self.emit_completion(outcome, duration.map(Duration::from_nanos), error, worker);
         }
     }
 
@@ -467,6 +481,7 @@ impl Active {
         outcome: Outcome,
         duration: Option<Duration>,
         error: Option<ErrorContext>,
+        worker: Option<String>,
     ) {
         let at = SystemTime::now();
         let correlation_id = self.correlation;
@@ -478,7 +493,7 @@ impl Active {
                 name: self.site.name,
                 pool,
                 command,
-                worker: self.worker.or(extra.worker),
+                worker: worker.or(extra.worker),
                 correlation_id,
                 duration,
                 outcome,
@@ -525,6 +540,8 @@ pin_project_lite::pin_project! {
     /// as a cancellation and a drop while unwinding out of a poll as a panic.
     pub struct Observed<F> {
         call: Option<Call>,
+        // The worker its body named, kept between polls.
+        worker: Option<String>,
         #[pin]
         future: F,
     }
@@ -536,6 +553,7 @@ impl<F> Observed<F> {
     pub fn new(call: Call, future: F) -> Observed<F> {
         Observed {
             call: Some(call),
+            worker: None,
             future,
         }
     }
@@ -556,12 +574,23 @@ impl<F: Future> Future for Observed<F> {
                 let _restore =
                     CORRELATION.then(|| super::correlation::Restore(swap(active.correlation)));
                 active.in_body = true;
-                let outer = swap_worker(None);
+                // Another call's worker, named on this thread before this
+                // poll, is not this call's: put back after it.
+                let outer = take_worker();
                 let poll = this.future.poll(cx);
-                if let Some(worker) = swap_worker(outer) {
-                    active.worker = Some(worker);
+                if let Some(worker) = take_worker() {
+                    *this.worker = Some(worker);
+                }
+                if let Some(outer) = outer {
+                    put_worker(outer);
                 }
                 active.in_body = false;
+                // `finish` runs next, on this thread: it takes the worker.
+                if poll.is_ready() {
+                    if let Some(worker) = this.worker.take() {
+                        put_worker(worker);
+                    }
+                }
                 poll
             }
         };
