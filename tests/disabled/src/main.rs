@@ -100,7 +100,7 @@ fn main() {
         poolscope::stats::series(Kind::Request, "disabled", "run"),
         None
     );
-    assert_eq!(Outcome::ALL.len(), 4);
+    assert_eq!(Outcome::ALL.len(), Outcome::COUNT);
     let _ = ErrorContext::message(ErrorKind::Error, "t", "m");
     let watcher = poolscope::alerts::watch_error_rate(
         poolscope::alerts::ErrorRateRule::new(0.1).unwrap_or_else(|e| panic!("{e}")),
