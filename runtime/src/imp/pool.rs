@@ -132,6 +132,11 @@ struct Episode {
 }
 
 impl Episode {
+    /// Saturated now: open and not come clear.
+    fn running(&self) -> bool {
+        self.since != 0 && self.clear_at == 0
+    }
+
     /// Nanoseconds spent saturated up to `now`, the open episode included
     /// up to when it came clear.
     fn total_nanos(&self, now: u64) -> u64 {
@@ -501,15 +506,7 @@ impl Pool {
     /// Whether the pool is saturated now (an episode runs and has not come
     /// clear).
     pub fn is_saturated(&self) -> bool {
-        self.inner.live.episode_open.load(Ordering::Relaxed) && {
-            let episode = self
-                .inner
-                .live
-                .episode
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            episode.since != 0 && episode.clear_at == 0
-        }
+        self.inner.live.episode_open.load(Ordering::Relaxed) && self.inner.saturation(now_nanos()).1
     }
 
     /// A handle on one worker, counted as [`WorkerState::Starting`] until told
@@ -702,24 +699,7 @@ impl Worker {
             self.set_pid(pid);
         }
         self.set_state(WorkerState::Available);
-        if !super::is_enabled() {
-            return;
-        }
-        self.pool
-            .worker_starts
-            .record_completed(Outcome::Ok, nanos(startup));
-        if events_active() {
-            events::emit(Event::WorkerStarted(WorkerStarted {
-                at: SystemTime::now(),
-                pool: self.pool.label,
-                worker: Some(self.shared.id.clone()),
-                pid,
-                startup: Some(startup),
-                outcome: Outcome::Ok,
-                error: None,
-                correlation_id: current(),
-            }));
-        }
+        self.record_start(Outcome::Ok, pid, startup, || None);
     }
 
     /// Reports that the worker failed to start: `worker.started` with
@@ -727,21 +707,32 @@ impl Worker {
     /// under that outcome. The state is left as it is: set it to what the
     /// pool does next (`Crashed` while it waits to retry, `Stopped`).
     pub fn start_failed(&self, startup: Duration, error: ErrorContext) {
+        self.record_start(Outcome::Error, None, startup, || Some(error.sanitized()));
+    }
+
+    /// A start, ended `outcome`: the startup series and `worker.started`.
+    fn record_start(
+        &self,
+        outcome: Outcome,
+        pid: Option<u32>,
+        startup: Duration,
+        error: impl FnOnce() -> Option<ErrorContext>,
+    ) {
         if !super::is_enabled() {
             return;
         }
         self.pool
             .worker_starts
-            .record_completed(Outcome::Error, nanos(startup));
+            .record_completed(outcome, nanos(startup));
         if events_active() {
             events::emit(Event::WorkerStarted(WorkerStarted {
                 at: SystemTime::now(),
                 pool: self.pool.label,
                 worker: Some(self.shared.id.clone()),
-                pid: None,
+                pid,
                 startup: Some(startup),
-                outcome: Outcome::Error,
-                error: Some(error.sanitized()),
+                outcome,
+                error: error(),
                 correlation_id: current(),
             }));
         }
@@ -820,7 +811,7 @@ impl Inner {
     fn clear(&self, now: u64) {
         let ended = {
             let mut episode = self.live.episode.lock().unwrap_or_else(|e| e.into_inner());
-            if episode.since != 0 && episode.clear_at == 0 {
+            if episode.running() {
                 episode.clear_at = now;
             }
             self.settle(&mut episode, now)
@@ -860,16 +851,16 @@ impl Inner {
         }
     }
 
-    /// Nanoseconds spent saturated up to `now`, after ending an episode
-    /// whose hold has passed.
-    fn saturated_nanos(&self, now: u64) -> u64 {
-        let (ended, total) = {
+    /// Nanoseconds spent saturated up to `now`, and whether the pool is
+    /// saturated now, after ending an episode whose hold has passed.
+    fn saturation(&self, now: u64) -> (u64, bool) {
+        let (ended, total, running) = {
             let mut episode = self.live.episode.lock().unwrap_or_else(|e| e.into_inner());
             let ended = self.settle(&mut episode, now);
-            (ended, episode.total_nanos(now))
+            (ended, episode.total_nanos(now), episode.running())
         };
         self.report_end(ended);
-        total
+        (total, running)
     }
 
     /// Moves the count of workers in `state` by `by`, in the live state and
@@ -911,11 +902,7 @@ impl Inner {
     fn snapshot(&self) -> PoolState {
         let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         // Read first: a settled episode is reported, and counted, here.
-        let saturated_nanos = self.saturated_nanos(now_nanos());
-        let saturated = {
-            let episode = self.live.episode.lock().unwrap_or_else(|e| e.into_inner());
-            episode.since != 0 && episode.clear_at == 0
-        };
+        let (saturated_nanos, saturated) = self.saturation(now_nanos());
         let mut workers = self
             .live
             .workers
@@ -1004,7 +991,7 @@ pub(crate) fn render(out: &mut String) {
         out.push_str(name);
         out.push_str("{pool=\"");
         super::series::escape_into(out, pool.label.as_str());
-        let _ = writeln!(out, "\"}} {}", pool.saturated_nanos(now) as f64 / 1e9);
+        let _ = writeln!(out, "\"}} {}", pool.saturation(now).0 as f64 / 1e9);
     }
 }
 
