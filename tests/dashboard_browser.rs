@@ -31,7 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use common::PATIENCE;
 use pool::PoolError;
 use poolscope::http::{Server, ServerHandle};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::sync::Semaphore;
 use webdriver::Browser;
 
@@ -53,11 +53,7 @@ fn serve(addr: SocketAddr) -> ServerHandle {
 
 /// A script that reads one number of the pool's card, as the page shows it.
 fn stat(key: &str) -> String {
-    format!(
-        "const c = document.querySelector('[data-pool=\"{POOL}\"]'); \
-         if (!c) return null; \
-         return c.querySelector('[data-k=\"{key}\"] dd').textContent;"
-    )
+    webdriver::pool_stat(POOL, key)
 }
 
 /// A script that returns the pool card's number when it reads `want`.
@@ -89,30 +85,6 @@ fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_millis() as u64
-}
-
-/// Waits until the page shows a snapshot the server measured after
-/// `after_ms` (Unix ms, the clock the server in this process stamps with)
-/// and returns what `script` reads then, in the same turn of the page.
-/// Every such snapshot shows whatever happened before `after_ms`, so the
-/// caller asserts on it without waiting for it to change: a page that
-/// lagged behind the server, or showed stale numbers, fails.
-async fn shown_after(browser: &Browser, what: &str, after_ms: u64, script: &str) -> Value {
-    let probe = format!(
-        "const shown = document.documentElement.dataset; \
-         if (!(Number(shown.atMs) > {after_ms})) return null; \
-         return {{ atMs: Number(shown.atMs), shownMs: Number(shown.shownMs), \
-                   value: (() => {{ {script} }})() }};"
-    );
-    let (shown, _) = browser.wait_for(what, &probe, PATIENCE).await;
-    let measured = shown["atMs"].as_u64().unwrap_or(0);
-    let displayed = shown["shownMs"].as_u64().unwrap_or(0);
-    eprintln!(
-        "{what}: measured {} ms and on the page {} ms after it happened",
-        measured.saturating_sub(after_ms),
-        displayed.saturating_sub(after_ms)
-    );
-    shown["value"].clone()
 }
 
 /// The pool's worker counts as poolscope holds them (what the next
@@ -186,7 +158,9 @@ async fn the_dashboard_follows_the_python_pool_live() {
         call.await.unwrap().expect("echo");
     }
     let done = unix_ms();
-    let requests = shown_after(&browser, "the burst", done, &stat("requests")).await;
+    let (requests, _) = browser
+        .shown_after("the burst", done, &stat("requests"))
+        .await;
     assert_eq!(requests, (before + 60).to_string(), "the request counter");
 
     // A Python error: its row, with the correlation id.
@@ -212,7 +186,7 @@ async fn the_dashboard_follows_the_python_pool_live() {
                    kind: row.querySelector('.kind').textContent, \
                    context: row.querySelector('pre').textContent }};"
     );
-    let shown = shown_after(&browser, "the Python error", done, &row).await;
+    let (shown, _) = browser.shown_after("the Python error", done, &row).await;
     assert!(!shown.is_null(), "no row for the Python error");
     assert_eq!(shown["message"], "ValueError: model rejected the input");
     assert_eq!(shown["pool"], POOL);
@@ -240,7 +214,7 @@ async fn the_dashboard_follows_the_python_pool_live() {
          return {{ message: row ? row.querySelector('.message').textContent : null, \
                    seq: Number(document.documentElement.dataset.seq) }};"
     );
-    let shown = shown_after(&browser, "the hostile error", done, &row).await;
+    let (shown, _) = browser.shown_after("the hostile error", done, &row).await;
     assert_eq!(shown["message"], format!("ValueError: {payload}"));
     // Two more snapshots give an injected element the chance to load and run.
     let later = shown["seq"].as_u64().unwrap() + 2;
@@ -266,20 +240,20 @@ async fn the_dashboard_follows_the_python_pool_live() {
     assert!(matches!(err, PoolError::Crash(_)), "{err}");
     common::eventually_async("the crash counted", async || workers().crashed == 1).await;
     let crashed = unix_ms();
-    let shown = shown_after(
-        &browser,
-        "the crashed worker",
-        crashed,
-        &format!(
-            "const row = [...document.querySelectorAll('#errors li')] \
+    let (shown, _) = browser
+        .shown_after(
+            "the crashed worker",
+            crashed,
+            &format!(
+                "const row = [...document.querySelectorAll('#errors li')] \
                .find(r => r.querySelector('.kind').textContent === 'crash'); \
              return {{ grid: (() => {{ {} }})(), crashed: (() => {{ {} }})(), \
                        context: row ? row.querySelector('pre').textContent : null }};",
-            workers_by_state(),
-            stat("crashed")
-        ),
-    )
-    .await;
+                workers_by_state(),
+                stat("crashed")
+            ),
+        )
+        .await;
     assert_eq!(
         shown["grid"],
         json!({ "available": SIZE - 1, "crashed": 1 }),
@@ -322,8 +296,7 @@ async fn the_dashboard_follows_the_python_pool_live() {
     })
     .await;
     let crashed = unix_ms();
-    let shown = shown_after(
-        &browser,
+    let (shown, _) = browser.shown_after(
         "the unavailable verdict",
         crashed,
         "return { status: document.getElementById('health').dataset.status, \

@@ -179,6 +179,33 @@ impl Browser {
     }
 
     /// Saves a PNG of the window.
+    /// What `script` reads on the dashboard in the first snapshot the
+    /// server measured after `after_ms` (Unix ms, the clock the server in
+    /// this process stamps with), read in the same turn of the page. Every
+    /// such snapshot shows whatever happened before `after_ms`, so the
+    /// caller asserts on it without waiting for it to change: a page that
+    /// lagged behind the server, or showed stale numbers, fails. Also how
+    /// long after `after_ms` the page showed it, in ms (printed with the
+    /// server's delay).
+    pub async fn shown_after(&self, what: &str, after_ms: u64, script: &str) -> (Value, u64) {
+        let probe = format!(
+            "const shown = document.documentElement.dataset; \
+             if (!(Number(shown.atMs) > {after_ms})) return null; \
+             return {{ atMs: Number(shown.atMs), shownMs: Number(shown.shownMs), \
+                       value: (() => {{ {script} }})() }};"
+        );
+        let (shown, _) = self.wait_for(what, &probe, crate::common::PATIENCE).await;
+        let measured = shown["atMs"].as_u64().unwrap_or(0).saturating_sub(after_ms);
+        let displayed = shown["shownMs"]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(after_ms);
+        eprintln!(
+            "{what}: measured {measured} ms and on the page {displayed} ms after it happened"
+        );
+        (shown["value"].clone(), displayed)
+    }
+
     pub async fn screenshot(&self, to: &Path) {
         let encoded = self.send("GET", &self.path("screenshot"), None).await;
         let png = base64::engine::general_purpose::STANDARD
@@ -212,4 +239,14 @@ fn kill_group(driver: &mut Child) {
         .args(["-s", "KILL", "--", &format!("-{}", driver.id())])
         .status();
     let _ = driver.wait();
+}
+
+/// A script that reads one number of `pool`'s card on the dashboard, as the
+/// page shows it (`null` before the card is there).
+pub fn pool_stat(pool: &str, key: &str) -> String {
+    format!(
+        "const c = document.querySelector('[data-pool=\"{pool}\"]'); \
+         if (!c) return null; \
+         const d = c.querySelector('[data-k=\"{key}\"] dd'); return d ? d.textContent : null;"
+    )
 }

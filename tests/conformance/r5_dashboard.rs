@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::StatusCode;
 use poolscope::http::{Endpoint, HealthConfig, ReadinessPolicy};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::common::PATIENCE;
 use crate::harness::{run, Harness, POOL, SIZE};
@@ -34,27 +34,7 @@ async fn open(h: &Harness) -> Browser {
 
 /// A script reading one number of the pool's card.
 fn stat(key: &str) -> String {
-    format!(
-        "const c = document.querySelector('[data-pool=\"{POOL}\"]'); \
-         if (!c) return null; \
-         const d = c.querySelector('[data-k=\"{key}\"] dd'); return d ? d.textContent : null;"
-    )
-}
-
-/// What `script` reads in the first snapshot the server measured after
-/// `after_ms`, and how long after it the page showed it (ms).
-async fn shown_after(browser: &Browser, what: &str, after_ms: u64, script: &str) -> (Value, u64) {
-    let probe = format!(
-        "const shown = document.documentElement.dataset; \
-         if (!(Number(shown.atMs) > {after_ms})) return null; \
-         return {{ shownMs: Number(shown.shownMs), value: (() => {{ {script} }})() }};"
-    );
-    let (shown, _) = browser.wait_for(what, &probe, PATIENCE).await;
-    let delay = shown["shownMs"]
-        .as_u64()
-        .unwrap_or(0)
-        .saturating_sub(after_ms);
-    (shown["value"].clone(), delay)
+    crate::webdriver::pool_stat(POOL, key)
 }
 
 /// R5.1: the dashboard shows the pool and its workers' health.
@@ -108,8 +88,9 @@ fn r5_2_dashboard_updates_automatically_within_one_second() {
                 .unwrap();
         }
         let done = unix_ms();
-        let (requests, delay) =
-            shown_after(&browser, "the ten requests", done, &stat("requests")).await;
+        let (requests, delay) = browser
+            .shown_after("the ten requests", done, &stat("requests"))
+            .await;
         assert_eq!(requests, (before + 10).to_string());
         eprintln!("R5.2: shown {delay} ms after the last request");
         assert!(delay < 5_000, "the page took {delay} ms");
@@ -182,8 +163,7 @@ fn r5_4_pool_cards_show_worker_availability_queue_size_and_request_rate() {
         let browser = open(h).await;
         let held = h.hold(SIZE, "r5-4").await;
         let queued = h.queue(3).await;
-        let (card, _) = shown_after(
-            &browser,
+        let (card, _) = browser.shown_after(
             "the held pool",
             unix_ms(),
             &format!(
@@ -206,7 +186,9 @@ fn r5_4_pool_cards_show_worker_availability_queue_size_and_request_rate() {
                 .await
                 .unwrap();
         }
-        let (rate, _) = shown_after(&browser, "the request rate", unix_ms(), &stat("rate")).await;
+        let (rate, _) = browser
+            .shown_after("the request rate", unix_ms(), &stat("rate"))
+            .await;
         let rate: f64 = rate
             .as_str()
             .unwrap()
@@ -230,14 +212,14 @@ fn r5_5_status_indicators_reflect_current_health_state() {
             .set_health(HealthConfig::default().with_readiness(ReadinessPolicy::Strict))
             .unwrap();
         let held = h.hold(SIZE, "r5-5").await;
-        let (shown, _) = shown_after(
-            &browser,
-            "the unavailable verdict",
-            unix_ms(),
-            "return { status: document.getElementById('health').dataset.status, \
+        let (shown, _) = browser
+            .shown_after(
+                "the unavailable verdict",
+                unix_ms(),
+                "return { status: document.getElementById('health').dataset.status, \
                       reasons: document.getElementById('health-reasons').textContent };",
-        )
-        .await;
+            )
+            .await;
         assert_eq!(shown["status"], "unavailable", "{shown}");
         assert!(
             shown["reasons"].as_str().unwrap().contains("capacity"),
@@ -248,13 +230,13 @@ fn r5_5_status_indicators_reflect_current_health_state() {
             crate::common::pool_state(POOL).is_some_and(|s| s.workers.available > 0)
         })
         .await;
-        let (status, _) = shown_after(
-            &browser,
-            "the healthy verdict",
-            unix_ms(),
-            "return document.getElementById('health').dataset.status;",
-        )
-        .await;
+        let (status, _) = browser
+            .shown_after(
+                "the healthy verdict",
+                unix_ms(),
+                "return document.getElementById('health').dataset.status;",
+            )
+            .await;
         assert_eq!(status, "healthy");
         browser.close().await;
     });
