@@ -67,8 +67,8 @@ extern crate self as poolscope;
 pub use poolscope_macros::observe;
 pub use poolscope_runtime::{
     alerts, buckets, catalogue, correlation, error, events, is_enabled, label, sanitize,
-    set_enabled, stats, Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState, COMPILED_IN,
-    DEFAULT_SATURATION_HOLD,
+    set_enabled, stats, BusyGuard, Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState,
+    COMPILED_IN, DEFAULT_SATURATION_HOLD,
 };
 
 #[cfg(feature = "metrics")]
@@ -78,6 +78,9 @@ pub use poolscope_runtime::metrics;
 
 #[cfg(feature = "http")]
 pub use poolscope_runtime::http;
+/// Serves every compiled-in endpoint in one call; see [`http::serve`].
+#[cfg(feature = "http")]
+pub use poolscope_runtime::http::serve;
 
 #[cfg(feature = "config")]
 pub use poolscope_runtime::config;
@@ -87,6 +90,9 @@ pub use poolscope_runtime::logging;
 
 #[cfg(feature = "process")]
 pub use poolscope_runtime::process;
+
+#[cfg(feature = "queue")]
+pub use poolscope_runtime::queue;
 
 #[doc(hidden)]
 pub mod __private {

@@ -163,9 +163,9 @@ impl Default for Endpoints {
 #[serde(default, deny_unknown_fields)]
 pub struct Health {
     /// Default 1.
-    pub min_ready_workers: u64,
+    pub min_ready_workers: usize,
     /// Default: no limit.
-    pub max_queue_depth: Option<u64>,
+    pub max_queue_depth: Option<usize>,
     /// 0 to 1. Default: no limit.
     pub max_error_rate: Option<f64>,
     /// Seconds. Default: no limit.

@@ -12,6 +12,7 @@
     allow(unused_variables)
 )]
 
+mod task;
 mod types;
 
 #[cfg(any(feature = "timing", feature = "correlation", feature = "errors"))]
@@ -20,7 +21,7 @@ mod imp;
 #[path = "noop.rs"]
 mod imp;
 
-pub use imp::{is_enabled, set_enabled, Pool, PoolBuilder, Worker};
+pub use imp::{is_enabled, set_enabled, BusyGuard, Pool, PoolBuilder, Worker};
 pub use types::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
 
 /// Correlation ids: which request a piece of work belongs to.
@@ -65,9 +66,29 @@ pub use label::Label;
 
 /// The Prometheus sink: installs the `metrics-exporter-prometheus` recorder and
 /// renders it together with poolscope's per-call-site histograms.
+///
+/// The sink is a part, not an aspect: with no aspect compiled in,
+/// [`install`](metrics::install) still installs the recorder and `/metrics`
+/// serves the application's own metrics; only what `#[observe]` and the pool
+/// API record is absent.
+///
+/// The `metrics` crate's macros and handle types are re-exported at the
+/// version poolscope records with, so an application needs no `metrics`
+/// dependency of its own (and cannot pick one whose recorder poolscope
+/// never sees):
+///
+/// ```
+/// use poolscope_runtime::metrics::{counter, describe_counter};
+/// describe_counter!("app_jobs_total", "Jobs the application ran.");
+/// counter!("app_jobs_total", "queue" => "fast").increment(1);
+/// ```
 #[cfg(feature = "metrics")]
 pub mod metrics {
     pub use crate::imp::metrics::{install, installed, render, MetricsError, MetricsHandle};
+    pub use ::metrics::{
+        counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
+        Gauge, Histogram, Unit,
+    };
 }
 
 /// Removes secrets from text: one implementation for logs, events, error
@@ -99,6 +120,9 @@ pub mod config;
 
 #[cfg(feature = "process")]
 pub mod process;
+
+#[cfg(feature = "queue")]
+pub mod queue;
 
 #[cfg(any(
     feature = "metrics",

@@ -5,7 +5,7 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use crate::types::error::{CrashContext, ErrorContext};
+use crate::types::error::{CrashContext, ErrorContext, Panicked};
 use crate::types::events::Field;
 use crate::types::label::{AsLabel, Label};
 use crate::types::WorkerState;
@@ -118,6 +118,18 @@ impl Pool {
         0
     }
 
+    /// Always 0.
+    #[inline(always)]
+    pub fn size(&self) -> usize {
+        0
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn queued(&self) -> usize {
+        0
+    }
+
     /// A worker handle that does nothing.
     #[inline(always)]
     pub fn worker<I: Display>(&self, _id: I) -> Worker {
@@ -169,6 +181,54 @@ impl Worker {
     /// Does nothing.
     #[inline(always)]
     pub fn crashed(&self, _reason: &str, _crash: CrashContext) {}
+
+    /// A guard that does nothing.
+    #[inline(always)]
+    pub fn busy(&self) -> BusyGuard<'_> {
+        BusyGuard(std::marker::PhantomData)
+    }
+
+    /// Runs `job`; a panic inside it comes back as [`Panicked`], as in the
+    /// real build.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`] when `job` panicked.
+    #[inline(always)]
+    pub fn run<R>(&self, job: impl FnOnce() -> R) -> Result<R, Panicked> {
+        crate::task::catch(job)
+    }
+
+    /// Drives `job`; a panic in any of its polls comes back as
+    /// [`Panicked`], as in the real build.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`] when `job` panicked.
+    pub async fn run_async<F: std::future::Future>(&self, job: F) -> Result<F::Output, Panicked> {
+        crate::task::catch_async(job).await
+    }
+}
+
+/// A guard that does nothing: nothing is tracked.
+#[must_use = "the worker is available again as soon as the guard drops"]
+#[derive(Debug)]
+pub struct BusyGuard<'a>(std::marker::PhantomData<&'a Worker>);
+
+// Empty, but present as in the real build, so `drop(guard)` lints the same.
+impl Drop for BusyGuard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {}
+}
+
+/// Nothing to install.
+#[inline(always)]
+pub(crate) fn panic_hook() {}
+
+/// Never known: no panic hook.
+#[inline(always)]
+pub(crate) fn panic_location() -> Option<String> {
+    None
 }
 
 pub(crate) mod correlation {
@@ -267,62 +327,25 @@ pub(crate) mod stats {
     }
 }
 
+// The Prometheus sink is a part, not an aspect: it serves the
+// application's own metrics in this build too, and poolscope's exposition
+// is empty.
 #[cfg(feature = "metrics")]
-pub(crate) mod metrics {
-    use metrics_exporter_prometheus::PrometheusHandle;
+#[path = "imp/metrics.rs"]
+pub(crate) mod metrics;
 
-    /// What can go wrong installing the Prometheus sink.
-    #[derive(Debug, thiserror::Error)]
-    pub enum MetricsError {
-        /// Another `metrics` recorder is installed already.
-        #[error("a `metrics` recorder is already installed")]
-        AlreadyInstalled,
-    }
-
-    /// Renders a wrapped exporter handle, and nothing of poolscope's.
-    #[derive(Clone, Debug)]
-    pub struct MetricsHandle {
-        prometheus: Option<PrometheusHandle>,
-    }
-
-    /// Installs nothing: no aspect is compiled in.
-    ///
-    /// # Errors
-    ///
-    /// Never.
+/// Nothing is recorded per call site.
+#[cfg(feature = "metrics")]
+pub(crate) mod series {
     #[inline(always)]
-    pub fn install() -> Result<MetricsHandle, MetricsError> {
-        Ok(MetricsHandle { prometheus: None })
-    }
+    pub(crate) fn render(_out: &mut String) {}
+}
 
-    impl MetricsHandle {
-        /// Wraps an exporter handle built elsewhere.
-        pub fn from_prometheus(prometheus: PrometheusHandle) -> MetricsHandle {
-            MetricsHandle {
-                prometheus: Some(prometheus),
-            }
-        }
-
-        /// The wrapped exporter's text, or nothing.
-        pub fn render(&self) -> String {
-            self.prometheus
-                .as_ref()
-                .map(PrometheusHandle::render)
-                .unwrap_or_default()
-        }
-    }
-
-    /// Empty: nothing is recorded.
+/// No pool tracks time saturated.
+#[cfg(feature = "metrics")]
+pub(crate) mod pool {
     #[inline(always)]
-    pub fn render() -> String {
-        String::new()
-    }
-
-    /// Always `None`: nothing is installed.
-    #[inline(always)]
-    pub fn installed() -> Option<MetricsHandle> {
-        None
-    }
+    pub(crate) fn render(_out: &mut String) {}
 }
 
 pub(crate) mod private {}
@@ -430,5 +453,47 @@ pub(crate) mod alerts {
     #[allow(dead_code)]
     pub(crate) fn readiness_failures() -> Vec<(String, Option<String>, f64, f64)> {
         Vec::new()
+    }
+}
+
+/// A queue records nothing: its items carry no stamp.
+#[cfg(feature = "queue")]
+pub(crate) mod queue {
+    use super::Pool;
+
+    pub(crate) type Stamp = ();
+
+    #[derive(Clone, Debug)]
+    pub(crate) struct Tracker;
+
+    impl Tracker {
+        #[inline(always)]
+        pub(crate) fn new(_pool: &Pool, _capacity: usize) -> Tracker {
+            Tracker
+        }
+
+        #[inline(always)]
+        pub(crate) fn enter(&self) -> Ticket {
+            Ticket
+        }
+
+        #[inline(always)]
+        pub(crate) fn taken(&self, _stamp: Stamp) {}
+
+        #[inline(always)]
+        pub(crate) fn leave(&self) {}
+    }
+
+    pub(crate) struct Ticket;
+
+    impl Ticket {
+        #[inline(always)]
+        pub(crate) fn stamp(&self) -> Stamp {}
+
+        #[inline(always)]
+        pub(crate) fn full(&self) {}
+
+        #[inline(always)]
+        pub(crate) fn queued(self) {}
     }
 }

@@ -25,9 +25,9 @@ pub(crate) use crate::types::window::{History, WindowStats};
 pub struct HealthConfig {
     /// Each pool built with `Pool` needs at least this many workers up
     /// (available or busy). Default 1.
-    pub min_ready_workers: u64,
+    pub min_ready_workers: usize,
     /// A pool whose queue holds more requests is not ready. Default: no limit.
-    pub max_queue_depth: Option<u64>,
+    pub max_queue_depth: Option<usize>,
     /// A pool whose requests failed (error, panic, cancelled) more often than
     /// this fraction over the window is not ready. Default: no limit.
     pub max_error_rate: Option<f64>,
@@ -111,13 +111,13 @@ impl Default for HealthConfig {
 
 impl HealthConfig {
     /// Sets [`HealthConfig::min_ready_workers`].
-    pub fn with_min_ready_workers(mut self, workers: u64) -> Self {
+    pub fn with_min_ready_workers(mut self, workers: usize) -> Self {
         self.min_ready_workers = workers;
         self
     }
 
     /// Sets [`HealthConfig::max_queue_depth`].
-    pub fn with_max_queue_depth(mut self, depth: u64) -> Self {
+    pub fn with_max_queue_depth(mut self, depth: usize) -> Self {
         self.max_queue_depth = Some(depth);
         self
     }
@@ -210,7 +210,7 @@ pub(crate) fn checks(
             out.push(Check {
                 check: "workers".into(),
                 pool: Some(name.into()),
-                passed: up >= config.min_ready_workers,
+                passed: up >= config.min_ready_workers as u64,
                 value: Some(up as f64),
                 threshold: Some(config.min_ready_workers as f64),
                 message: format!(
@@ -223,7 +223,7 @@ pub(crate) fn checks(
                 out.push(Check {
                     check: "queue_depth".into(),
                     pool: Some(name.into()),
-                    passed: state.queue_depth <= max,
+                    passed: state.queue_depth <= max as u64,
                     value: Some(state.queue_depth as f64),
                     threshold: Some(max as f64),
                     message: format!(

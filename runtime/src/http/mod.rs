@@ -5,6 +5,17 @@
 //! the call-site series, the Prometheus text from the exporter's handle. It
 //! renders on its own tasks; the pool's hot path never waits for it.
 //!
+//! In one call, with every endpoint compiled in and the defaults
+//! ([`serve`]):
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), poolscope_runtime::http::HttpError> {
+//! let server = poolscope_runtime::http::serve("127.0.0.1:9464")?;
+//! # Ok(()) }
+//! ```
+//!
+//! Or with the builder, for everything else:
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), poolscope_runtime::http::HttpError> {
 //! use poolscope_runtime::http::{HealthConfig, Server};
@@ -78,6 +89,60 @@ pub enum HttpError {
     /// `start` was called outside a tokio runtime.
     #[error("the HTTP server must be started from inside a tokio runtime: call `start` from async code or within `Runtime::enter`")]
     NoRuntime,
+    /// [`serve`] was given an address that does not resolve.
+    #[error("cannot listen on `{address}`: {reason}")]
+    Address {
+        /// The address as given.
+        address: String,
+        /// Why it does not resolve.
+        reason: String,
+    },
+    /// [`serve`] could not install the Prometheus recorder.
+    #[error(transparent)]
+    Metrics(#[from] crate::imp::metrics::MetricsError),
+}
+
+/// Serves every endpoint compiled in — `/health`, `/health/ready`,
+/// `/health/detailed`, `/metrics` and (feature `dashboard`) `/dashboard` —
+/// on `address`, in one call: installs poolscope's Prometheus recorder
+/// unless [`install`](crate::metrics::install) already did, builds a
+/// [`Server`] with the defaults and starts it on the current tokio runtime.
+/// The returned handle shuts the server down when dropped; keep it for as
+/// long as the server should run. Use [`Server::builder`] for anything
+/// else: health thresholds, a bearer token, endpoints switched off.
+///
+/// ```
+/// # let runtime = tokio::runtime::Runtime::new().unwrap();
+/// # runtime.block_on(async {
+/// let server = poolscope_runtime::http::serve("127.0.0.1:0").unwrap();
+/// println!("metrics on http://{}/metrics", server.local_addr());
+/// server.shutdown().await;
+/// # });
+/// ```
+///
+/// # Errors
+///
+/// [`HttpError::Address`] for an address that does not resolve;
+/// [`HttpError::Metrics`] when another `metrics` recorder is installed;
+/// [`HttpError::Bind`] when the address cannot be bound;
+/// [`HttpError::NoRuntime`] outside a tokio runtime.
+pub fn serve(
+    address: impl std::net::ToSocketAddrs + std::fmt::Display,
+) -> Result<ServerHandle, HttpError> {
+    let unresolved = |reason: String| HttpError::Address {
+        address: address.to_string(),
+        reason,
+    };
+    let resolved = address
+        .to_socket_addrs()
+        .map_err(|e| unresolved(e.to_string()))?
+        .next()
+        .ok_or_else(|| unresolved("it resolves to no address".into()))?;
+    tokio::runtime::Handle::try_current().map_err(|_| HttpError::NoRuntime)?;
+    if crate::imp::metrics::installed().is_none() {
+        crate::imp::metrics::install()?;
+    }
+    Server::builder().with_address(resolved).build()?.start()
 }
 
 /// One of the server's endpoints, for switching it on or off.
@@ -427,9 +492,14 @@ impl Server {
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let state = self.state.clone();
-        let task = runtime.spawn(serve(listener, self.state, self.settings, async move {
-            let _ = stopped.await;
-        }));
+        let task = runtime.spawn(accept_loop(
+            listener,
+            self.state,
+            self.settings,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         Ok(ServerHandle {
             local_addr: self.local_addr,
             state,
@@ -452,7 +522,7 @@ impl Server {
             address: self.local_addr,
             source,
         })?;
-        serve(listener, self.state, self.settings, signal).await;
+        accept_loop(listener, self.state, self.settings, signal).await;
         Ok(())
     }
 }
@@ -599,7 +669,7 @@ impl ServerControls {
 /// How often the history takes a sample.
 const SAMPLE_EVERY: Duration = Duration::from_secs(1);
 
-async fn serve(
+async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     settings: Settings,

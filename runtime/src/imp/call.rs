@@ -198,6 +198,8 @@ struct Active {
     // True while the body runs: a drop with this set is a panic, a drop
     // without it (an async call between polls) a cancellation.
     in_body: bool,
+    // Whether its events are kept (`request.started` was emitted).
+    sampled: bool,
     details: Option<Box<Details>>,
 }
 
@@ -344,15 +346,18 @@ impl Call {
             super::panic::install_hook();
         }
         let labels = dynamic.then_some((start.pool, start.command));
-        // Sampling happens here, before anything is formatted; a request is
-        // kept or dropped whole.
+        // Sampling happens here; a request is kept or dropped whole. The
+        // details are taken whenever anyone listens, sampled or not: the
+        // arguments are gone once the body has run, and a failure, which is
+        // never sampled away, must still say what it was asked to do and by
+        // which worker. Starts and sessions are rare and never sampled; their
+        // details are always taken, since the pool's state follows them.
         let sampled = match site.kind {
             Kind::Request => events::wants_requests() && events::sampled(correlation),
-            // Starts and sessions are rare and never sampled.
             _ => events::active(),
         };
-        let details = if sampled {
-            Some(describe(site, labels, correlation, details))
+        let details = if sampled || events::active() || site.kind != Kind::Request {
+            Some(describe(site, labels, correlation, details, sampled))
         } else {
             None
         };
@@ -365,6 +370,7 @@ impl Call {
                 correlation,
                 restore,
                 in_body: sync,
+                sampled,
                 details,
             }),
         }
@@ -402,10 +408,11 @@ fn describe<D: FnOnce(&mut Details)>(
     labels: Option<(Option<Label>, Option<Label>)>,
     correlation: Option<CorrelationId>,
     fill: D,
+    sampled: bool,
 ) -> Box<Details> {
     let mut details = Box::<Details>::default();
     fill(&mut details);
-    if site.kind == Kind::Request {
+    if sampled && site.kind == Kind::Request {
         let (pool, command) = site.labels_of(labels);
         events::emit(Event::RequestStarted(RequestStarted {
             at: SystemTime::now(),
@@ -414,7 +421,7 @@ fn describe<D: FnOnce(&mut Details)>(
             command,
             worker: details.worker.clone(),
             correlation_id: correlation,
-            args: std::mem::take(&mut details.args),
+            args: details.args.clone(),
         }));
     }
     details
@@ -447,7 +454,7 @@ impl Active {
         }
         // A request that was kept is completed; a failure is never sampled
         // away, and neither are the rare non-request kinds.
-        let kept = self.details.is_some() || (self.site.kind != Kind::Request && events::active());
+        let kept = self.sampled;
         if kept || (outcome != Outcome::Ok && events::active()) {
             let error = if ERRORS { error() } else { None };
             self.emit_completion(outcome, duration.map(Duration::from_nanos), error, worker);
@@ -498,6 +505,12 @@ impl Active {
                 duration,
                 outcome,
                 error,
+                // A failure says what it was asked, sampled or not.
+                args: if outcome == Outcome::Ok {
+                    Vec::new()
+                } else {
+                    extra.args
+                },
             }),
             Kind::PoolStart => Event::PoolStarted(PoolStarted {
                 at,
@@ -649,7 +662,7 @@ impl ErrView<'_> {
     fn outcome(&self) -> Outcome {
         match self {
             ErrView::Details(e) => match e.outcome() {
-                outcome @ (Outcome::Timeout | Outcome::Rejected) => outcome,
+                outcome @ (Outcome::Timeout | Outcome::Rejected | Outcome::Panic) => outcome,
                 _ => Outcome::Error,
             },
             _ => Outcome::Error,

@@ -14,6 +14,8 @@ pub(crate) mod metrics;
 mod panic;
 pub(crate) mod pool;
 pub(crate) mod private;
+#[cfg(feature = "queue")]
+pub(crate) mod queue;
 mod series;
 pub(crate) mod stats {
     pub use super::series::snapshot;
@@ -41,7 +43,21 @@ pub(crate) mod stats {
     }
 }
 
-pub use pool::{Pool, PoolBuilder, Worker};
+pub use pool::{BusyGuard, Pool, PoolBuilder, Worker};
+
+/// Installs the hook that sees a panic's location (with `errors`).
+#[inline]
+pub(crate) fn panic_hook() {
+    if cfg!(feature = "errors") {
+        panic::install_hook();
+    }
+}
+
+/// The location of the panic just caught on this thread, unless an observed
+/// call inside the job took it first.
+pub(crate) fn panic_location() -> Option<String> {
+    panic::take().and_then(|(_, location)| location)
+}
 
 static ENABLED: AtomicBool = AtomicBool::new(true);
 

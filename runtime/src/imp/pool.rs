@@ -503,6 +503,20 @@ impl Pool {
         busy.max(0) as usize
     }
 
+    /// Workers the pool is configured to run ([`Pool::set_size`]): one
+    /// atomic load.
+    #[inline]
+    pub fn size(&self) -> usize {
+        self.inner.live.size.load(Ordering::Relaxed) as usize
+    }
+
+    /// Requests waiting now, as last reported ([`Pool::queue_depth`]): one
+    /// atomic load.
+    #[inline]
+    pub fn queued(&self) -> usize {
+        self.inner.live.queue_depth.load(Ordering::Relaxed) as usize
+    }
+
     /// Whether the pool is saturated now (an episode runs and has not come
     /// clear).
     pub fn is_saturated(&self) -> bool {
@@ -738,6 +752,69 @@ impl Worker {
         }
     }
 
+    /// Marks the worker [`WorkerState::Busy`] until the returned guard
+    /// drops, which puts it back to [`WorkerState::Available`] — or, when
+    /// the guard drops while a panic unwinds through it, to
+    /// [`WorkerState::Crashed`]: the job took its worker down. A state set
+    /// while the guard lives (`Stopped`, `Crashed`) is left as it is.
+    ///
+    /// ```
+    /// # use poolscope_runtime::{Pool, WorkerState};
+    /// let pool = Pool::new("doc-busy");
+    /// let worker = pool.worker(1);
+    /// worker.set_state(WorkerState::Available);
+    /// {
+    ///     let _busy = worker.busy();
+    ///     assert_eq!(pool.busy(), 1);
+    /// }
+    /// assert_eq!(pool.available(), 1);
+    /// ```
+    pub fn busy(&self) -> BusyGuard<'_> {
+        self.set_state(WorkerState::Busy);
+        BusyGuard { worker: self }
+    }
+
+    /// Runs one job on this worker: busy while it runs (see
+    /// [`Worker::busy`]), and a panic inside it comes back as
+    /// [`Panicked`](crate::error::Panicked) with the worker available
+    /// again, instead of unwinding through the worker's loop. An observed
+    /// function that returns the `Panicked` records the outcome `panic`.
+    ///
+    /// ```
+    /// # use poolscope_runtime::{Pool, WorkerState};
+    /// let pool = Pool::new("doc-run");
+    /// let worker = pool.worker(1);
+    /// worker.set_state(WorkerState::Available);
+    /// assert_eq!(worker.run(|| 6 * 7), Ok(42));
+    /// let failed = worker.run(|| -> u8 { panic!("bad input") });
+    /// assert_eq!(failed.unwrap_err().message, "bad input");
+    /// assert_eq!(worker.state(), WorkerState::Available);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`](crate::error::Panicked) when `job` panicked.
+    pub fn run<R>(&self, job: impl FnOnce() -> R) -> Result<R, crate::types::error::Panicked> {
+        let _busy = self.busy();
+        crate::task::catch(job)
+    }
+
+    /// [`Worker::run`] for async jobs: the worker is busy until `job`
+    /// completes (or is dropped), and a panic in any of its polls comes back
+    /// as [`Panicked`](crate::error::Panicked). The job runs in the calling
+    /// task: nothing is spawned, and it needs neither `Send` nor `'static`.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`](crate::error::Panicked) when `job` panicked.
+    pub async fn run_async<F: std::future::Future>(
+        &self,
+        job: F,
+    ) -> Result<F::Output, crate::types::error::Panicked> {
+        let _busy = self.busy();
+        crate::task::catch_async(job).await
+    }
+
     /// Reports that the worker died: `worker.crashed` with the crash context,
     /// the crash counter (by `kind`: `exit`, `signal` or `lost`), and the
     /// state [`WorkerState::Crashed`]. `uptime` defaults to the time since the
@@ -791,6 +868,25 @@ impl Worker {
                 }),
                 error,
             }));
+        }
+    }
+}
+
+/// Keeps a worker [`WorkerState::Busy`]; see [`Worker::busy`].
+#[must_use = "the worker is available again as soon as the guard drops"]
+#[derive(Debug)]
+pub struct BusyGuard<'a> {
+    worker: &'a Worker,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if self.worker.state() == WorkerState::Busy {
+            self.worker.set_state(if std::thread::panicking() {
+                WorkerState::Crashed
+            } else {
+                WorkerState::Available
+            });
         }
     }
 }

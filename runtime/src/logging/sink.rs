@@ -19,8 +19,9 @@ fn id(id: Option<CorrelationId>) -> String {
     id.map(|id| id.to_string()).unwrap_or_default()
 }
 
-fn millis(duration: Option<std::time::Duration>) -> f64 {
-    duration.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
+/// Milliseconds, or `None` (the field is left out) when not measured.
+fn millis(duration: Option<std::time::Duration>) -> Option<f64> {
+    duration.map(|d| d.as_secs_f64() * 1e3)
 }
 
 fn args(fields: &[Field]) -> String {
@@ -167,6 +168,7 @@ fn log(event: &Event) {
             outcome = e.outcome.as_str(),
             duration_ms = millis(e.duration),
             error = %error_text(e.error.as_ref()),
+            args = %args(&e.args),
             "request failed: {}",
             e.error.as_ref().map_or(e.outcome.as_str(), |err| err.message.as_str())
         ),
@@ -175,7 +177,7 @@ fn log(event: &Event) {
             event = "pool.started",
             correlation_id = %id(e.correlation_id),
             pool = %e.pool,
-            size = e.size.unwrap_or_default(),
+            size = e.size,
             startup_ms = millis(e.startup),
             args = %args(&e.config),
             "pool started"
@@ -211,7 +213,7 @@ fn log(event: &Event) {
             correlation_id = %id(e.correlation_id),
             pool = %e.pool,
             worker = e.worker.as_deref().unwrap_or_default(),
-            pid = e.pid.unwrap_or_default(),
+            pid = e.pid,
             startup_ms = millis(e.startup),
             "worker started"
         ),

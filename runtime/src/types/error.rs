@@ -283,9 +283,58 @@ pub trait ErrorDetails {
     /// request that ran out of time, [`Outcome::Rejected`](crate::Outcome::Rejected)
     /// for one refused without being run (a full queue, a shut pool);
     /// [`Outcome::Error`](crate::Outcome::Error) otherwise, the default.
-    /// Any other value is read as `Error`.
+    /// [`Outcome::Panic`](crate::Outcome::Panic) for a panic caught and
+    /// returned as an error ([`Panicked`]). Any other value is read as
+    /// `Error`.
     fn outcome(&self) -> crate::types::Outcome {
         crate::types::Outcome::Error
+    }
+}
+
+/// A job that panicked, caught by `Worker::run` or `Worker::run_async` so
+/// that the worker lives on. An observed function that returns it records
+/// the outcome `panic`, with the message and (with the `errors` aspect) the
+/// location.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Panicked {
+    /// The panic's message (`"non-string panic payload"` when it had none).
+    pub message: String,
+    /// `file:line:column`, when the `errors` aspect's panic hook saw it.
+    pub location: Option<String>,
+}
+
+impl Panicked {
+    /// The panic a `catch_unwind` caught, read from its payload.
+    pub fn from_payload(payload: &(dyn std::any::Any + Send)) -> Panicked {
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "non-string panic payload".to_owned());
+        Panicked {
+            message,
+            location: None,
+        }
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the job panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for Panicked {}
+
+impl ErrorDetails for Panicked {
+    fn error_context(&self) -> ErrorContext {
+        let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", self.message.clone());
+        ctx.location = self.location.clone();
+        ctx
+    }
+
+    fn outcome(&self) -> crate::types::Outcome {
+        crate::types::Outcome::Panic
     }
 }
 

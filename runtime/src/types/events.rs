@@ -252,6 +252,10 @@ pub struct RequestCompleted {
     pub outcome: Outcome,
     /// What went wrong (present with the `errors` aspect).
     pub error: Option<ErrorContext>,
+    /// The call's arguments (sanitized), on a failure only: a failed
+    /// request's completion says what it was asked whether or not its start
+    /// was sampled.
+    pub args: Vec<Field>,
 }
 
 /// `session.created`.

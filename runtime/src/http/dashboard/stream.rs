@@ -280,6 +280,7 @@ mod tests {
             duration: None,
             outcome: Outcome::Error,
             error: None,
+            args: Vec::new(),
         })
     }
 
