@@ -7,22 +7,38 @@
 //! # keeps the pool busy and serves /health, /health/ready, /health/detailed, /metrics
 //! cargo run --release --features observe,http --example quickstart -- --serve 127.0.0.1:9464 --seconds 60
 //! ```
+//!
+//! The poolscope parts: a constant names the pool once; `#[observe]` on the
+//! functions that start the pool, start a worker and run a request; an
+//! observed queue between callers and workers (depth, queue wait,
+//! saturation); `Worker::run` around each job (busy while it runs, a panic
+//! caught and the worker kept).
 
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use poolscope::{observe, WorkerState};
+use poolscope::error::Panicked;
+use poolscope::{observe, queue, Pool};
+
+const POOL: &str = "quickstart";
 
 #[derive(Debug)]
-struct JobError(String);
+enum JobError {
+    Refused(u64),
+    Panicked(Panicked),
+    Stopped,
+}
 
 impl std::fmt::Display for JobError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "job failed: {}", self.0)
+        match self {
+            JobError::Refused(input) => write!(f, "job failed: {input} is a multiple of 7"),
+            JobError::Panicked(panic) => write!(f, "job failed: {panic}"),
+            JobError::Stopped => f.write_str("job failed: the pool stopped"),
+        }
     }
 }
 
@@ -30,88 +46,71 @@ impl std::error::Error for JobError {}
 
 struct Job {
     input: u64,
-    reply: Sender<Result<u64, JobError>>,
+    reply: mpsc::Sender<Result<u64, JobError>>,
 }
 
 struct ThreadPool {
-    jobs: SyncSender<Job>,
-    queued: Arc<AtomicUsize>,
-    observed: poolscope::Pool,
+    jobs: queue::Sender<Job>,
     threads: Vec<JoinHandle<()>>,
 }
 
-#[observe(kind = worker_start, pool = "quickstart", worker = id, skip(jobs, observed, queued))]
+#[observe(kind = worker_start, pool = POOL, worker = id, skip(pool, jobs))]
 fn spawn_worker(
     id: usize,
-    jobs: Arc<Mutex<Receiver<Job>>>,
-    observed: poolscope::Pool,
-    queued: Arc<AtomicUsize>,
+    pool: &Pool,
+    jobs: queue::Receiver<Job>,
 ) -> std::io::Result<JoinHandle<()>> {
+    // Starting until this function returns: the attribute then makes it
+    // available.
+    let worker = pool.worker(id);
     std::thread::Builder::new()
         .name(format!("worker-{id}"))
         .spawn(move || {
-            let worker = observed.worker(id);
-            worker.set_state(WorkerState::Available);
-            loop {
-                let job = match jobs.lock() {
-                    Ok(rx) => rx.recv(),
-                    Err(_) => break,
-                };
-                let Ok(job) = job else { break };
-                observed.queue_depth(queued.fetch_sub(1, Ordering::Relaxed) - 1);
-                worker.set_state(WorkerState::Busy);
-                let _ = job.reply.send(run(job.input));
-                worker.set_state(WorkerState::Available);
+            while let Some(job) = jobs.recv_blocking() {
+                let result = worker.run(|| run(job.input));
+                let _ = job
+                    .reply
+                    .send(result.unwrap_or_else(|p| Err(JobError::Panicked(p))));
             }
-            worker.set_state(WorkerState::Stopped);
         })
 }
 
-/// The work itself: squares, slowly, and refuses multiples of 7.
+/// The work itself: squares, slowly; refuses multiples of 7 and panics on
+/// multiples of 61.
 fn run(input: u64) -> Result<u64, JobError> {
     std::thread::sleep(Duration::from_micros(200 + input % 5 * 100));
+    assert!(
+        input == 0 || !input.is_multiple_of(61),
+        "{input} is a multiple of 61"
+    );
     if input.is_multiple_of(7) {
-        return Err(JobError(format!("{input} is a multiple of 7")));
+        return Err(JobError::Refused(input));
     }
     Ok(input * input)
 }
 
-#[observe(kind = pool_start, pool = "quickstart", size = workers)]
+#[observe(kind = pool_start, pool = POOL, size = workers)]
 fn start(workers: usize, queue_capacity: usize) -> std::io::Result<ThreadPool> {
-    let (jobs, rx) = mpsc::sync_channel(queue_capacity);
-    let rx = Arc::new(Mutex::new(rx));
-    let observed = poolscope::Pool::new("quickstart");
-    observed.set_size(workers);
-    let queued = Arc::new(AtomicUsize::new(0));
+    let pool = Pool::new(POOL);
+    let (jobs, work) = queue::channel(&pool, queue_capacity);
     let threads = (0..workers)
-        .map(|id| spawn_worker(id, rx.clone(), observed.clone(), queued.clone()))
+        .map(|id| spawn_worker(id, &pool, work.clone()))
         .collect::<std::io::Result<Vec<_>>>()?;
-    Ok(ThreadPool {
-        jobs,
-        queued,
-        observed,
-        threads,
-    })
+    Ok(ThreadPool { jobs, threads })
 }
 
 impl ThreadPool {
-    #[observe(pool = "quickstart", command = "square")]
+    #[observe(pool = POOL, command = "square")]
     fn execute(&self, input: u64) -> Result<u64, JobError> {
         let (reply, answer) = mpsc::channel();
-        let depth = self.queued.fetch_add(1, Ordering::Relaxed) + 1;
-        self.observed.queue_depth(depth);
-        if let Err(mpsc::TrySendError::Full(job)) = self.jobs.try_send(Job { input, reply }) {
-            // Reported once per episode, however many callers find it full.
-            self.observed.saturated(depth, self.observed.available());
-            self.jobs
-                .send(job)
-                .map_err(|_| JobError("pool stopped".into()))?;
-        }
-        answer.recv().map_err(|_| JobError("worker gone".into()))?
+        self.jobs
+            .send_blocking(Job { input, reply })
+            .map_err(|_| JobError::Stopped)?;
+        answer.recv().map_err(|_| JobError::Stopped)?
     }
 
     fn shutdown(self) {
-        drop(self.jobs);
+        self.jobs.close();
         for thread in self.threads {
             let _ = thread.join();
         }
@@ -180,10 +179,10 @@ fn main() -> std::process::ExitCode {
 
 fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
     let options = options()?;
-    let metrics = poolscope::metrics::install()?;
     if let Some(address) = options.serve {
         return serve(address, options.seconds);
     }
+    let metrics = poolscope::metrics::install()?;
     let events = Arc::new(Mutex::new(
         std::collections::BTreeMap::<&'static str, usize>::new(),
     ));
@@ -201,17 +200,17 @@ fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
     // Written, not printed: a closed pipe (`| head`) is an error, not a panic.
     let mut out = std::io::stdout().lock();
     writeln!(out, "# 200 requests, {ok} succeeded")?;
-    if !poolscope::COMPILED_IN {
+    if poolscope::COMPILED_IN {
+        if let Ok(counts) = events.lock() {
+            for (name, n) in counts.iter() {
+                writeln!(out, "# event {name}: {n}")?;
+            }
+        }
+    } else {
         writeln!(
             out,
             "# poolscope is compiled out: build with `--features observe` to see what it records"
         )?;
-        return Ok(());
-    }
-    if let Ok(counts) = events.lock() {
-        for (name, n) in counts.iter() {
-            writeln!(out, "# event {name}: {n}")?;
-        }
     }
     write!(out, "{}", metrics.render())?;
     Ok(())
@@ -220,23 +219,14 @@ fn quickstart() -> Result<(), Box<dyn std::error::Error>> {
 /// Keeps the pool busy for `seconds` while serving the HTTP endpoints.
 #[cfg(feature = "http")]
 fn serve(address: std::net::SocketAddr, seconds: u64) -> Result<(), Box<dyn std::error::Error>> {
-    use poolscope::http::{HealthConfig, Server};
-    use std::time::{Duration, Instant};
+    use std::time::Instant;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()?;
-    let server = Server::builder()
-        .with_address(address)
-        .with_health(
-            HealthConfig::default()
-                .with_max_queue_depth(8)
-                .with_max_error_rate(0.5),
-        )
-        .build()?;
+    let server = runtime.block_on(async { poolscope::serve(address) })?;
     let addr = server.local_addr();
-    let handle = runtime.block_on(async { server.start() })?;
     println!("serving on http://{addr} for {seconds} s; try:");
     for path in ["/health", "/health/ready", "/health/detailed", "/metrics"] {
         println!("  curl -s http://{addr}{path}");
@@ -250,7 +240,7 @@ fn serve(address: std::net::SocketAddr, seconds: u64) -> Result<(), Box<dyn std:
         std::thread::sleep(Duration::from_millis(20));
     }
     pool.shutdown();
-    runtime.block_on(handle.shutdown());
+    runtime.block_on(server.shutdown());
     println!("sent {sent} requests; stopped");
     Ok(())
 }

@@ -39,7 +39,7 @@ use tokio::sync::Semaphore;
 const POOL: &str = "chaos";
 const SIZE: usize = 4;
 /// `/health/ready` wants this many workers up.
-const MIN_READY: u64 = 3;
+const MIN_READY: usize = 3;
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// How long anything that waits on Python restarts may take: a storm of
 /// them on a loaded machine takes seconds each. Every wait is for a
@@ -282,7 +282,7 @@ async fn killing_workers_under_load_reports_each_crash_once_and_recovers() {
                     .flatten()
                     .filter_map(|c| c["check"].as_str().map(str::to_owned))
                     .collect();
-                match (settled, up >= MIN_READY) {
+                match (settled, up >= MIN_READY as u64) {
                     (true, true) => {
                         assert!(
                             failed.iter().all(|check| check == "capacity"),

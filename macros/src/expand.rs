@@ -99,10 +99,12 @@ fn site(spec: &Spec) -> TokenStream {
     let kind = format_ident!("{}", spec.kind.variant());
     let pool = match &spec.pool {
         Some(LabelValue::Literal(lit)) => quote!(::core::option::Option::Some(#lit)),
+        Some(LabelValue::Const(path)) => quote!(::core::option::Option::Some(#path)),
         _ => quote!(::core::option::Option::None),
     };
     let command = match &spec.command {
         Some(LabelValue::Literal(lit)) => lit.to_token_stream(),
+        Some(LabelValue::Const(path)) => path.to_token_stream(),
         _ => quote!(#fn_name),
     };
     let names = spec.labels.iter().map(|(name, _)| name);
@@ -123,26 +125,36 @@ fn site(spec: &Spec) -> TokenStream {
 fn init(spec: &Spec, aspects: Aspects) -> TokenStream {
     let mut always = TokenStream::new();
     if let Some(LabelValue::Dynamic(expr)) = &spec.pool {
-        always.extend(quote_spanned!(expr.span()=> __poolscope_start.pool(&(#expr));));
+        let label = checked::label(expr);
+        always.extend(quote_spanned!(expr.span()=> __poolscope_start.pool(#label);));
     }
     if let Some(LabelValue::Dynamic(expr)) = &spec.command {
-        always.extend(quote_spanned!(expr.span()=> __poolscope_start.command(&(#expr));));
+        let label = checked::label(expr);
+        always.extend(quote_spanned!(expr.span()=> __poolscope_start.command(#label);));
     }
-    if aspects.correlation {
-        if let Some(expr) = &spec.correlation {
-            always.extend(quote_spanned!(expr.span()=> __poolscope_start.correlation(#expr);));
+    if let Some(expr) = &spec.correlation {
+        let id = checked::correlation(expr);
+        if aspects.correlation {
+            always.extend(quote_spanned!(expr.span()=> __poolscope_start.correlation(#id);));
+        } else {
+            // Checked all the same, so the builds accept the same code, but
+            // never run: nothing would adopt the id.
+            always.extend(quote_spanned!(expr.span()=> if false { let _ = #id; }));
         }
     }
 
     let mut details = TokenStream::new();
     if let Some(expr) = &spec.size {
-        details.extend(quote_spanned!(expr.span()=> __poolscope_details.size(#expr);));
+        let size = checked::size(expr);
+        details.extend(quote_spanned!(expr.span()=> __poolscope_details.size(#size);));
     }
     if let Some(expr) = &spec.ttl {
-        details.extend(quote_spanned!(expr.span()=> __poolscope_details.ttl(#expr);));
+        let ttl = checked::ttl(expr);
+        details.extend(quote_spanned!(expr.span()=> __poolscope_details.ttl(#ttl);));
     }
     if let Some(expr) = &spec.worker {
-        details.extend(quote_spanned!(expr.span()=> __poolscope_details.worker(&(#expr));));
+        let worker = checked::worker(expr);
+        details.extend(quote_spanned!(expr.span()=> __poolscope_details.worker(#worker);));
     }
     let mut args = Vec::new();
     if !matches!(spec.skip, Skip::All) {
@@ -175,6 +187,101 @@ fn init(spec: &Spec, aspects: Aspects) -> TokenStream {
             #details
         }
     }
+}
+
+/// The argument expressions, each written as an expression of the type
+/// poolscope takes, through public traits only. Both builds use these very
+/// expressions — the instrumented one to record, the other in code that
+/// never runs — so a wrong name or type is the same error, at the same
+/// token, in every build, and no error names poolscope's internals.
+mod checked {
+    use proc_macro2::TokenStream;
+    use quote::quote_spanned;
+    use syn::spanned::Spanned;
+    use syn::{Expr, Path};
+
+    /// A `Label`.
+    pub(crate) fn label(expr: &Expr) -> TokenStream {
+        quote_spanned!(expr.span()=> ::poolscope::label::AsLabel::as_label(&(#expr)))
+    }
+
+    /// An `Option<CorrelationId>`.
+    pub(crate) fn correlation(expr: &Expr) -> TokenStream {
+        quote_spanned!(expr.span()=> ::poolscope::correlation::IntoCorrelation::into_correlation(#expr))
+    }
+
+    /// An `Option<u64>`.
+    pub(crate) fn size(expr: &Expr) -> TokenStream {
+        quote_spanned!(expr.span()=> ::core::result::Result::ok(::core::convert::TryInto::<u64>::try_into(#expr)))
+    }
+
+    /// A `Duration`.
+    pub(crate) fn ttl(expr: &Expr) -> TokenStream {
+        quote_spanned!(expr.span()=> {
+            let __poolscope_ttl: ::core::time::Duration = #expr;
+            __poolscope_ttl
+        })
+    }
+
+    /// A `&dyn Display`.
+    pub(crate) fn worker(expr: &Expr) -> TokenStream {
+        quote_spanned!(expr.span()=> {
+            let __poolscope_worker: &dyn ::core::fmt::Display = &(#expr);
+            __poolscope_worker
+        })
+    }
+
+    /// A `&'static str` constant (it went into the call site's `static`;
+    /// this is only for the build that has none).
+    pub(crate) fn constant(path: &Path) -> TokenStream {
+        quote_spanned!(path.span()=> let _: &'static str = #path;)
+    }
+}
+
+/// What the build without aspects adds to a function whose arguments name
+/// expressions: those expressions, checked as the instrumented build checks
+/// them, in a block that never runs. The compiler removes it before code
+/// generation, so the function's machine code is the plain function's; but
+/// a misspelt variable is an error and a variable used only there is used.
+/// `None` when every argument is a literal: the function then comes back
+/// token for token.
+pub(crate) fn checks_only(spec: &Spec) -> Option<syn::Stmt> {
+    let mut checks = TokenStream::new();
+    for label in [&spec.pool, &spec.command] {
+        match label {
+            Some(LabelValue::Dynamic(expr)) => {
+                let label = checked::label(expr);
+                checks.extend(quote_spanned!(expr.span()=> let _ = #label;));
+            }
+            Some(LabelValue::Const(path)) => checks.extend(checked::constant(path)),
+            _ => {}
+        }
+    }
+    if let Some(expr) = &spec.correlation {
+        let id = checked::correlation(expr);
+        checks.extend(quote_spanned!(expr.span()=> let _ = #id;));
+    }
+    if let Some(expr) = &spec.size {
+        let size = checked::size(expr);
+        checks.extend(quote_spanned!(expr.span()=> let _ = #size;));
+    }
+    if let Some(expr) = &spec.ttl {
+        let ttl = checked::ttl(expr);
+        checks.extend(quote_spanned!(expr.span()=> let _ = #ttl;));
+    }
+    if let Some(expr) = &spec.worker {
+        let worker = checked::worker(expr);
+        checks.extend(quote_spanned!(expr.span()=> let _ = #worker;));
+    }
+    if checks.is_empty() {
+        return None;
+    }
+    Some(syn::parse_quote! {
+        #[allow(unreachable_code, clippy::diverging_sub_expression)]
+        if false {
+            #checks
+        }
+    })
 }
 
 /// Reads the outcome off `__poolscope_ret` and completes the call.

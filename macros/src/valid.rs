@@ -86,6 +86,10 @@ impl Kind {
 /// every call.
 pub(crate) enum LabelValue {
     Literal(LitStr),
+    /// A path to a `const` (or `static`) `&str`, named in SCREAMING_CASE as
+    /// Rust names constants: read once into the call site's `static`, so it
+    /// costs nothing per call, like a literal.
+    Const(syn::Path),
     Dynamic(Expr),
 }
 
@@ -405,8 +409,27 @@ fn label(expr: Expr) -> LabelValue {
         Expr::Lit(ExprLit {
             lit: Lit::Str(lit), ..
         }) => LabelValue::Literal(lit),
+        Expr::Path(path) if path.qself.is_none() && names_a_constant(&path.path) => {
+            LabelValue::Const(path.path)
+        }
         other => LabelValue::Dynamic(other),
     }
+}
+
+/// `POOL`, `crate::pools::PYTHON`: a path without generics whose last
+/// segment is in SCREAMING_CASE.
+fn names_a_constant(path: &syn::Path) -> bool {
+    let Some(last) = path.segments.last() else {
+        return false;
+    };
+    let name = last.ident.to_string();
+    path.segments
+        .iter()
+        .all(|s| matches!(s.arguments, syn::PathArguments::None))
+        && name.chars().any(|c| c.is_ascii_uppercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 fn parse_fn(item: TokenStream) -> syn::Result<ItemFn> {
@@ -509,6 +532,26 @@ mod tests {
         assert_eq!(spec.kind, Kind::Request);
         assert!(matches!(spec.pool, Some(LabelValue::Literal(_))));
         assert!(matches!(spec.command, Some(LabelValue::Dynamic(_))));
+    }
+
+    #[test]
+    fn constants_are_labels_known_before_the_call() {
+        for (expr, constant) in [
+            (quote!(POOL), true),
+            (quote!(crate::pools::PYTHON_3), true),
+            (quote!(pool), false),
+            (quote!(self.pool), false),
+            (quote!(Pools::Main), false),
+            (quote!(_), false),
+        ] {
+            let text = expr.to_string();
+            let expr: Expr = syn::parse2(expr).unwrap();
+            assert_eq!(
+                matches!(label(expr), LabelValue::Const(_)),
+                constant,
+                "{text}"
+            );
+        }
     }
 
     #[test]

@@ -150,7 +150,7 @@ fn r8_3_log_levels_emit_only_appropriate_entries() {
 fn r8_4_configured_health_criteria_use_custom_thresholds() {
     run(|h| async move {
         h.controls
-            .set_health(HealthConfig::default().with_min_ready_workers(SIZE as u64 + 1))
+            .set_health(HealthConfig::default().with_min_ready_workers(SIZE + 1))
             .unwrap();
         let reply = h.get("/health/ready").await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
@@ -158,7 +158,7 @@ fn r8_4_configured_health_criteria_use_custom_thresholds() {
         assert_eq!(workers["check"], "workers");
         assert_eq!(workers["threshold"], (SIZE + 1) as f64);
         h.controls
-            .set_health(HealthConfig::default().with_min_ready_workers(SIZE as u64))
+            .set_health(HealthConfig::default().with_min_ready_workers(SIZE))
             .unwrap();
         assert_eq!(h.get("/health/ready").await.status, StatusCode::OK);
         // A bad threshold is refused and changes nothing.
@@ -166,7 +166,7 @@ fn r8_4_configured_health_criteria_use_custom_thresholds() {
             .controls
             .set_health(HealthConfig::default().with_max_error_rate(2.0))
             .is_err());
-        assert_eq!(h.controls.health().min_ready_workers, SIZE as u64);
+        assert_eq!(h.controls.health().min_ready_workers, SIZE);
     });
 }
 

@@ -12,12 +12,12 @@ use std::time::{Duration, SystemTime};
 use super::correlation::swap;
 use super::events;
 use super::series::{self, Block, Series};
-use crate::types::correlation::{CorrelationId, IntoCorrelation};
+use crate::types::correlation::CorrelationId;
 use crate::types::error::{ErrorContext, ErrorDetails, ErrorKind};
 use crate::types::events::{
     Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted,
 };
-use crate::types::label::{AsLabel, Label};
+use crate::types::label::Label;
 use crate::types::{Kind, Outcome};
 
 const TIMING: bool = cfg!(feature = "timing");
@@ -130,20 +130,20 @@ pub struct Start {
 impl Start {
     /// Sets the pool label.
     #[inline(always)]
-    pub fn pool<L: AsLabel + ?Sized>(&mut self, pool: &L) {
-        self.pool = Some(pool.as_label());
+    pub fn pool(&mut self, pool: Label) {
+        self.pool = Some(pool);
     }
 
     /// Sets the command label.
     #[inline(always)]
-    pub fn command<L: AsLabel + ?Sized>(&mut self, command: &L) {
-        self.command = Some(command.as_label());
+    pub fn command(&mut self, command: Label) {
+        self.command = Some(command);
     }
 
     /// Adopts a correlation id from the caller.
     #[inline(always)]
-    pub fn correlation<C: IntoCorrelation>(&mut self, id: C) {
-        self.correlation = id.into_correlation();
+    pub fn correlation(&mut self, id: Option<CorrelationId>) {
+        self.correlation = id;
     }
 }
 
@@ -160,13 +160,13 @@ pub struct Details {
 
 impl Details {
     /// Sets the worker id.
-    pub fn worker<W: Display + ?Sized>(&mut self, worker: &W) {
+    pub fn worker(&mut self, worker: &dyn Display) {
         self.worker = Some(worker.to_string());
     }
 
     /// The pool size, for `pool.started`.
-    pub fn size<N: TryInto<u64>>(&mut self, size: N) {
-        self.size = size.try_into().ok();
+    pub fn size(&mut self, size: Option<u64>) {
+        self.size = size;
     }
 
     /// The session's time to live, for `session.created`.
@@ -452,12 +452,39 @@ impl Active {
         if let Some(previous) = self.restore {
             swap(previous);
         }
+        if self.site.kind != Kind::Request && outcome == Outcome::Ok {
+            self.started();
+        }
         // A request that was kept is completed; a failure is never sampled
         // away, and neither are the rare non-request kinds.
         let kept = self.sampled;
         if kept || (outcome != Outcome::Ok && events::active()) {
             let error = if ERRORS { error() } else { None };
             self.emit_completion(outcome, duration.map(Duration::from_nanos), error, worker);
+        }
+    }
+
+    /// A pool or worker start that succeeded: the pool's state follows it
+    /// (the size a pool started with, the worker now available).
+    #[cold]
+    #[inline(never)]
+    fn started(&self) {
+        let Some(details) = &self.details else {
+            return;
+        };
+        let (pool, _) = self.site.labels_of(self.labels);
+        match self.site.kind {
+            Kind::PoolStart => {
+                if let Some(size) = details.size {
+                    super::pool::pool_started_by_attribute(pool, size);
+                }
+            }
+            Kind::WorkerStart => {
+                if let Some(worker) = &details.worker {
+                    super::pool::started_by_attribute(pool, worker, self.site.name);
+                }
+            }
+            _ => {}
         }
     }
 

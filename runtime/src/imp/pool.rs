@@ -163,6 +163,10 @@ struct Inner {
     live: Live,
     saturation_hold: u64,
     worker_list: Mutex<Vec<std::sync::Weak<WorkerShared>>>,
+    /// Workers whose start an `#[observe(kind = worker_start)]` call counted
+    /// before any handle on them existed, with that call site: the next
+    /// handle built for the id is theirs.
+    started_by_attribute: Mutex<Vec<(String, &'static str)>>,
     size: Gauge,
     workers: [Gauge; 5],
     queue_depth: Gauge,
@@ -256,6 +260,7 @@ impl PoolBuilder {
             live: Live::default(),
             saturation_hold: nanos(self.saturation_hold),
             worker_list: Mutex::new(Vec::new()),
+            started_by_attribute: Mutex::new(Vec::new()),
             size: metrics::gauge!("poolscope_pool_size", "pool" => l),
             workers: WorkerState::ALL
                 .map(|s| metrics::gauge!("poolscope_workers", "pool" => l, "state" => s.as_str())),
@@ -525,15 +530,28 @@ impl Pool {
 
     /// A handle on one worker, counted as [`WorkerState::Starting`] until told
     /// otherwise. Dropping the handle removes the worker from the gauges.
+    ///
+    /// A worker whose start an `#[observe(kind = worker_start, worker = ..)]`
+    /// call has already reported (with this id, on this pool) begins
+    /// [`WorkerState::Available`]: its start is counted, and
+    /// [`Worker::started`] is not to be called for it.
     pub fn worker<I: Display>(&self, id: I) -> Worker {
-        self.inner.adjust_workers(WorkerState::Starting, 1);
+        let id = id.to_string();
+        let counted_by = self.inner.take_attribute_start(&id);
+        let state = if counted_by.is_some() {
+            WorkerState::Available
+        } else {
+            WorkerState::Starting
+        };
+        self.inner.adjust_workers(state, 1);
         let shared = Arc::new(WorkerShared {
-            id: id.to_string(),
-            state: AtomicU8::new(WorkerState::Starting.index() as u8),
+            id,
+            state: AtomicU8::new(state.index() as u8),
             since: Instant::now(),
             pid: AtomicU32::new(0),
             resident_bytes: AtomicU64::new(0),
             busy_since: AtomicU64::new(0),
+            counted_by: Mutex::new(counted_by.map(StartedBy::Attribute)),
         });
         let mut list = self
             .inner
@@ -639,6 +657,57 @@ struct WorkerShared {
     resident_bytes: AtomicU64,
     /// When the current busy period began ([`now_nanos`]); 0 when not busy.
     busy_since: AtomicU64,
+    /// Which of the two ways to report a start counted this worker's, so
+    /// that using both is reported rather than counted twice.
+    counted_by: Mutex<Option<StartedBy>>,
+}
+
+impl WorkerShared {
+    #[inline]
+    fn set_state(&self, pool: &Inner, state: WorkerState) {
+        let old = self.state.swap(state.index() as u8, Ordering::Relaxed) as usize;
+        if old != state.index() {
+            pool.move_worker(WorkerState::from_index(old), state);
+            if state == WorkerState::Busy {
+                self.busy_since.store(now_nanos(), Ordering::Relaxed);
+            } else if old == WorkerState::Busy.index() {
+                self.end_busy(pool);
+            }
+        }
+    }
+
+    /// Closes the current busy period: the time in worker histogram and the
+    /// busy time behind utilization.
+    fn end_busy(&self, pool: &Inner) {
+        let since = self.busy_since.swap(0, Ordering::Relaxed);
+        if since == 0 || !super::is_enabled() {
+            return;
+        }
+        let nanos = now_nanos().saturating_sub(since);
+        pool.live.busy_nanos.fetch_add(nanos, Ordering::Relaxed);
+        pool.busy.record(nanos);
+        pool.busy_histogram.record(nanos as f64 / 1e9);
+    }
+}
+
+/// Who counted a worker's start.
+#[derive(Clone, Copy, Debug)]
+enum StartedBy {
+    /// An `#[observe(kind = worker_start)]` function, by its name.
+    Attribute(&'static str),
+    /// [`Worker::started`], by its call site.
+    Call(&'static std::panic::Location<'static>),
+}
+
+impl std::fmt::Display for StartedBy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartedBy::Attribute(site) => {
+                write!(f, "`#[observe(kind = worker_start)]` on `{site}`")
+            }
+            StartedBy::Call(at) => write!(f, "`Worker::started` at {at}"),
+        }
+    }
 }
 
 impl std::fmt::Debug for Worker {
@@ -667,34 +736,12 @@ impl Worker {
     /// comes back on.
     #[inline]
     pub fn set_state(&self, state: WorkerState) {
-        let old = self
-            .shared
-            .state
-            .swap(state.index() as u8, Ordering::Relaxed) as usize;
-        if old != state.index() {
-            self.pool.move_worker(WorkerState::from_index(old), state);
-            if state == WorkerState::Busy {
-                self.shared.busy_since.store(now_nanos(), Ordering::Relaxed);
-            } else if old == WorkerState::Busy.index() {
-                self.end_busy();
-            }
-        }
+        self.shared.set_state(&self.pool, state);
     }
 
-    /// Closes the current busy period: the time in worker histogram and the
-    /// busy time behind utilization.
+    /// Closes the current busy period.
     fn end_busy(&self) {
-        let since = self.shared.busy_since.swap(0, Ordering::Relaxed);
-        if since == 0 || !super::is_enabled() {
-            return;
-        }
-        let nanos = now_nanos().saturating_sub(since);
-        self.pool
-            .live
-            .busy_nanos
-            .fetch_add(nanos, Ordering::Relaxed);
-        self.pool.busy.record(nanos);
-        self.pool.busy_histogram.record(nanos as f64 / 1e9);
+        self.shared.end_busy(&self.pool);
     }
 
     /// Records the worker's process id, so the memory sampler can read its
@@ -708,12 +755,43 @@ impl Worker {
 
     /// Reports that the worker is ready: `worker.started`, the startup
     /// histogram, and the state [`WorkerState::Available`].
+    ///
+    /// This and `#[observe(kind = worker_start, worker = ..)]` are two ways
+    /// to report one start: the call for a start that is not one function
+    /// call, the attribute for one that is. A worker whose start the
+    /// attribute counted already is not counted again here: its pid and
+    /// state are set, and a warning names this call site (log target
+    /// `poolscope`).
+    #[track_caller]
     pub fn started(&self, pid: Option<u32>, startup: Duration) {
         if let Some(pid) = pid {
             self.set_pid(pid);
         }
         self.set_state(WorkerState::Available);
-        self.record_start(Outcome::Ok, pid, startup, || None);
+        let here = std::panic::Location::caller();
+        let earlier = {
+            let mut counted = self
+                .shared
+                .counted_by
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            match *counted {
+                Some(earlier @ StartedBy::Attribute(_)) => Some(earlier),
+                _ => {
+                    *counted = Some(StartedBy::Call(here));
+                    None
+                }
+            }
+        };
+        match earlier {
+            Some(earlier) => double_start(
+                self.pool.label,
+                &self.shared.id,
+                earlier,
+                StartedBy::Call(here),
+            ),
+            None => self.record_start(Outcome::Ok, pid, startup, || None),
+        }
     }
 
     /// Reports that the worker failed to start: `worker.started` with
@@ -827,6 +905,12 @@ impl Worker {
     /// worker died running.
     pub fn crashed(&self, reason: &str, mut crash: CrashContext) {
         self.set_state(WorkerState::Crashed);
+        // A restart on this handle is a new start, to count again.
+        *self
+            .shared
+            .counted_by
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = None;
         if crash.pid.is_none() {
             crash.pid = Some(self.shared.pid.load(Ordering::Relaxed)).filter(|&pid| pid != 0);
         }
@@ -900,7 +984,95 @@ impl Drop for Worker {
     }
 }
 
+/// Reports a start counted twice, once per worker.
+#[cold]
+fn double_start(pool: Label, worker: &str, first: StartedBy, second: StartedBy) {
+    tracing::warn!(
+        target: "poolscope",
+        pool = %pool,
+        worker,
+        "worker {worker} of pool {pool}: its start is reported twice, by {first} and by {second}; \
+         poolscope counted it once. Report a worker's start one way: the attribute for a \
+         function that starts it, `Worker::started` otherwise"
+    );
+}
+
+/// An `#[observe(kind = worker_start, worker = ..)]` call at `site` started
+/// `worker` of `pool`: its handle, if one exists, becomes available, and
+/// otherwise the next one built for it will be.
+#[cold]
+pub(crate) fn started_by_attribute(pool: Label, worker: &str, site: &'static str) {
+    let Some(inner) = registered(pool) else {
+        return;
+    };
+    let handle = {
+        let list = inner.worker_list.lock().unwrap_or_else(|e| e.into_inner());
+        list.iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .rfind(|w| w.id == worker)
+    };
+    let Some(shared) = handle else {
+        let mut pending = inner
+            .started_by_attribute
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        pending.retain(|(id, _)| id != worker);
+        // A start reported for a worker that never gets a handle must not
+        // grow this for ever.
+        if pending.len() >= MAX_PENDING_STARTS {
+            pending.remove(0);
+        }
+        pending.push((worker.to_owned(), site));
+        return;
+    };
+    let earlier = {
+        let mut counted = shared.counted_by.lock().unwrap_or_else(|e| e.into_inner());
+        match *counted {
+            Some(earlier @ StartedBy::Call(_)) => Some(earlier),
+            _ => {
+                *counted = Some(StartedBy::Attribute(site));
+                None
+            }
+        }
+    };
+    if let Some(earlier) = earlier {
+        double_start(pool, worker, earlier, StartedBy::Attribute(site));
+        return;
+    }
+    if shared.state.load(Ordering::Relaxed) as usize == WorkerState::Starting.index() {
+        shared.set_state(&inner, WorkerState::Available);
+    }
+}
+
+/// How many attribute-reported starts wait for their handle, at most.
+const MAX_PENDING_STARTS: usize = 1024;
+
+/// An `#[observe(kind = pool_start, size = ..)]` call started `pool` with
+/// `size` workers: the pool-size gauge, when the pool is registered.
+#[cold]
+pub(crate) fn pool_started_by_attribute(pool: Label, size: u64) {
+    if let Some(inner) = registered(pool) {
+        (Pool { inner }).set_size(usize::try_from(size).unwrap_or(usize::MAX));
+    }
+}
+
+fn registered(pool: Label) -> Option<Arc<Inner>> {
+    let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
+    pools.as_ref()?.get(&pool).cloned()
+}
+
 impl Inner {
+    /// The call site of an attribute-reported start of `worker` that no
+    /// handle has taken yet.
+    fn take_attribute_start(&self, worker: &str) -> Option<&'static str> {
+        let mut pending = self
+            .started_by_attribute
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let at = pending.iter().position(|(id, _)| id == worker)?;
+        Some(pending.remove(at).1)
+    }
+
     /// Marks the open episode clear at `now` (ending it at once with no
     /// hold), and reports an episode whose hold has passed.
     #[cold]
