@@ -223,12 +223,10 @@ mod checked {
         })
     }
 
-    /// A `&dyn Display`.
+    /// A `&dyn Display` (a cast, so that a temporary lives to the end of
+    /// the statement).
     pub(crate) fn worker(expr: &Expr) -> TokenStream {
-        quote_spanned!(expr.span()=> {
-            let __poolscope_worker: &dyn ::core::fmt::Display = &(#expr);
-            __poolscope_worker
-        })
+        quote_spanned!(expr.span()=> (&(#expr) as &dyn ::core::fmt::Display))
     }
 
     /// A `&'static str` constant (it went into the call site's `static`;

@@ -210,6 +210,13 @@ impl Worker {
     }
 }
 
+// Empty, but present as in the real build (which takes the worker out of
+// the gauges), so code that drops a worker explicitly lints the same.
+impl Drop for Worker {
+    #[inline(always)]
+    fn drop(&mut self) {}
+}
+
 /// A guard that does nothing: nothing is tracked.
 #[must_use = "the worker is available again as soon as the guard drops"]
 #[derive(Debug)]
@@ -461,7 +468,9 @@ pub(crate) mod alerts {
 pub(crate) mod queue {
     use super::Pool;
 
-    pub(crate) type Stamp = ();
+    /// No time is taken: a zero-sized stand-in.
+    #[derive(Clone, Copy, Debug)]
+    pub(crate) struct Stamp;
 
     #[derive(Clone, Debug)]
     pub(crate) struct Tracker;
@@ -488,7 +497,9 @@ pub(crate) mod queue {
 
     impl Ticket {
         #[inline(always)]
-        pub(crate) fn stamp(&self) -> Stamp {}
+        pub(crate) fn stamp(&self) -> Stamp {
+            Stamp
+        }
 
         #[inline(always)]
         pub(crate) fn full(&self) {}

@@ -6,7 +6,7 @@
 //! renders on its own tasks; the pool's hot path never waits for it.
 //!
 //! In one call, with every endpoint compiled in and the defaults
-//! ([`serve`]):
+//! ([`serve`](crate::http::serve)):
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), poolscope_runtime::http::HttpError> {
