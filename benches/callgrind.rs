@@ -5,7 +5,7 @@
 //! totals must be equal. See `benches/overhead.sh`.
 //!
 //! ```text
-//! callgrind <plain|observed> [calls]
+//! callgrind <plain|observed|observed_args> [calls]
 //! ```
 
 use std::hint::black_box;
@@ -15,15 +15,18 @@ mod args;
 #[path = "shared/subject.rs"]
 mod subject;
 
-use subject::{observed, plain};
+use subject::{observed, observed_args, plain};
 
 fn main() {
     let args = args::positional();
     let function: fn(u64) -> u64 = match args.first().map(String::as_str) {
         Some("plain") | None => plain,
         Some("observed") => observed,
+        Some("observed_args") => observed_args,
         Some(other) => {
-            eprintln!("unknown function `{other}`: expected `plain` or `observed`");
+            eprintln!(
+                "unknown function `{other}`: expected `plain`, `observed` or `observed_args`"
+            );
             std::process::exit(2);
         }
     };

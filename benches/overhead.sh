@@ -6,10 +6,14 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 calls=${CALLS:-1000000}
 
-echo "== criterion, aspects compiled out"
-cargo bench --bench overhead -- "$@"
-echo "== criterion, aspects compiled in (--features observe)"
-cargo bench --bench overhead --features observe -- "$@"
+# ONLY=callgrind skips the criterion runs: the instruction counts and the
+# machine-code check alone, in about two minutes.
+if [ "${ONLY:-}" != callgrind ]; then
+  echo "== criterion, aspects compiled out"
+  cargo bench --bench overhead -- "$@"
+  echo "== criterion, aspects compiled in (--features observe)"
+  cargo bench --bench overhead --features observe -- "$@"
+fi
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
 out=$(mktemp -d)
@@ -27,21 +31,30 @@ for build in off on; do
   observed=$(cat "$out/$build-observed.total")
   echo "callgrind aspects-$build: observed - plain = $((observed - plain)) instructions ($(( (observed - plain) / calls )) per call)"
   if [ "$build" = off ]; then
-    # With no aspect the two functions must be the same machine code. The
-    # compiler folds identical functions, so `observed` may have no symbol
-    # left at all: its address is `plain`'s.
-    symbols=$(nm -C "$bin" | grep -E ' callgrind::subject::(plain|observed)$' || true)
+    # With no aspect the functions must be the same machine code: `observed`
+    # (literal arguments, handed back token for token) and `observed_args`
+    # (argument expressions, checked in a block that never runs). The
+    # compiler folds identical functions, so either may have no symbol left
+    # at all: its address is `plain`'s.
+    symbols=$(nm -C "$bin" | grep -E ' callgrind::subject::(plain|observed|observed_args)$' || true)
     echo "$symbols" | sed 's/^/  nm: /'
-    if ! echo "$symbols" | grep -q 'callgrind::subject::observed$'; then
-      echo "objdump aspects-off: observed was folded into plain (identical machine code)"
-    else
-      dis() { objdump -d --no-show-raw-insn -C "$bin" | awk -v f="<callgrind::subject::$1>:" '$2==f{p=1;next} /^$/{p=0} p{sub(/^ *[0-9a-f]+:\t/,""); print}'; }
-      if cmp -s <(dis plain) <(dis observed); then
-        echo "objdump aspects-off: plain and observed are identical machine code"
+    dis() { objdump -d --no-show-raw-insn -C "$bin" | awk -v f="<callgrind::subject::$1>:" '$2==f{p=1;next} /^$/{p=0} p{sub(/^ *[0-9a-f]+:\t/,""); print}'; }
+    present=$(echo "$symbols" | sed -n 's/.*callgrind::subject::\([a-z_]*\)$/\1/p')
+    first=$(echo "$present" | head -n 1)
+    for twin in $(echo "$present" | tail -n +2); do
+      if cmp -s <(dis "$first") <(dis "$twin"); then
+        echo "objdump aspects-off: $first and $twin are identical machine code"
       else
-        echo "objdump aspects-off: plain and observed differ"; diff <(dis plain) <(dis observed) || true
+        echo "objdump aspects-off: $first and $twin differ"; diff <(dis "$first") <(dis "$twin") || true
         exit 1
       fi
-    fi
+    done
+    for name in plain observed observed_args; do
+      echo "$present" | grep -qx "$name" || echo "objdump aspects-off: $name was folded into $first (identical machine code)"
+    done
+    valgrind --tool=callgrind --callgrind-out-file="$out/off-args" "$bin" observed_args "$calls" >/dev/null 2>"$out/off-args.log"
+    args_total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/off-args.log")
+    echo "callgrind aspects-off: observed_args - plain = $((args_total - plain)) instructions ($(( (args_total - plain) / calls )) per call)"
+    [ $(( (args_total - plain) / calls )) = 0 ] || { echo "observed_args costs more than plain"; exit 1; }
   fi
 done

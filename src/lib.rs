@@ -6,9 +6,12 @@
 //! Annotate pool and worker functions with [`observe`], turn instrumentation
 //! on with a Cargo feature, and get telemetry [`events`], Prometheus metrics
 //! (the `metrics` module) and [`correlation`] ids. With no aspect
-//! feature on, `#[observe]` hands the function back untouched and every
-//! runtime type is zero-sized: the binary is the one you would have built
-//! without poolscope.
+//! feature on, `#[observe]` hands the function back with only a type check
+//! of its argument expressions that never runs, and every runtime type is
+//! zero-sized: the machine code is the one you would have built without
+//! poolscope. The parts (the Prometheus sink, the HTTP server, logs, the
+//! queue) work in that build too, for the application's own metrics and
+//! lines.
 //!
 //! ## Features
 //!
@@ -18,12 +21,15 @@
 //! | `correlation` | correlation-id scopes, inherited by nested calls and across `.await` |
 //! | `errors` | structured error capture: `Display`, source chain, type name, panics |
 //! | `observe` | all three aspects |
-//! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`) |
+//! | `metrics` (default) | the Prometheus sink (`metrics-exporter-prometheus`), the `metrics` macros re-exported |
+//! | `queue` (default) | the observed bounded queue (`queue::channel`) |
 //! | `http` | the HTTP server: `/health`, `/health/ready`, `/health/detailed`, `/metrics` |
 //! | `config` | one `Config` from TOML and `POOLSCOPE_...` variables, reloaded live |
 //! | `jemalloc` | jemalloc as an opt-in global allocator, its statistics as gauges |
 //! | `dashboard` | the live dashboard at `/dashboard`, streamed over Server-Sent Events (brings `http`) |
 //! | `logging` | structured logs on `tracing`: JSON or human, correlation ids, sampling, sanitized |
+//! | `grpc` | `tonic::Status` captured as structured error context |
+//! | `process` | worker processes bound to the host's life, their stderr read into the host's logs |
 //!
 //! Libraries depend on poolscope with no aspect feature; applications turn
 //! them on.
@@ -34,7 +40,7 @@
 //! |---|---|
 //! | `name = "..."` | the name in events (default: the function's path) |
 //! | `kind = request \| pool_start \| worker_start \| session_create` | which catalogue event the call produces (default `request`) |
-//! | `pool = <expr>` | pool label: a literal costs nothing per call; an expression implementing [`label::AsLabel`] is evaluated per call (pass a [`Label`] to avoid the interner) |
+//! | `pool = <expr>` | pool label: a literal, or a `const` `&str` named in SCREAMING_CASE (`pool = POOL`), costs nothing per call; another expression implementing [`label::AsLabel`] is evaluated per call (pass a [`Label`] to avoid the interner) |
 //! | `command = <expr>` | command label (requests; default: the function's name) |
 //! | `worker = <expr>` | worker id (`Display`), for events |
 //! | `correlation = <expr>` | adopt a correlation id ([`correlation::IntoCorrelation`]), e.g. from a request header |

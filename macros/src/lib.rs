@@ -38,9 +38,10 @@ impl Aspects {
 
 /// Observes a pool or worker function: timing, outcome, correlation id and
 /// error capture, as the `timing`, `correlation` and `errors` features of
-/// `poolscope` select. With none of them on, the function is returned
-/// untouched (after its arguments are checked, so a typo is an error in
-/// every build).
+/// `poolscope` select. With none of them on, the function is returned with
+/// its machine code untouched: the attribute's arguments are validated and
+/// its argument expressions type-checked in a block that never runs (and
+/// that the compiler removes), so a typo is an error in every build.
 ///
 /// Arguments: `name = "..."`, `kind = request | pool_start | worker_start |
 /// session_create`, `pool = <expr>`, `command = <expr>`, `worker = <expr>`,

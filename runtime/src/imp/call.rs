@@ -152,6 +152,8 @@ impl Start {
 /// emitted (someone subscribed).
 #[derive(Default)]
 pub struct Details {
+    // Whether the call's events are kept (`request.started` was emitted).
+    sampled: bool,
     worker: Option<String>,
     size: Option<u64>,
     ttl: Option<Duration>,
@@ -198,8 +200,8 @@ struct Active {
     // True while the body runs: a drop with this set is a panic, a drop
     // without it (an async call between polls) a cancellation.
     in_body: bool,
-    // Whether its events are kept (`request.started` was emitted).
-    sampled: bool,
+    // Present whenever anyone listens (and always for a start or session);
+    // it says whether the call's events are kept.
     details: Option<Box<Details>>,
 }
 
@@ -352,14 +354,14 @@ impl Call {
         // never sampled away, must still say what it was asked to do and by
         // which worker. Starts and sessions are rare and never sampled; their
         // details are always taken, since the pool's state follows them.
-        let sampled = match site.kind {
-            Kind::Request => events::wants_requests() && events::sampled(correlation),
-            _ => events::active(),
-        };
-        let details = if sampled || events::active() || site.kind != Kind::Request {
-            Some(describe(site, labels, correlation, details, sampled))
-        } else {
-            None
+        let details = match site.kind {
+            // With no subscriber, one load decides: nothing to describe.
+            Kind::Request if !events::active() => None,
+            Kind::Request => {
+                let sampled = events::wants_requests() && events::sampled(correlation);
+                Some(describe(site, labels, correlation, details, sampled))
+            }
+            _ => Some(describe(site, labels, correlation, details, events::active())),
         };
         Call {
             active: Some(Active {
@@ -370,7 +372,6 @@ impl Call {
                 correlation,
                 restore,
                 in_body: sync,
-                sampled,
                 details,
             }),
         }
@@ -411,6 +412,7 @@ fn describe<D: FnOnce(&mut Details)>(
     sampled: bool,
 ) -> Box<Details> {
     let mut details = Box::<Details>::default();
+    details.sampled = sampled;
     fill(&mut details);
     if sampled && site.kind == Kind::Request {
         let (pool, command) = site.labels_of(labels);
@@ -452,12 +454,17 @@ impl Active {
         if let Some(previous) = self.restore {
             swap(previous);
         }
-        if self.site.kind != Kind::Request && outcome == Outcome::Ok {
-            self.started();
-        }
         // A request that was kept is completed; a failure is never sampled
         // away, and neither are the rare non-request kinds.
-        let kept = self.sampled;
+        let kept = match &self.details {
+            None => false,
+            Some(details) => {
+                if self.site.kind != Kind::Request && outcome == Outcome::Ok {
+                    self.started();
+                }
+                details.sampled
+            }
+        };
         if kept || (outcome != Outcome::Ok && events::active()) {
             let error = if ERRORS { error() } else { None };
             self.emit_completion(outcome, duration.map(Duration::from_nanos), error, worker);
