@@ -268,6 +268,56 @@ fn sampling_keeps_about_the_rate_and_every_error() {
     );
 }
 
+#[observe(kind = worker_start, pool = "log-start", worker = id)]
+fn start_worker(id: u32) -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[observe(pool = "log-sampled-out", command = "run", worker = format!("w{shard}"))]
+fn run(shard: u32, payload: &str) -> Result<u32, std::fmt::Error> {
+    if payload == "bad" {
+        return Err(std::fmt::Error);
+    }
+    Ok(shard)
+}
+
+#[test]
+fn unknown_fields_are_left_out_and_a_sampled_out_failure_keeps_its_context() {
+    let _serial = serial();
+    let lines = logged(LogConfig::json().with_sample_rate(0.0).unwrap(), || {
+        start_worker(7).unwrap();
+        let _ = run(3, "good");
+        let _ = run(4, "bad");
+    })
+    .json();
+    poolscope::events::set_sample_rate(1.0);
+    if !ANY {
+        return;
+    }
+    let started = lines
+        .iter()
+        .find(|l| l["event"] == "worker.started")
+        .expect("a worker.started line");
+    assert_eq!(started["worker"], "7");
+    assert!(
+        started.get("pid").is_none(),
+        "the attribute knows no pid: no `pid` key, not 0: {started}"
+    );
+    assert_eq!(started.get("startup_ms").is_some(), TIMING, "{started}");
+    let failed: Vec<_> = lines
+        .iter()
+        .filter(|l| l["event"] == "request.completed")
+        .collect();
+    assert_eq!(failed.len(), 1, "the success was sampled away: {lines:?}");
+    let failed = failed[0];
+    assert_eq!(failed["outcome"], "error");
+    assert_eq!(failed["worker"], "w4", "{failed}");
+    assert_eq!(failed["args"]["payload"], "\"bad\"", "{failed}");
+    assert_eq!(failed["pool"], "log-sampled-out");
+    assert_eq!(failed["command"], "run");
+    assert_eq!(failed.get("correlation_id").is_some(), CORRELATION, "{failed}");
+}
+
 #[test]
 fn the_human_format_is_one_readable_line() {
     let _serial = serial();
