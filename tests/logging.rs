@@ -315,7 +315,11 @@ fn unknown_fields_are_left_out_and_a_sampled_out_failure_keeps_its_context() {
     assert_eq!(failed["args"]["payload"], "\"bad\"", "{failed}");
     assert_eq!(failed["pool"], "log-sampled-out");
     assert_eq!(failed["command"], "run");
-    assert_eq!(failed.get("correlation_id").is_some(), CORRELATION, "{failed}");
+    assert_eq!(
+        failed.get("correlation_id").is_some(),
+        CORRELATION,
+        "{failed}"
+    );
 }
 
 #[test]

@@ -482,8 +482,8 @@ pub(crate) mod queue {
         }
 
         #[inline(always)]
-        pub(crate) fn enter(&self) -> Ticket {
-            Ticket
+        pub(crate) fn enter(&self) -> Ticket<'_> {
+            Ticket(std::marker::PhantomData)
         }
 
         #[inline(always)]
@@ -493,9 +493,9 @@ pub(crate) mod queue {
         pub(crate) fn leave(&self) {}
     }
 
-    pub(crate) struct Ticket;
+    pub(crate) struct Ticket<'a>(std::marker::PhantomData<&'a Tracker>);
 
-    impl Ticket {
+    impl Ticket<'_> {
         #[inline(always)]
         pub(crate) fn stamp(&self) -> Stamp {
             Stamp

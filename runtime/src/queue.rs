@@ -39,7 +39,7 @@
 
 use std::fmt;
 
-use crate::imp::queue::{Stamp, Tracker};
+use crate::imp::queue::{Stamp, Ticket, Tracker};
 use crate::imp::Pool;
 use crate::types::error::{ErrorContext, ErrorDetails, ErrorKind};
 use crate::types::Outcome;
@@ -113,7 +113,37 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
+/// An item [`Sender::offer`] could not queue at once.
+enum Offer<'a, T> {
+    /// The queue is full: the item, stamped and counted as waiting.
+    Full(Ticket<'a>, Entry<T>),
+    /// The queue is closed.
+    Closed(T),
+}
+
 impl<T> Sender<T> {
+    /// Queues `item` if there is room now. A full queue is reported as
+    /// saturation and hands the item back, still counted as waiting: the
+    /// caller either waits for room or refuses it.
+    fn offer(&self, item: T) -> Result<(), Offer<'_, T>> {
+        let ticket = self.track.enter();
+        let entry = Entry {
+            item,
+            stamp: ticket.stamp(),
+        };
+        match self.tx.try_send(entry) {
+            Ok(()) => {
+                ticket.queued();
+                Ok(())
+            }
+            Err(async_channel::TrySendError::Closed(entry)) => Err(Offer::Closed(entry.item)),
+            Err(async_channel::TrySendError::Full(entry)) => {
+                ticket.full();
+                Err(Offer::Full(ticket, entry))
+            }
+        }
+    }
+
     /// Sends `item`, waiting for room while the queue is full (a full queue
     /// begins a saturation episode).
     ///
@@ -121,20 +151,11 @@ impl<T> Sender<T> {
     ///
     /// [`SendError`], with the item, when the queue is closed.
     pub async fn send(&self, item: T) -> Result<(), SendError<T>> {
-        let ticket = self.track.enter();
-        let entry = Entry {
-            item,
-            stamp: ticket.stamp(),
+        let (ticket, entry) = match self.offer(item) {
+            Ok(()) => return Ok(()),
+            Err(Offer::Closed(item)) => return Err(SendError(item)),
+            Err(Offer::Full(ticket, entry)) => (ticket, entry),
         };
-        let entry = match self.tx.try_send(entry) {
-            Ok(()) => {
-                ticket.queued();
-                return Ok(());
-            }
-            Err(async_channel::TrySendError::Closed(entry)) => return Err(SendError(entry.item)),
-            Err(async_channel::TrySendError::Full(entry)) => entry,
-        };
-        ticket.full();
         // Dropped while it waits (cancelled), the ticket takes the item back
         // out of the depth.
         match self.tx.send(entry).await {
@@ -153,20 +174,11 @@ impl<T> Sender<T> {
     ///
     /// [`SendError`], with the item, when the queue is closed.
     pub fn send_blocking(&self, item: T) -> Result<(), SendError<T>> {
-        let ticket = self.track.enter();
-        let entry = Entry {
-            item,
-            stamp: ticket.stamp(),
+        let (ticket, entry) = match self.offer(item) {
+            Ok(()) => return Ok(()),
+            Err(Offer::Closed(item)) => return Err(SendError(item)),
+            Err(Offer::Full(ticket, entry)) => (ticket, entry),
         };
-        let entry = match self.tx.try_send(entry) {
-            Ok(()) => {
-                ticket.queued();
-                return Ok(());
-            }
-            Err(async_channel::TrySendError::Closed(entry)) => return Err(SendError(entry.item)),
-            Err(async_channel::TrySendError::Full(entry)) => entry,
-        };
-        ticket.full();
         match self.tx.send_blocking(entry) {
             Ok(()) => {
                 ticket.queued();
@@ -185,23 +197,11 @@ impl<T> Sender<T> {
     /// [`TrySendError::Full`] when the queue is full,
     /// [`TrySendError::Closed`] when it is closed; both hand the item back.
     pub fn try_send(&self, item: T) -> Result<(), TrySendError<T>> {
-        let ticket = self.track.enter();
-        let entry = Entry {
-            item,
-            stamp: ticket.stamp(),
-        };
-        match self.tx.try_send(entry) {
-            Ok(()) => {
-                ticket.queued();
-                Ok(())
-            }
-            Err(async_channel::TrySendError::Full(entry)) => {
-                ticket.full();
-                Err(TrySendError::Full(entry.item))
-            }
-            Err(async_channel::TrySendError::Closed(entry)) => {
-                Err(TrySendError::Closed(entry.item))
-            }
+        match self.offer(item) {
+            Ok(()) => Ok(()),
+            // The ticket drops with it: a refused item never waited.
+            Err(Offer::Full(_, entry)) => Err(TrySendError::Full(entry.item)),
+            Err(Offer::Closed(item)) => Err(TrySendError::Closed(item)),
         }
     }
 

@@ -361,7 +361,13 @@ impl Call {
                 let sampled = events::wants_requests() && events::sampled(correlation);
                 Some(describe(site, labels, correlation, details, sampled))
             }
-            _ => Some(describe(site, labels, correlation, details, events::active())),
+            _ => Some(describe(
+                site,
+                labels,
+                correlation,
+                details,
+                events::active(),
+            )),
         };
         Call {
             active: Some(Active {
