@@ -149,7 +149,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     std::panic::set_hook(Box::new(|_| {}));
     let server = poolscope::serve(options.listen.as_str())?; // poolscope
     let addr = server.local_addr();
-    println!("serving http://{addr}/metrics, /health/ready and /dashboard");
+    let dashboard = if cfg!(feature = "dashboard") {
+        format!(", the dashboard at http://{addr}/dashboard")
+    } else {
+        String::new()
+    };
+    println!("serving http://{addr}/metrics and /health/ready{dashboard}");
     describe_counter!(
         "app_requests_total",
         "Requests the application sent, by result."

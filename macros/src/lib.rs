@@ -191,6 +191,25 @@ mod tests {
         }
     }
 
+    /// A constant goes into the call site's `static`, like a literal: no
+    /// per-call label.
+    #[test]
+    fn a_constant_pool_is_resolved_once_not_per_call() {
+        let item = quote!(
+            fn run(x: u32) -> u32 {
+                x
+            }
+        );
+        let constant = observe_impl(quote!(pool = POOL), item.clone(), ALL).to_string();
+        assert!(
+            constant.contains("Option :: Some (POOL)"),
+            "in the static: {constant}"
+        );
+        assert!(!constant.contains("as_label"), "{constant}");
+        let dynamic = observe_impl(quote!(pool = pool_name), item, ALL).to_string();
+        assert!(dynamic.contains("as_label"), "per call: {dynamic}");
+    }
+
     #[test]
     fn the_build_without_aspects_still_validates() {
         let out = observe_impl(
