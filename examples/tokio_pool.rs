@@ -8,7 +8,8 @@
 //! cargo run --release --features http --example tokio_pool                  # poolscope compiled out: your metrics only
 //! ```
 //!
-//! The lines marked `// poolscope` are all the program has of poolscope.
+//! The lines marked `// poolscope` are all the program has of poolscope,
+//! apart from the queue's types in two signatures.
 
 use std::time::Duration;
 
