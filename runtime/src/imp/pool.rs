@@ -663,6 +663,21 @@ struct WorkerShared {
 }
 
 impl WorkerShared {
+    /// Records that `by` counted this worker's start, unless the other way
+    /// of reporting one did already: then that one is returned and nothing
+    /// changes.
+    fn claim_start(&self, by: StartedBy) -> Option<StartedBy> {
+        let mut counted = self.counted_by.lock().unwrap_or_else(|e| e.into_inner());
+        match (*counted, by) {
+            (Some(earlier @ StartedBy::Attribute(_)), StartedBy::Call(_))
+            | (Some(earlier @ StartedBy::Call(_)), StartedBy::Attribute(_)) => Some(earlier),
+            _ => {
+                *counted = Some(by);
+                None
+            }
+        }
+    }
+
     #[inline]
     fn set_state(&self, pool: &Inner, state: WorkerState) {
         let old = self.state.swap(state.index() as u8, Ordering::Relaxed) as usize;
@@ -768,28 +783,9 @@ impl Worker {
             self.set_pid(pid);
         }
         self.set_state(WorkerState::Available);
-        let here = std::panic::Location::caller();
-        let earlier = {
-            let mut counted = self
-                .shared
-                .counted_by
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            match *counted {
-                Some(earlier @ StartedBy::Attribute(_)) => Some(earlier),
-                _ => {
-                    *counted = Some(StartedBy::Call(here));
-                    None
-                }
-            }
-        };
-        match earlier {
-            Some(earlier) => double_start(
-                self.pool.label,
-                &self.shared.id,
-                earlier,
-                StartedBy::Call(here),
-            ),
+        let here = StartedBy::Call(std::panic::Location::caller());
+        match self.shared.claim_start(here) {
+            Some(earlier) => double_start(self.pool.label, &self.shared.id, earlier, here),
             None => self.record_start(Outcome::Ok, pid, startup, || None),
         }
     }
@@ -1025,17 +1021,7 @@ pub(crate) fn started_by_attribute(pool: Label, worker: &str, site: &'static str
         pending.push((worker.to_owned(), site));
         return;
     };
-    let earlier = {
-        let mut counted = shared.counted_by.lock().unwrap_or_else(|e| e.into_inner());
-        match *counted {
-            Some(earlier @ StartedBy::Call(_)) => Some(earlier),
-            _ => {
-                *counted = Some(StartedBy::Attribute(site));
-                None
-            }
-        }
-    };
-    if let Some(earlier) = earlier {
+    if let Some(earlier) = shared.claim_start(StartedBy::Attribute(site)) {
         double_start(pool, worker, earlier, StartedBy::Attribute(site));
         return;
     }
