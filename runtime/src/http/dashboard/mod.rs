@@ -8,23 +8,35 @@
 //! [`DashboardConfig::viewer_buffer`] snapshots behind is disconnected; its
 //! page reconnects on its own.
 
+mod chart;
+mod hub;
+mod page;
 mod recent;
-mod stream;
+mod snapshot;
+mod sse;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use serde::Serialize;
-use tokio::sync::{watch, Notify};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::sync::Notify;
 
-use super::health::{Check, PoolReport};
-use crate::types::label::Label;
-use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
-use recent::Recent;
-pub(crate) use stream::{open, tick, Refused, SseBody};
+use super::auth::Auth;
+use super::report::PoolReport;
+use super::response::{self, full, text, Body};
+use super::routes::{evaluate, metrics_text, Endpoint};
+use super::server::State;
+use crate::types::stats::PoolSnapshot;
+pub(crate) use hub::Hub;
+use snapshot::View;
+pub(crate) use sse::SseBody;
+
+/// The endpoints the dashboard adds: [`Endpoint::Dashboard`].
+pub(super) const ENDPOINTS: usize = 1;
 
 /// Settings of the dashboard; see [`ServerBuilder::with_dashboard`].
 ///
@@ -86,40 +98,6 @@ pub(crate) fn check_metrics(names: &[String]) -> Result<(), String> {
         None => Ok(()),
     }
 }
-
-/// Most custom series a snapshot carries.
-const MAX_CUSTOM_SERIES: usize = 200;
-
-/// The series of `names` in Prometheus text, with their values.
-pub(crate) fn custom_series(text: &str, names: &[String]) -> Vec<(String, f64)> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        if line.starts_with('#') || line.is_empty() {
-            continue;
-        }
-        let end = line.find(['{', ' ']).unwrap_or(line.len());
-        if !names.iter().any(|n| n == &line[..end]) {
-            continue;
-        }
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        if let Ok(value) = value.parse::<f64>() {
-            // Application label values could hold anything.
-            out.push((crate::sanitize::sanitize(series).into_owned(), value));
-            if out.len() == MAX_CUSTOM_SERIES {
-                break;
-            }
-        }
-    }
-    out
-}
-
-/// The chart gets one point a second.
-const CHART_STEP: Duration = Duration::from_secs(1);
-/// Bursts of errors push at most this often, so an error storm costs a
-/// bounded number of snapshots.
-const MIN_GAP: Duration = Duration::from_millis(100);
 
 impl DashboardConfig {
     /// Sets [`DashboardConfig::interval`].
@@ -195,228 +173,148 @@ impl DashboardConfig {
     }
 }
 
-/// The dashboard's shared state: the latest snapshot, the recent errors and
-/// alerts, the chart's points.
-pub(crate) struct Hub {
-    config: DashboardConfig,
-    /// The latest tick's frames; every viewer's feeder watches them.
-    frames: watch::Receiver<Arc<Frames>>,
-    /// Taken by the ticker when the server starts.
-    sender: Mutex<Option<watch::Sender<Arc<Frames>>>>,
-    /// Rung by the event handler: push a snapshot now.
-    wake: Notify,
-    /// A viewer needs a full snapshot (it just came, or missed a tick):
-    /// the next tick encodes one. Otherwise a tick encodes the delta only,
-    /// a few KB instead of the whole snapshot.
-    need_full: std::sync::atomic::AtomicBool,
-    recent: Arc<Mutex<Recent>>,
-    chart: Mutex<Chart>,
-    viewers: AtomicUsize,
-    dropped: AtomicU64,
-    /// Application metrics shown on the page; replaced by configuration.
-    pub(crate) custom: Mutex<Vec<String>>,
-    /// The endpoint's switch: open streams end when it goes off. Set it
-    /// through [`Hub::set_enabled`], which also (un)subscribes.
-    pub(crate) enabled: std::sync::atomic::AtomicBool,
-    /// Tells this server's snapshots from a restarted one's: error ids and
-    /// sequence numbers start again with a new instance.
-    instance: u64,
-    /// Keeps the event handler subscribed while the hub lives.
-    subscription: Mutex<Option<crate::imp::events::Subscription>>,
+/// Bursts of errors push at most this often, so an error storm costs a
+/// bounded number of snapshots.
+const MIN_GAP: Duration = Duration::from_millis(100);
+
+/// The endpoint that serves `path`, when it is the dashboard's.
+pub(super) fn endpoint_of(path: &str) -> Option<Endpoint> {
+    matches!(
+        path,
+        "/dashboard" | "/dashboard/" | "/dashboard/events" | "/dashboard/snapshot"
+    )
+    .then_some(Endpoint::Dashboard)
 }
 
-impl Hub {
-    pub(crate) fn new(config: DashboardConfig) -> Arc<Hub> {
-        let (sender, frames) = watch::channel(Arc::new(Frames::default()));
-        let recent = Arc::new(Mutex::new(Recent::new(
-            config.recent_errors,
-            config.recent_alerts,
-        )));
-        let custom = Mutex::new(config.metrics.clone());
-        let hub = Arc::new(Hub {
-            chart: Mutex::new(Chart::new(config.chart_span)),
-            config,
-            frames,
-            sender: Mutex::new(Some(sender)),
-            wake: Notify::new(),
-            need_full: std::sync::atomic::AtomicBool::new(true),
-            recent,
-            viewers: AtomicUsize::new(0),
-            dropped: AtomicU64::new(0),
-            enabled: std::sync::atomic::AtomicBool::new(false),
-            custom,
-            instance: u64::from_str_radix(&nonce()[..12], 16).unwrap_or(0),
-            subscription: Mutex::new(None),
-        });
-        describe();
-        // Registered at zero, so a scrape shows "none dropped" rather than
-        // nothing.
-        metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(0);
-        metrics::gauge!("poolscope_dashboard_viewers").increment(0.0);
-        hub
-    }
-
-    /// Switches the dashboard on or off. Off, it also stops listening to
-    /// events, so a failing call builds no event for it; back on, the
-    /// recent-errors list resumes from then.
-    pub(crate) fn set_enabled(self: &Arc<Self>, enabled: bool) {
-        let mut subscription = lock(&self.subscription);
-        self.enabled.store(enabled, Ordering::Relaxed);
-        if !enabled {
-            *subscription = None;
-            // The ticker closes the open streams now, not at its next tick.
-            self.wake.notify_one();
-            return;
-        }
-        if subscription.is_some() {
-            return;
-        }
-        let weak = Arc::downgrade(self);
-        *subscription = Some(crate::imp::events::subscribe_with(
-            crate::imp::events::Interest::Failures,
-            Arc::new(move |event| {
-                if let Some(hub) = weak.upgrade() {
-                    hub.hear(event);
-                }
-            }),
-        ));
-    }
-
-    /// Takes in an event (on the emitting thread); one the page should hear
-    /// of at once rings the ticker.
-    fn hear(&self, event: &crate::types::events::Event) {
-        let urgent = lock(&self.recent).record(event);
-        if urgent {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Whether the dashboard listens to events (it does while it is on).
-    #[cfg(test)]
-    pub(crate) fn listening(&self) -> bool {
-        lock(&self.subscription).is_some()
-    }
-
-    /// Whether someone is watching.
-    fn watched(&self) -> bool {
-        self.viewers.load(Ordering::Relaxed) > 0
-    }
-
-    /// Adds the chart's per-second point; called by the server's sampler.
-    pub(crate) fn record_chart(&self, now: Instant, pools: &[PoolSnapshot]) {
-        lock(&self.chart).record(now, SystemTime::now(), pools);
-    }
-
-    /// One tick as JSON: the full snapshot when `full` is asked or there is
-    /// no `previous`, and when `previous` says what the last tick held, the
-    /// delta against it (only the errors and chart points that are new);
-    /// with what this tick holds.
-    pub(crate) fn render(
-        &self,
-        view: &View,
-        seq: u64,
-        previous: Option<&Marks>,
-        full: bool,
-    ) -> (Option<Vec<u8>>, Option<Vec<u8>>, Marks) {
-        // Copied out (errors by reference count) so that encoding, the slow
-        // part, runs without the locks: the event handler on a failing
-        // call's thread takes `recent` and must not wait for it.
-        let (held_errors, held_firing, held_alerts) = {
-            let recent = lock(&self.recent);
-            (recent.errors(), recent.firing(), recent.alerts())
-        };
-        let series: Vec<Vec<ChartPoint>> = {
-            let chart = lock(&self.chart);
-            view.pools
-                .iter()
-                .map(|(report, _)| chart.series(&report.pool))
-                .collect()
-        };
-        let pools: Vec<DashPool<'_>> = view
-            .pools
-            .iter()
-            .zip(series)
-            .map(|((report, rate_now), series)| DashPool {
-                series,
-                report,
-                rate_now: *rate_now,
-            })
-            .collect();
-        let firing: Vec<&recent::AlertItem> = held_firing.iter().collect();
-        let errors: Vec<&recent::ErrorItem> = held_errors.iter().map(|e| &**e).collect();
-        let marks = Marks {
-            seq,
-            error_id: errors.first().map_or(0, |e| e.id),
-            chart_point: pools
-                .iter()
-                .filter_map(|p| p.series.last().map(|point| point.seq))
-                .max()
-                .unwrap_or(0),
-        };
-        let mut snapshot = Snapshot {
-            kind: "full",
-            instance: self.instance,
-            seq,
-            at_ms: unix_ms(view.at),
-            version: env!("CARGO_PKG_VERSION"),
-            uptime_seconds: view.uptime_seconds,
-            window_seconds: view.window_seconds,
-            interval_ms: self.config.interval.as_millis() as u64,
-            chart_step_ms: CHART_STEP.as_millis() as u64,
-            chart_span_ms: self.config.chart_span.as_millis() as u64,
-            health: verdict(view, &firing),
-            memory: memory(),
-            pools,
-            errors_min_id: errors.last().map_or(0, |e| e.id),
-            errors,
-            alerts: Alerts {
-                firing,
-                recent: held_alerts.iter().collect(),
-            },
-            viewers: self.viewers.load(Ordering::Relaxed),
-            viewers_dropped: self.dropped.load(Ordering::Relaxed),
-            custom_metrics: &view.custom,
-        };
-        let full = (full || previous.is_none()).then(|| encode(&snapshot));
-        let delta = previous.map(|previous| {
-            snapshot.kind = "delta";
-            snapshot.errors.retain(|e| e.id > previous.error_id);
-            for pool in &mut snapshot.pools {
-                pool.series.retain(|point| point.seq > previous.chart_point);
-            }
-            encode(&snapshot)
-        });
-        (full, delta, marks)
-    }
+/// Starts the ticker that pushes snapshots to the open streams; it ends
+/// when the server's state is gone or the handle is aborted.
+pub(super) fn start(state: &Arc<State>) -> Option<tokio::task::JoinHandle<()>> {
+    let weak = Arc::downgrade(state);
+    Some(tokio::spawn(sse::tick(
+        state.dashboard.clone(),
+        move || weak.upgrade().map(|state| view(&state)),
+    )))
 }
 
-fn encode(snapshot: &Snapshot<'_>) -> Vec<u8> {
-    serde_json::to_vec(snapshot).unwrap_or_else(|err| {
-        tracing::error!(error = %err, "poolscope dashboard could not encode a snapshot");
-        b"{}".to_vec()
+/// The answer to `/dashboard?token=..` with the valid token, protected or
+/// not by a cookie yet: sign in. `None` for every other request.
+pub(super) fn sign_in(
+    endpoint: Endpoint,
+    request: &Request<Incoming>,
+    auth: &Auth,
+) -> Option<Response<Body>> {
+    (endpoint == Endpoint::Dashboard
+        && matches!(request.uri().path(), "/dashboard" | "/dashboard/")
+        && auth.query_token(request.uri().query()))
+    .then(|| signed_in(auth))
+}
+
+/// Answers `/dashboard?token=..`: sets the cookie and sends the browser to
+/// the page without the token in its address.
+fn signed_in(auth: &Auth) -> Response<Body> {
+    let mut response = text(StatusCode::SEE_OTHER, "signed in: see /dashboard\n");
+    let headers = response.headers_mut();
+    headers.insert(LOCATION, HeaderValue::from_static("/dashboard"));
+    if let Ok(cookie) = HeaderValue::from_str(&auth.cookie()) {
+        headers.insert(SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// Answers a request for the dashboard's endpoint; `None` for the other
+/// endpoints.
+pub(super) fn respond(
+    state: &State,
+    endpoint: Endpoint,
+    request: &Request<Incoming>,
+    kill: &Arc<Notify>,
+) -> Option<Response<Body>> {
+    if endpoint != Endpoint::Dashboard {
+        return None;
+    }
+    Some(match request.uri().path() {
+        "/dashboard/events" => events(state, request, kill),
+        "/dashboard/snapshot" => {
+            response::typed("application/json", state.dashboard.snapshot(&view(state)))
+        }
+        _ => page::respond(),
     })
 }
 
-/// What one tick's frames held, for the next tick's delta.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Marks {
-    seq: u64,
-    /// The newest error sent.
-    error_id: u64,
-    /// The newest chart point sent (points are numbered in order, so a
-    /// wall clock stepping back cannot hide new ones).
-    chart_point: u64,
+/// `/dashboard/events`: a viewer's stream of snapshots.
+fn events(state: &State, request: &Request<Incoming>, kill: &Arc<Notify>) -> Response<Body> {
+    if request.method() == Method::HEAD {
+        let mut response = Response::new(full(Bytes::new()));
+        sse_headers(&mut response);
+        return response;
+    }
+    match sse::open(&state.dashboard, kill.clone()) {
+        Ok(body) => {
+            let mut response = Response::new(http_body_util::Either::Right(body));
+            sse_headers(&mut response);
+            response
+        }
+        Err(sse::Refused::TooManyViewers) => {
+            let mut response = text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many dashboard viewers; retry later\n",
+            );
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("5"));
+            response
+        }
+    }
 }
 
-/// One tick, as SSE frames: the full snapshot for viewers that just came
-/// or missed a tick, the delta for those that saw the previous one.
-#[derive(Default)]
-pub(crate) struct Frames {
-    seq: u64,
-    previous_seq: Option<u64>,
-    /// Encoded only when a viewer needs it (`Hub::need_full`).
-    full: Option<Bytes>,
-    delta: Option<Bytes>,
+fn sse_headers(response: &mut Response<Body>) {
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Proxies such as nginx would otherwise hold the stream back.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+}
+
+/// How far back the dashboard's "requests a second now" looks.
+const RATE_NOW_WINDOW: Duration = Duration::from_secs(5);
+
+/// What the dashboard shows now: the same pool statistics and readiness
+/// checks `/health/detailed` and `/health/ready` report.
+fn view(state: &State) -> View {
+    // Before anything is read: whatever happened before this time shows.
+    let at = std::time::SystemTime::now();
+    let (pools, checks) = evaluate(state, state.dashboard.recent_checks(&state.checks));
+    let now = Instant::now();
+    let rates: Vec<f64> = {
+        let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
+        pools
+            .iter()
+            .map(|(pool, _)| history.window(now, RATE_NOW_WINDOW, pool).request_rate)
+            .collect()
+    };
+    let reports = pools
+        .iter()
+        .zip(rates)
+        .map(|((pool, window), rate)| (PoolReport::new(pool, window), rate))
+        .collect();
+    let snapshots: Vec<PoolSnapshot> = pools.into_iter().map(|(pool, _)| pool).collect();
+    let names = lock(&state.dashboard.custom).clone();
+    // Rendering the whole exposition costs; only when metrics are declared.
+    let custom = if names.is_empty() {
+        Vec::new()
+    } else {
+        snapshot::custom_series(&metrics_text(state), &names)
+    };
+    View {
+        at,
+        custom,
+        uptime_seconds: state.started.elapsed().as_secs_f64(),
+        window_seconds: state.health.load().window.as_secs_f64(),
+        shutting_down: state.shutting_down.load(Ordering::Relaxed),
+        pools: reports,
+        pool_states: snapshots,
+        checks,
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -428,283 +326,10 @@ fn unix_ms(at: SystemTime) -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-fn describe() {
-    metrics::describe_gauge!(
-        "poolscope_dashboard_viewers",
-        metrics::Unit::Count,
-        "Dashboard event streams open."
-    );
-    metrics::describe_counter!(
-        "poolscope_dashboard_viewers_dropped_total",
-        metrics::Unit::Count,
-        "Dashboard viewers disconnected for falling behind."
-    );
-}
-
-/// What the server measured for this tick, handed to the snapshot.
-pub(crate) struct View {
-    /// When it was measured: a snapshot's `at_ms`, so that one stamped after
-    /// an event shows its effects.
-    pub at: SystemTime,
-    /// Application metrics' series and values.
-    pub custom: Vec<(String, f64)>,
-    pub uptime_seconds: f64,
-    pub window_seconds: f64,
-    pub shutting_down: bool,
-    pub pools: Vec<(PoolReport, f64)>,
-    pub pool_states: Vec<PoolSnapshot>,
-    pub checks: Vec<Check>,
-}
-
-#[derive(Serialize)]
-struct Snapshot<'a> {
-    /// `full`, or `delta`: `errors` and each pool's `series` hold only what
-    /// is new since the previous frame.
-    kind: &'static str,
-    /// Changes when the server restarts: the page then starts over.
-    instance: u64,
-    seq: u64,
-    /// When the numbers were measured (Unix ms).
-    at_ms: u64,
-    version: &'static str,
-    uptime_seconds: f64,
-    window_seconds: f64,
-    interval_ms: u64,
-    chart_step_ms: u64,
-    chart_span_ms: u64,
-    health: Verdict,
-    memory: Memory,
-    pools: Vec<DashPool<'a>>,
-    /// Newest first.
-    errors: Vec<&'a recent::ErrorItem>,
-    /// The oldest error still kept: the page drops rows older than this.
-    errors_min_id: u64,
-    alerts: Alerts<'a>,
-    viewers: usize,
-    viewers_dropped: u64,
-    /// Application metrics declared for the dashboard: `[series, value]`.
-    custom_metrics: &'a [(String, f64)],
-}
-
-#[derive(Serialize)]
-struct DashPool<'a> {
-    #[serde(flatten)]
-    report: &'a PoolReport,
-    /// Requests a second over the last few seconds.
-    rate_now: f64,
-    /// `[unix ms, requests/s, p99 seconds or null]`, oldest first.
-    series: Vec<ChartPoint>,
-}
-
-#[derive(Serialize)]
-struct Alerts<'a> {
-    firing: Vec<&'a recent::AlertItem>,
-    recent: Vec<&'a recent::AlertItem>,
-}
-
-/// The overall health: `unavailable` exactly when `/health/ready` answers
-/// 503, `degraded` when it is ready but something is wrong, else `healthy`.
-#[derive(Serialize, Debug)]
-struct Verdict {
-    status: &'static str,
-    /// One line per reason, the failing readiness checks first.
-    reasons: Vec<String>,
-    /// The failing readiness checks, as `/health/ready` reports them.
-    failed: Vec<Check>,
-}
-
-fn verdict(view: &View, firing: &[&recent::AlertItem]) -> Verdict {
-    let failed: Vec<Check> = view.checks.iter().filter(|c| !c.passed).cloned().collect();
-    let mut reasons: Vec<String> = failed
-        .iter()
-        .map(|c| match &c.pool {
-            Some(pool) => format!("{} ({pool}): {}", c.check, c.message),
-            None => format!("{}: {}", c.check, c.message),
-        })
-        .collect();
-    if view.shutting_down {
-        reasons.insert(0, "the server is shutting down".into());
-    }
-    if !reasons.is_empty() {
-        return Verdict {
-            status: "unavailable",
-            reasons,
-            failed,
-        };
-    }
-    for pool in &view.pool_states {
-        let Some(state) = &pool.state else { continue };
-        let up = state.workers.up();
-        if state.size > 0 && up < state.size {
-            reasons.push(format!(
-                "pool {}: {up} of {} workers up ({} starting, {} crashed)",
-                pool.pool, state.size, state.workers.starting, state.workers.crashed
-            ));
-        }
-    }
-    for alert in firing {
-        reasons.push(match &alert.pool {
-            Some(pool) => format!(
-                "alert {} firing on pool {pool}: {} over {}",
-                alert.rule, alert.value, alert.threshold
-            ),
-            None => format!(
-                "alert {} firing: {} over {}",
-                alert.rule, alert.value, alert.threshold
-            ),
-        });
-    }
-    Verdict {
-        status: if reasons.is_empty() {
-            "healthy"
-        } else {
-            "degraded"
-        },
-        reasons,
-        failed,
-    }
-}
-
-/// The process's memory. `allocated_bytes` needs jemalloc as the allocator
-/// (feature `jemalloc`) and is `null` otherwise.
-#[derive(Serialize, Debug, Default)]
-struct Memory {
-    resident_bytes: Option<u64>,
-    virtual_bytes: Option<u64>,
-    allocated_bytes: Option<u64>,
-}
-
-/// What `/health/detailed` reports, trimmed to what the header shows.
-fn memory() -> Memory {
-    let report = super::health::MemoryReport::now();
-    Memory {
-        resident_bytes: report.resident_bytes,
-        virtual_bytes: report.virtual_bytes,
-        allocated_bytes: report.jemalloc.map(|j| j.allocated),
-    }
-}
-
-/// One second of the chart; sent as `[unix ms, requests/s, p99 or null]`.
-#[derive(Clone, Copy, Debug)]
-struct ChartPoint {
-    seq: u64,
-    at_ms: u64,
-    rate: f64,
-    p99: Option<f64>,
-}
-
-impl Serialize for ChartPoint {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        (self.at_ms, self.rate, self.p99).serialize(serializer)
-    }
-}
-
-/// Per-pool points of the chart, one a second.
-struct Chart {
-    next_point: u64,
-    span: Duration,
-    pools: HashMap<Label, PoolChart>,
-}
-
-struct PoolChart {
-    last: Option<(Instant, u64, HistogramSnapshot)>,
-    points: VecDeque<ChartPoint>,
-}
-
-impl Chart {
-    fn new(span: Duration) -> Chart {
-        Chart {
-            next_point: 0,
-            span,
-            pools: HashMap::new(),
-        }
-    }
-
-    fn record(&mut self, now: Instant, wall: SystemTime, pools: &[PoolSnapshot]) {
-        let keep = (self.span.as_secs() / CHART_STEP.as_secs()).max(1) as usize;
-        for pool in pools {
-            let Some(requests) = &pool.requests else {
-                continue;
-            };
-            let entry = self.pools.entry(pool.pool).or_insert_with(|| PoolChart {
-                last: None,
-                points: VecDeque::new(),
-            });
-            let count = requests.completed();
-            if let Some((then, then_count, then_durations)) = &entry.last {
-                let seconds = now.duration_since(*then).as_secs_f64();
-                if seconds > 0.0 {
-                    let rate = count.saturating_sub(*then_count) as f64 / seconds;
-                    let p99 = requests
-                        .durations
-                        .since(then_durations)
-                        .and_then(|d| d.quantile(0.99));
-                    self.next_point += 1;
-                    entry.points.push_back(ChartPoint {
-                        seq: self.next_point,
-                        at_ms: unix_ms(wall),
-                        rate,
-                        p99,
-                    });
-                    while entry.points.len() > keep {
-                        entry.points.pop_front();
-                    }
-                }
-            }
-            entry.last = Some((now, count, requests.durations.clone()));
-        }
-    }
-
-    fn series(&self, pool: &str) -> Vec<ChartPoint> {
-        self.pools
-            .iter()
-            .find(|(label, _)| label.as_str() == pool)
-            .map(|(_, chart)| chart.points.iter().copied().collect())
-            .unwrap_or_default()
-    }
-}
-
-/// The page, with its style and script inlined; `{nonce}` is replaced per
-/// response so the Content-Security-Policy can forbid every other script.
-pub(crate) fn page(nonce: &str) -> String {
-    static TEMPLATE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    TEMPLATE
-        .get_or_init(|| {
-            include_str!("page.html")
-                .replace("/*STYLE*/", include_str!("page.css"))
-                .replace("/*SCRIPT*/", include_str!("page.js"))
-        })
-        .replace("{nonce}", nonce)
-}
-
-/// The policy the page is served with: its own nonce'd script and style,
-/// fetches to this server only, nothing else.
-pub(crate) fn content_security_policy(nonce: &str) -> String {
-    format!(
-        "default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; \
-         connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; \
-         frame-ancestors 'none'"
-    )
-}
-
-/// An unguessable nonce: two SipHash outputs under fresh random keys
-/// (std seeds `RandomState` from the OS).
-pub(crate) fn nonce() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let part = |salt: u64| {
-        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-        hasher.write_u64(n);
-        hasher.write_u64(salt);
-        hasher.write_u128(unix_ms(SystemTime::now()) as u128);
-        hasher.finish()
-    };
-    format!("{:016x}{:016x}", part(1), part(2))
-}
-
 #[cfg(test)]
 mod switch_tests {
+    use std::sync::atomic::Ordering;
+
     use super::*;
 
     #[test]
@@ -717,5 +342,48 @@ mod switch_tests {
         assert!(hub.listening());
         hub.set_enabled(false);
         assert!(!hub.listening() && !hub.enabled.load(Ordering::Relaxed));
+    }
+}
+
+#[cfg(test)]
+mod check_cache_tests {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use super::*;
+    use crate::http::Server;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_dashboard_reuses_custom_check_results_for_a_second_and_probes_never_do() {
+        let runs = Arc::new(AtomicU64::new(0));
+        let counted = runs.clone();
+        let server = Server::builder()
+            .with_address("127.0.0.1:0".parse().unwrap())
+            .with_readiness_check("db", move || {
+                counted.fetch_add(1, Ordering::Relaxed);
+                Err("connection refused".into())
+            })
+            .build()
+            .unwrap();
+        let state = &server.state;
+        let runs = || runs.load(Ordering::Relaxed);
+        for _ in 0..10 {
+            let view = view(state);
+            assert!(view
+                .checks
+                .iter()
+                .any(|c| c.message == "connection refused"));
+        }
+        assert_eq!(runs(), 1, "ten snapshots within a second, one run");
+        tokio::time::advance(hub::CHECKS_TTL - Duration::from_millis(1)).await;
+        view(state);
+        assert_eq!(runs(), 1, "still fresh");
+        tokio::time::advance(Duration::from_millis(1)).await;
+        view(state);
+        view(state);
+        assert_eq!(runs(), 2, "a second old: run again, once");
+        for probe in 1..=5 {
+            crate::http::routes::readiness(state);
+            assert_eq!(runs(), 2 + probe, "a probe always runs the checks");
+        }
     }
 }

@@ -16,12 +16,14 @@ use hyper::body::Frame;
 use tokio::sync::{mpsc, Notify};
 use tokio::time::Instant;
 
-use super::{lock, Frames, Hub, Marks, View, MIN_GAP};
+use super::hub::Hub;
+use super::snapshot::{Marks, Need, Rendered, View};
+use super::{lock, MIN_GAP};
 
 /// Pushes a snapshot every interval, and soon after the event handler rings,
 /// while anyone watches. Ends (closing every stream) when aborted or when
 /// the server's state is gone.
-pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
+pub(super) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
     let Some(sender) = lock(&hub.sender).take() else {
         return;
     };
@@ -55,17 +57,21 @@ pub(crate) async fn tick(hub: Arc<Hub>, view: impl Fn() -> Option<View>) {
         }
         let seq = previous.map_or(1, |p| p.seq + 1);
         // A bug in a snapshot must cost one tick, not the dashboard.
-        let want_full = hub.need_full.swap(false, Ordering::Relaxed);
+        let need = if hub.need_full.swap(false, Ordering::Relaxed) {
+            Need::Full
+        } else {
+            Need::Delta
+        };
         let rendered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            view().map(|view| hub.render(&view, seq, previous.as_ref(), want_full))
+            view().map(|view| hub.render(&view, seq, previous.as_ref(), need))
         }));
-        let (full, delta, marks) = match rendered {
+        let Rendered { full, delta, marks } = match rendered {
             Ok(Some(rendered)) => rendered,
             Ok(None) => return,
             Err(_) => {
                 tracing::error!("poolscope dashboard failed to compute a snapshot");
                 previous = None;
-                if want_full {
+                if need == Need::Full {
                     hub.need_full.store(true, Ordering::Relaxed);
                 }
                 continue;
@@ -93,8 +99,19 @@ fn frame(json: Vec<u8>) -> Bytes {
     Bytes::from(out)
 }
 
+/// One tick, as SSE frames: the full snapshot for viewers that just came
+/// or missed a tick, the delta for those that saw the previous one.
+#[derive(Default)]
+pub(super) struct Frames {
+    seq: u64,
+    previous_seq: Option<u64>,
+    /// Encoded only when a viewer needs it (`Hub::need_full`).
+    full: Option<Bytes>,
+    delta: Option<Bytes>,
+}
+
 /// Why a stream could not be opened.
-pub(crate) enum Refused {
+pub(super) enum Refused {
     TooManyViewers,
 }
 
@@ -102,7 +119,7 @@ pub(crate) enum Refused {
 /// bounded channel the response body reads; when the viewer leaves the
 /// channel unread for `viewer_buffer` snapshots, `kill` closes its
 /// connection.
-pub(crate) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused> {
+pub(super) fn open(hub: &Arc<Hub>, kill: Arc<Notify>) -> Result<SseBody, Refused> {
     let viewers = hub.viewers.fetch_add(1, Ordering::Relaxed) + 1;
     // Increments, not a set from the count: racing threads cannot leave an
     // older value behind. The guard takes it back, refused or not.
