@@ -510,7 +510,7 @@ impl Config {
             ));
         }
         if !self.buckets.durations.is_empty() {
-            crate::imp::buckets::validate(&self.buckets.durations)
+            crate::buckets::validate(&self.buckets.durations)
                 .map_err(|e| field("buckets.durations", e.to_string()))?;
         }
         let health = &self.health;
@@ -557,7 +557,7 @@ impl Config {
             // huge limit is also no duration).
             let buckets =
                 (!self.buckets.durations.is_empty()).then_some(&self.buckets.durations[..]);
-            if let Err(largest) = crate::imp::buckets::below_largest(p99, buckets) {
+            if let Err(largest) = crate::buckets::below_largest(p99, buckets) {
                 return Err(field(
                     "health.max_p99_seconds",
                     format!("{p99} is not below the largest duration bucket ({largest} s)"),
@@ -756,7 +756,7 @@ pub struct Live {
     server: Option<crate::http::ServerControls>,
     #[cfg(feature = "logging")]
     logs: Option<crate::logging::LevelControl>,
-    alerts: Option<crate::imp::alerts::AlertControls>,
+    alerts: Option<crate::alerts::AlertControls>,
 }
 
 impl Live {
@@ -781,7 +781,7 @@ impl Live {
     }
 
     /// Also the alert rules.
-    pub fn with_alerts(mut self, alerts: crate::imp::alerts::AlertControls) -> Live {
+    pub fn with_alerts(mut self, alerts: crate::alerts::AlertControls) -> Live {
         self.alerts = Some(alerts);
         self
     }
@@ -807,8 +807,8 @@ impl Live {
         }
         // Checked above; everything below only takes effect.
         crate::sanitize::install(sanitizer);
-        crate::imp::set_enabled(config.enabled);
-        crate::imp::events::set_sample_rate(config.sampling.requests);
+        crate::set_enabled(config.enabled);
+        crate::events::set_sample_rate(config.sampling.requests);
         #[cfg(feature = "logging")]
         if let Some(logs) = &self.logs {
             logs.set_level(&config.logging.level)

@@ -7,19 +7,22 @@
 //! zero-sized type whose methods are empty `#[inline(always)]` bodies, so code
 //! written against poolscope compiles unchanged and costs nothing.
 #![warn(missing_docs)]
-#![cfg_attr(
-    not(any(feature = "timing", feature = "correlation", feature = "errors")),
-    allow(unused_variables)
-)]
+#![cfg_attr(not(feature = "aspects"), allow(unused_variables))]
 
 mod task;
 mod types;
 
-#[cfg(any(feature = "timing", feature = "correlation", feature = "errors"))]
+// The real runtime, or with no aspect compiled in the no-op one: the same
+// API, file for file, on zero-sized types with empty bodies. The rest of
+// the crate names `imp` for the public API and `seam` for what only the
+// sinks need, and compiles the same against either.
+#[cfg(feature = "aspects")]
 mod imp;
-#[cfg(not(any(feature = "timing", feature = "correlation", feature = "errors")))]
-#[path = "noop.rs"]
-mod imp;
+#[cfg(not(feature = "aspects"))]
+mod noop;
+use imp::seam;
+#[cfg(not(feature = "aspects"))]
+use noop as imp;
 
 pub use imp::{is_enabled, set_enabled, BusyGuard, Pool, PoolBuilder, Worker};
 pub use types::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
@@ -84,7 +87,7 @@ pub use label::Label;
 /// ```
 #[cfg(feature = "metrics")]
 pub mod metrics {
-    pub use crate::imp::metrics::{install, installed, render, MetricsError, MetricsHandle};
+    pub use crate::prometheus::{install, installed, render, MetricsError, MetricsHandle};
     pub use ::metrics::{
         counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram, Counter,
         Gauge, Histogram, Unit,
@@ -124,12 +127,7 @@ pub mod process;
 #[cfg(feature = "queue")]
 pub mod queue;
 
-#[cfg(any(
-    feature = "metrics",
-    feature = "timing",
-    feature = "correlation",
-    feature = "errors"
-))]
+#[cfg(any(feature = "metrics", feature = "aspects"))]
 pub mod memory;
 
 /// Every metric poolscope exports: names, types, labels, help.
@@ -137,12 +135,13 @@ pub mod catalogue {
     pub use crate::types::catalogue::{find, MetricDef, MetricKind, METRICS};
 }
 
-/// Histogram bucket configuration for durations.
-pub mod buckets {
-    pub use crate::imp::buckets::{
-        set_duration_buckets, BucketsError, DEFAULT_DURATION_BUCKETS, MAX_BUCKETS,
-    };
-}
+pub mod buckets;
+
+// The Prometheus sink is a part, not an aspect: it serves the
+// application's own metrics in every build, with poolscope's exposition
+// empty when no aspect is compiled in.
+#[cfg(feature = "metrics")]
+mod prometheus;
 
 #[doc(hidden)]
 pub mod __private {

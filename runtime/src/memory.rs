@@ -118,7 +118,7 @@ pub fn jemalloc() -> Option<JemallocStats> {
 
 /// Takes a reading now: this process, the allocator, every pool's workers.
 pub fn snapshot() -> MemorySnapshot {
-    let pools = crate::imp::stats::pools()
+    let pools = crate::stats::pools()
         .into_iter()
         .filter_map(|pool| {
             let state = pool.state?;
@@ -141,8 +141,7 @@ pub fn snapshot() -> MemorySnapshot {
                 }
             }
             // Compiled out, no worker handle keeps anything.
-            #[cfg(any(feature = "timing", feature = "correlation", feature = "errors"))]
-            crate::imp::pool::note_resident(pool.pool, &readings);
+            crate::seam::note_resident(pool.pool, &readings);
             Some(memory)
         })
         .collect();

@@ -39,10 +39,10 @@
 
 use std::fmt;
 
-use crate::imp::queue::{Stamp, Ticket, Tracker};
-use crate::imp::Pool;
+use crate::seam::{Stamp, Ticket, Tracker};
 use crate::types::error::{ErrorContext, ErrorDetails, ErrorKind};
 use crate::types::Outcome;
+use crate::Pool;
 
 struct Entry<T> {
     item: T,

@@ -11,7 +11,7 @@ use crate::types::error::Panicked;
 
 /// Runs `job`, catching a panic.
 pub(crate) fn catch<R>(job: impl FnOnce() -> R) -> Result<R, Panicked> {
-    crate::imp::panic_hook();
+    crate::seam::panic_hook();
     catch_unwind(AssertUnwindSafe(job)).map_err(|payload| caught(&*payload))
 }
 
@@ -19,7 +19,7 @@ pub(crate) fn catch<R>(job: impl FnOnce() -> R) -> Result<R, Panicked> {
 /// used again after a panic, so a broken invariant inside it cannot be
 /// observed: that is what makes `AssertUnwindSafe` sound here.
 pub(crate) async fn catch_async<F: Future>(job: F) -> Result<F::Output, Panicked> {
-    crate::imp::panic_hook();
+    crate::seam::panic_hook();
     let mut job = std::pin::pin!(job);
     std::future::poll_fn(
         move |cx| match catch_unwind(AssertUnwindSafe(|| job.as_mut().poll(cx))) {
@@ -33,6 +33,6 @@ pub(crate) async fn catch_async<F: Future>(job: F) -> Result<F::Output, Panicked
 
 fn caught(payload: &(dyn std::any::Any + Send)) -> Panicked {
     let mut panicked = Panicked::from_payload(payload);
-    panicked.location = crate::imp::panic_location();
+    panicked.location = crate::seam::panic_location();
     panicked
 }

@@ -12,7 +12,7 @@ use super::health::{CustomCheck, History};
 use super::routes::{Endpoint, ENDPOINTS};
 use super::server::{Server, Settings, State};
 use super::{auth, HealthConfig, HttpError, DEFAULT_ADDRESS};
-use crate::imp::metrics::MetricsHandle;
+use crate::prometheus::MetricsHandle;
 
 impl Server {
     /// A builder with the defaults: [`DEFAULT_ADDRESS`], every endpoint on.

@@ -167,7 +167,7 @@ impl HealthConfig {
             }
         }
         if let Some(p99) = self.max_p99 {
-            if let Err(largest) = crate::imp::buckets::below_largest(p99.as_secs_f64(), None) {
+            if let Err(largest) = crate::buckets::below_largest(p99.as_secs_f64(), None) {
                 return Err(format!("`max_p99` is {p99:?}: it must be below the largest duration bucket ({largest} s)"));
             }
         }
@@ -226,7 +226,7 @@ pub(crate) fn checks(
         out.extend(p99_latency(config, name, window));
     }
     // Readiness alert rules: failing while they fire.
-    for (rule, pool, value, threshold) in crate::imp::alerts::readiness_failures() {
+    for (rule, pool, value, threshold) in crate::seam::readiness_failures() {
         out.push(Check {
             check: format!("alert:{rule}"),
             message: format!("alert `{rule}` is firing: {value} over {threshold}"),

@@ -87,5 +87,5 @@ pub enum HttpError {
     },
     /// [`serve`] could not install the Prometheus recorder.
     #[error(transparent)]
-    Metrics(#[from] crate::imp::metrics::MetricsError),
+    Metrics(#[from] crate::prometheus::MetricsError),
 }

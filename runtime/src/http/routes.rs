@@ -222,13 +222,9 @@ fn detailed(state: &State) -> Response<Body> {
 
 /// The Prometheus text `/metrics` serves.
 pub(super) fn metrics_text(state: &State) -> String {
-    match state
-        .metrics
-        .clone()
-        .or_else(crate::imp::metrics::installed)
-    {
+    match state.metrics.clone().or_else(crate::prometheus::installed) {
         Some(handle) => handle.render(),
-        None => crate::imp::metrics::render(),
+        None => crate::prometheus::render(),
     }
 }
 
@@ -242,7 +238,7 @@ pub(super) fn evaluate(
     let health = state.health.load();
     let pools: Vec<(PoolSnapshot, WindowStats)> = {
         let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
-        crate::imp::stats::pools()
+        crate::stats::pools()
             .into_iter()
             .map(|pool| {
                 let window = history.window(now, health.window, &pool);

@@ -19,7 +19,7 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 use super::health::{CustomCheck, History};
 use super::routes::{self, Endpoint, ENDPOINTS};
 use super::{auth, dashboard, HealthConfig, HttpError};
-use crate::imp::metrics::MetricsHandle;
+use crate::prometheus::MetricsHandle;
 
 /// Serves every endpoint compiled in — `/health`, `/health/ready`,
 /// `/health/detailed`, `/metrics` and (feature `dashboard`) `/dashboard` —
@@ -58,8 +58,8 @@ pub fn serve(
         .next()
         .ok_or_else(|| unresolved("it resolves to no address".into()))?;
     tokio::runtime::Handle::try_current().map_err(|_| HttpError::NoRuntime)?;
-    if crate::imp::metrics::installed().is_none() {
-        crate::imp::metrics::install()?;
+    if crate::prometheus::installed().is_none() {
+        crate::prometheus::install()?;
     }
     Server::builder().with_address(resolved).build()?.start()
 }
@@ -382,7 +382,7 @@ async fn sample(state: std::sync::Weak<State>) {
     loop {
         every.tick().await;
         let Some(state) = state.upgrade() else { return };
-        let pools = crate::imp::stats::pools();
+        let pools = crate::stats::pools();
         let now = Instant::now();
         state.dashboard.record_chart(now, &pools);
         let window = state.health.load().window;

@@ -223,7 +223,7 @@ type Firing = BTreeMap<(String, Option<String>), (f64, f64)>;
 static READINESS: Mutex<Firing> = Mutex::new(BTreeMap::new());
 
 /// The readiness rules firing now, for `/health/ready`.
-#[cfg_attr(not(feature = "http"), allow(dead_code))]
+#[cfg(feature = "http")]
 pub(crate) fn readiness_failures() -> Vec<(String, Option<String>, f64, f64)> {
     READINESS
         .lock()

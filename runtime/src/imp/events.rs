@@ -9,18 +9,7 @@ use crate::types::events::Event;
 
 type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 
-/// What a handler wants: every event; what the log sink writes (request
-/// events only while the log level lets them through); or failures and the
-/// rare life-cycle events only (the dashboard), so that successful requests
-/// never build an event for it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Interest {
-    All,
-    #[cfg_attr(not(feature = "logging"), allow(dead_code))]
-    Logs,
-    #[cfg_attr(not(feature = "dashboard"), allow(dead_code))]
-    Failures,
-}
+pub(crate) use crate::types::events::Interest;
 
 struct Entry {
     id: usize,
@@ -69,15 +58,21 @@ pub(crate) fn subscribe_with(interest: Interest, handler: Handler) -> Subscripti
     Subscription { id }
 }
 
+/// Whether `interest` is the log sink's (there is none without logging).
+fn is_logs(interest: Interest) -> bool {
+    match interest {
+        #[cfg(feature = "logging")]
+        Interest::Logs => true,
+        _ => false,
+    }
+}
+
 fn recount(handlers: &[Entry]) {
     let all = handlers
         .iter()
         .filter(|e| e.interest == Interest::All)
         .count();
-    let logs = handlers
-        .iter()
-        .filter(|e| e.interest == Interest::Logs)
-        .count();
+    let logs = handlers.iter().filter(|e| is_logs(e.interest)).count();
     ALL.store(all, Ordering::Relaxed);
     LOGS.store(logs, Ordering::Relaxed);
     ANY.store(handlers.len(), Ordering::Relaxed);

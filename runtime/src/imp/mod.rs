@@ -3,20 +3,18 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub(crate) mod alerts;
-pub(crate) mod buckets;
 mod call;
 #[cfg(feature = "timing")]
 mod clock;
 pub(crate) mod correlation;
 pub(crate) mod events;
-#[cfg(feature = "metrics")]
-pub(crate) mod metrics;
 mod panic;
 pub(crate) mod pool;
 pub(crate) mod private;
 #[cfg(feature = "queue")]
 pub(crate) mod queue;
-mod series;
+pub(crate) mod seam;
+pub(crate) mod series;
 pub(crate) mod stats {
     pub use super::series::snapshot;
     use crate::types::stats::PoolSnapshot;

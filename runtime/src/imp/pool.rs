@@ -88,7 +88,7 @@ struct Durations {
 
 impl Durations {
     fn new() -> Durations {
-        let bounds = super::buckets::current();
+        let bounds = crate::buckets::current();
         Durations {
             counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
             bounds,

@@ -86,8 +86,9 @@ pub(crate) struct Series {
     pub(crate) kind: Kind,
     pub(crate) pool: Label,
     pub(crate) command: Label,
-    /// A call site's `labels(..)`: literals, so a bounded set.
-    #[cfg_attr(not(feature = "metrics"), allow(dead_code))]
+    /// A call site's `labels(..)`: literals, so a bounded set. Only the
+    /// exposition shows them; without it they are part of the key alone.
+    #[cfg(feature = "metrics")]
     pub(crate) extra: Extra,
     id: usize,
     bounds: Arc<[f64]>,
@@ -133,7 +134,8 @@ thread_local! {
 }
 
 impl Series {
-    fn new(id: usize, (kind, pool, command, extra): Key, bounds: Arc<[f64]>) -> Series {
+    fn new(id: usize, key: Key, bounds: Arc<[f64]>) -> Series {
+        let (kind, pool, command, _) = key;
         let bounds_ns: Box<[u64]> = bounds.iter().map(|s| (s * 1e9).round() as u64).collect();
         let buckets = bounds.len() + 1;
         let first_at_least = std::array::from_fn(|e| {
@@ -145,7 +147,8 @@ impl Series {
             kind,
             pool,
             command,
-            extra,
+            #[cfg(feature = "metrics")]
+            extra: key.3,
             id,
             bounds,
             bounds_ns,
@@ -312,7 +315,7 @@ pub(crate) const MAX_SERIES: usize = 10_000;
 /// The series for `(kind, pool, command)`, created on first use and kept for
 /// the life of the process.
 pub(crate) fn series(kind: Kind, pool: Label, command: Label) -> &'static Series {
-    series_with(kind, pool, command, &[], super::buckets::current)
+    series_with(kind, pool, command, &[], crate::buckets::current)
 }
 
 /// As [`series`], with a call site's extra labels (series with the same
@@ -323,7 +326,7 @@ pub(crate) fn series_labeled(
     command: Label,
     extra: Extra,
 ) -> &'static Series {
-    series_with(kind, pool, command, extra, super::buckets::current)
+    series_with(kind, pool, command, extra, crate::buckets::current)
 }
 
 fn series_with(
@@ -537,7 +540,6 @@ fn base_labels(series: &Series, has_command: bool) -> String {
     base
 }
 
-#[cfg(feature = "metrics")]
 /// Appends the Prometheus text exposition of every series.
 #[cfg(feature = "metrics")]
 pub(crate) fn render(out: &mut String) {
@@ -664,7 +666,7 @@ mod tests {
 
     #[test]
     fn the_bucket_table_agrees_with_a_binary_search() {
-        let bounds: Arc<[f64]> = crate::imp::buckets::DEFAULT_DURATION_BUCKETS.into();
+        let bounds: Arc<[f64]> = crate::buckets::DEFAULT_DURATION_BUCKETS.into();
         let s = series_with(
             Kind::Request,
             Label::new("table-test"),

@@ -137,7 +137,7 @@ where
             .iter()
             .any(|(name, _)| *name == "correlation_id")
         {
-            if let Some(id) = crate::imp::correlation::current() {
+            if let Some(id) = crate::correlation::current() {
                 fields
                     .fields
                     .insert(0, ("correlation_id", Value::String(id.to_string())));

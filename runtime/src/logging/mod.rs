@@ -25,7 +25,7 @@ use tracing_subscriber::EnvFilter;
 
 pub use format::rfc3339;
 
-use crate::imp::events::Subscription;
+use crate::events::Subscription;
 
 /// How lines look.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -364,7 +364,7 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     // Reloadable, so the level can change without a restart.
     let (filter, handle) = tracing_subscriber::reload::Layer::new(filter);
     let subscriber = tracing_subscriber::registry().with(filter).with(layer);
-    crate::imp::events::set_sample_rate(config.sample_rate);
+    crate::events::set_sample_rate(config.sample_rate);
     let sink = sink::subscribe();
 
     // The catalogue says what each counter means; it is written once, there.

@@ -5,9 +5,11 @@ use std::sync::Arc;
 
 use serde_json::{json, Map, Value};
 
-use crate::imp::events::{subscribe_with, Interest, Subscription};
+use crate::events::Subscription;
+use crate::seam::subscribe_with;
 use crate::types::correlation::CorrelationId;
 use crate::types::error::{ErrorContext, PythonFrame, PythonTraceback};
+use crate::types::events::Interest;
 use crate::types::events::{Event, Field};
 use crate::types::Outcome;
 

@@ -280,7 +280,7 @@ pub const METRICS: &[MetricDef] = &[
 
 /// Whether `name` can be a Prometheus metric name
 /// (`[a-zA-Z_:][a-zA-Z0-9_:]*`).
-#[cfg_attr(not(any(feature = "dashboard", feature = "config")), allow(dead_code))]
+#[cfg(any(feature = "dashboard", feature = "config"))]
 pub(crate) fn is_metric_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars

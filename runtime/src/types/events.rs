@@ -309,3 +309,19 @@ pub struct Alert {
     /// The rule's threshold.
     pub threshold: f64,
 }
+
+/// What a subscriber wants: every event; what the log sink writes (request
+/// events only while the log level lets them through); or failures and the
+/// rare life-cycle events only (the dashboard), so that successful requests
+/// never build an event for it. The sinks' kinds exist only with the sink.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Interest {
+    /// Every event: a subscriber of the public API.
+    All,
+    /// The log sink's.
+    #[cfg(feature = "logging")]
+    Logs,
+    /// The dashboard's.
+    #[cfg(feature = "dashboard")]
+    Failures,
+}

@@ -9,12 +9,7 @@ pub(crate) mod events;
 pub(crate) mod label;
 pub(crate) mod python;
 pub(crate) mod stats;
-#[cfg(any(
-    feature = "timing",
-    feature = "correlation",
-    feature = "errors",
-    feature = "http"
-))]
+#[cfg(any(feature = "aspects", feature = "http"))]
 pub(crate) mod window;
 
 /// How long a pool must stay clear of saturation before its saturation
@@ -28,11 +23,7 @@ pub const DEFAULT_SATURATION_HOLD: std::time::Duration = std::time::Duration::fr
 ///     println!("poolscope is compiled out: nothing is recorded");
 /// }
 /// ```
-pub const COMPILED_IN: bool = cfg!(any(
-    feature = "timing",
-    feature = "correlation",
-    feature = "errors"
-));
+pub const COMPILED_IN: bool = cfg!(feature = "aspects");
 
 /// Which catalogue event an observed call produces.
 ///

@@ -241,7 +241,7 @@ mod tests {
     /// docs/metrics.md).
     #[test]
     fn estimates_stay_within_the_bucket_of_the_exact_percentile() {
-        let bounds = crate::imp::buckets::DEFAULT_DURATION_BUCKETS.to_vec();
+        let bounds = crate::buckets::DEFAULT_DURATION_BUCKETS.to_vec();
         // Three shapes: uniform over 0-200 ms, log-uniform over 50 µs-5 s,
         // and a bimodal mix of fast calls and slow ones.
         let uniform: Vec<f64> = (0..10_000).map(|i| (i as f64 + 0.5) * 0.000_02).collect();

@@ -100,7 +100,7 @@ impl History {
 
     /// Keeps at least `keep` from now on (a longer window reaches back only
     /// as far as the samples already kept).
-    #[cfg_attr(not(feature = "http"), allow(dead_code))]
+    #[cfg(feature = "http")]
     pub(crate) fn set_keep(&mut self, keep: Duration) {
         self.keep = keep;
     }

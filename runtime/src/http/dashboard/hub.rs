@@ -50,7 +50,7 @@ pub(crate) struct Hub {
     /// sequence numbers start again with a new instance.
     pub(super) instance: u64,
     /// Keeps the event handler subscribed while the hub lives.
-    subscription: Mutex<Option<crate::imp::events::Subscription>>,
+    subscription: Mutex<Option<crate::events::Subscription>>,
 }
 
 impl Hub {
@@ -101,8 +101,8 @@ impl Hub {
             return;
         }
         let weak = Arc::downgrade(self);
-        *subscription = Some(crate::imp::events::subscribe_with(
-            crate::imp::events::Interest::Failures,
+        *subscription = Some(crate::seam::subscribe_with(
+            crate::types::events::Interest::Failures,
             Arc::new(move |event| {
                 if let Some(hub) = weak.upgrade() {
                     hub.hear(event);

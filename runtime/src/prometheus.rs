@@ -46,7 +46,7 @@ pub fn install() -> Result<MetricsHandle, MetricsError> {
     let recorder = PrometheusBuilder::new()
         .set_buckets_for_metric(
             Matcher::Prefix("poolscope_".into()),
-            &super::buckets::current(),
+            &crate::buckets::current(),
         )?
         .build_recorder();
     let prometheus = recorder.handle();
@@ -98,6 +98,6 @@ pub fn render() -> String {
 /// What poolscope renders itself: the per-call-site series, and the pools'
 /// time saturated.
 fn render_into(out: &mut String) {
-    super::series::render(out);
-    super::pool::render(out);
+    crate::seam::render_series(out);
+    crate::seam::render_pools(out);
 }

@@ -1,3 +1,7 @@
+//! Histogram bucket configuration for durations: one set of bounds for
+//! every duration histogram, the call-site series' and the exporter's, in
+//! every build.
+
 use std::sync::{Arc, RwLock};
 
 /// Default upper bounds, in seconds, of every poolscope duration histogram:
@@ -60,7 +64,7 @@ pub fn set_duration_buckets(bounds: &[f64]) -> Result<(), BucketsError> {
 /// read from the buckets and cannot exceed the largest finite bound, so a
 /// limit at or above it never fails. `Err(largest)` when it is not below.
 /// `bounds` defaults to the buckets in force.
-#[cfg_attr(not(any(feature = "http", feature = "config")), allow(dead_code))]
+#[cfg(any(feature = "http", feature = "config"))]
 pub(crate) fn below_largest(seconds: f64, bounds: Option<&[f64]>) -> Result<(), f64> {
     let in_force;
     let bounds = match bounds {
@@ -102,10 +106,7 @@ pub(crate) fn validate(bounds: &[f64]) -> Result<(), BucketsError> {
 }
 
 /// The bounds in force.
-#[cfg_attr(
-    not(any(feature = "timing", feature = "correlation", feature = "errors")),
-    allow(dead_code)
-)]
+#[cfg(any(feature = "aspects", feature = "metrics"))]
 pub(crate) fn current() -> Arc<[f64]> {
     BUCKETS
         .read()

@@ -1,0 +1,224 @@
+//! Pool and worker handles with every method empty.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use crate::types::error::{CrashContext, ErrorContext, Panicked};
+use crate::types::events::Field;
+use crate::types::label::{AsLabel, Label};
+use crate::types::WorkerState;
+
+// The derives match the real types', so code that compiles against one
+// compiles, warning-free, against the other.
+
+/// A pool handle; with no aspect compiled in, every method is empty.
+#[derive(Clone, Debug)]
+pub struct Pool;
+
+/// Builds a [`Pool`].
+#[must_use]
+#[derive(Debug)]
+pub struct PoolBuilder;
+
+impl PoolBuilder {
+    /// The pool.
+    #[inline(always)]
+    pub fn build(self) -> Pool {
+        Pool
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn with_saturation_hold(self, _hold: Duration) -> PoolBuilder {
+        self
+    }
+}
+
+impl Pool {
+    /// A pool handle.
+    #[inline(always)]
+    pub fn new<L: AsLabel + ?Sized>(_name: &L) -> Pool {
+        Pool
+    }
+
+    /// A builder.
+    #[inline(always)]
+    pub fn builder<L: AsLabel + ?Sized>(_name: &L) -> PoolBuilder {
+        PoolBuilder
+    }
+
+    /// An empty label.
+    #[inline(always)]
+    pub fn label(&self) -> Label {
+        Label::from_static("")
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn started(&self, _size: usize, _startup: Duration, _config: Vec<Field>) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn retire(&self) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn set_size(&self, _size: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn queue_depth(&self, _depth: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn queue_wait(&self, _wait: Duration) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn set_queue_capacity(&self, _capacity: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn saturated(&self, _queue_size: usize, _available_workers: usize) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn saturation_ended(&self) {}
+
+    /// Always `false`.
+    #[inline(always)]
+    pub fn is_saturated(&self) -> bool {
+        false
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn available(&self) -> usize {
+        0
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn busy(&self) -> usize {
+        0
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn size(&self) -> usize {
+        0
+    }
+
+    /// Always 0.
+    #[inline(always)]
+    pub fn queued(&self) -> usize {
+        0
+    }
+
+    /// A worker handle that does nothing.
+    #[inline(always)]
+    pub fn worker<I: Display>(&self, _id: I) -> Worker {
+        Worker
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn session_created(&self, _session_id: &str, _ttl: Duration, _metadata: Vec<Field>) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn sessions_cleaned(&self, _count: usize, _duration: Duration) {}
+}
+
+/// A worker handle; with no aspect compiled in, every method is empty.
+#[derive(Debug)]
+pub struct Worker;
+
+impl Worker {
+    /// Does nothing.
+    #[inline(always)]
+    pub fn start_failed(&self, _startup: Duration, _error: ErrorContext) {}
+
+    /// An empty id.
+    #[inline(always)]
+    pub fn id(&self) -> &str {
+        ""
+    }
+
+    /// Always [`WorkerState::Stopped`]: nothing is tracked.
+    #[inline(always)]
+    pub fn state(&self) -> WorkerState {
+        WorkerState::Stopped
+    }
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn set_state(&self, _state: WorkerState) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn started(&self, _pid: Option<u32>, _startup: Duration) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn set_pid(&self, _pid: u32) {}
+
+    /// Does nothing.
+    #[inline(always)]
+    pub fn crashed(&self, _reason: &str, _crash: CrashContext) {}
+
+    /// A guard that does nothing.
+    #[inline(always)]
+    pub fn busy(&self) -> BusyGuard<'_> {
+        BusyGuard(std::marker::PhantomData)
+    }
+
+    /// Runs `job`; a panic inside it comes back as [`Panicked`], as in the
+    /// real build.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`] when `job` panicked.
+    #[inline(always)]
+    pub fn run<R>(&self, job: impl FnOnce() -> R) -> Result<R, Panicked> {
+        crate::task::catch(job)
+    }
+
+    /// Drives `job`; a panic in any of its polls comes back as
+    /// [`Panicked`], as in the real build.
+    ///
+    /// # Errors
+    ///
+    /// [`Panicked`] when `job` panicked.
+    pub async fn run_async<F: std::future::Future>(&self, job: F) -> Result<F::Output, Panicked> {
+        crate::task::catch_async(job).await
+    }
+}
+
+// Empty, but present as in the real build (which takes the worker out of
+// the gauges), so code that drops a worker explicitly lints the same.
+impl Drop for Worker {
+    #[inline(always)]
+    fn drop(&mut self) {}
+}
+
+/// A guard that does nothing: nothing is tracked.
+#[must_use = "the worker is available again as soon as the guard drops"]
+#[derive(Debug)]
+pub struct BusyGuard<'a>(std::marker::PhantomData<&'a Worker>);
+
+// Empty, but present as in the real build, so `drop(guard)` lints the same.
+impl Drop for BusyGuard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {}
+}
+
+/// No pool tracks time saturated.
+#[cfg(feature = "metrics")]
+#[inline(always)]
+pub(crate) fn render(_out: &mut String) {}
+
+/// No worker keeps a reading.
+#[cfg(any(feature = "metrics", feature = "aspects"))]
+#[inline(always)]
+pub(crate) fn note_resident(_pool: Label, _readings: &[(u32, u64)]) {}

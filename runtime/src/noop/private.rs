@@ -1,0 +1,2 @@
+//! What `#[observe]` expands to reaches nothing here: with no aspect the
+//! attribute hands the function back.
