@@ -7,7 +7,7 @@
 //! How soon things happen (the cadence, a push within 100 ms, a late
 //! viewer's full snapshot at the very next tick, a stalled viewer dropped)
 //! is proven on a paused clock by the unit tests in
-//! `runtime/src/http/dashboard/stream.rs`; here every wait is for a
+//! `runtime/src/http/dashboard/sse.rs`; here every wait is for a
 //! condition, with a deadline that only catches a hang.
 
 #[path = "common/http.rs"]
@@ -83,7 +83,7 @@ async fn switching_the_dashboard_off_ends_open_streams() {
     events.next().await.unwrap();
     server.set_enabled(Endpoint::Dashboard, false);
     // At once, not at the next tick: `switching_the_dashboard_off_ends_open_
-    // streams_at_once` in dashboard/stream.rs shows it on a paused clock.
+    // streams_at_once` in dashboard/sse.rs shows it on a paused clock.
     let ended =
         tokio::time::timeout(PATIENCE, async { while events.next().await.is_some() {} }).await;
     assert!(ended.is_ok(), "the stream outlived the switch");
@@ -226,7 +226,7 @@ async fn snapshots_come_first_full_then_deltas() {
     assert_eq!(first["interval_ms"], 500);
     // Every interval, exactly, and none skipped for a reader that keeps up:
     // `snapshots_come_exactly_one_interval_apart_first_full_then_deltas`
-    // in dashboard/stream.rs, on a paused clock.
+    // in dashboard/sse.rs, on a paused clock.
     viewer.until_deltas(6).await;
     server.shutdown().await;
 }
@@ -240,7 +240,7 @@ async fn a_late_viewer_gets_a_full_snapshot_while_the_first_keeps_getting_deltas
     first.until_deltas(2).await;
     // Frames are encoded full only when a viewer needs one: the late viewer
     // asks, and gets it (at the next tick, shown on a paused clock by the
-    // unit test of the same name in dashboard/stream.rs).
+    // unit test of the same name in dashboard/sse.rs).
     let mut late = Checked::open(addr).await;
     let joined = late.next().await;
     assert_eq!(joined["kind"], "full", "{joined}");
@@ -277,7 +277,7 @@ async fn a_failure_is_pushed_sanitized() {
     viewer.next().await;
     // Pushed at once (within 100 ms, not at the next tick): shown on a
     // paused clock by `a_failure_is_pushed_at_once_or_min_gap_after_the_
-    // last_push_never_at_the_next_tick` in dashboard/stream.rs.
+    // last_push_never_at_the_next_tick` in dashboard/sse.rs.
     let _ = fails("upstream said no; password=hunter2 user=bob");
     let error = viewer.until_error(|e| e["pool"] == "dash-push").await;
     assert_eq!(error["command"], "fails");
@@ -349,7 +349,7 @@ async fn every_viewer_gets_the_same_snapshot_computed_once_per_tick() {
     assert_eq!(later["viewers"], 20);
     // That every viewer gets the very same snapshot each tick, computed
     // once: `every_viewer_gets_the_same_snapshot_computed_once_per_tick` in
-    // dashboard/stream.rs.
+    // dashboard/sse.rs.
     server.shutdown().await;
 }
 
@@ -386,7 +386,7 @@ async fn custom_checks_run_on_every_probe_but_at_most_once_a_second_for_the_dash
     // most elapsed / 1 s + 1 of them, however slow the machine. Exactly
     // one run for ten snapshots within a second: `the_dashboard_reuses_
     // custom_check_results_for_a_second_and_probes_never_do` in
-    // runtime/src/http/mod.rs, on a paused clock.
+    // runtime/src/http/dashboard/mod.rs, on a paused clock.
     assert!(
         dashboard_runs >= 1 && dashboard_runs <= elapsed.as_secs() + 1,
         "{dashboard_runs} runs for 20 snapshots in {elapsed:?}"

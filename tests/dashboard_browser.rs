@@ -9,7 +9,7 @@
 //! measured after an event must show the event. How soon that snapshot
 //! comes (every 500 ms at most, a failure or crash within 100 ms) is shown
 //! on a paused clock by the unit tests in
-//! `runtime/src/http/dashboard/stream.rs`; here the delays are only printed.
+//! `runtime/src/http/dashboard/sse.rs`; here the delays are only printed.
 //! A restart gate holds crashed workers down until the page has been
 //! checked.
 //!

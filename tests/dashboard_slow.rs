@@ -7,7 +7,7 @@
 //! a stalled viewer is dropped (at its `viewer_buffer` + 1-th unread
 //! snapshot) is shown on a paused clock by
 //! `a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming`
-//! in runtime/src/http/dashboard/stream.rs.
+//! in runtime/src/http/dashboard/sse.rs.
 
 #[path = "common/http.rs"]
 mod client;

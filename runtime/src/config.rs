@@ -27,7 +27,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use serde::Deserialize;
 
-use crate::types::alert_rule::{AlertRule, Measure};
+use crate::model::alert_rule::{AlertRule, Measure};
 
 /// The whole configuration. Every section and key is optional; what is
 /// missing takes its default.
@@ -576,7 +576,7 @@ impl Config {
             .dashboard
             .metrics
             .iter()
-            .find(|n| !crate::types::catalogue::is_metric_name(n))
+            .find(|n| !crate::model::catalogue::is_metric_name(n))
         {
             return Err(field(
                 "dashboard.metrics",
@@ -615,7 +615,7 @@ impl Config {
                         ))
                     }
                 };
-                let problem = |e: crate::types::alert_rule::AlertError| field(&at, e.to_string());
+                let problem = |e: crate::model::alert_rule::AlertError| field(&at, e.to_string());
                 let mut out = AlertRule::new(rule.name.clone(), measure, rule.threshold).map_err(problem)?;
                 if let Some(resolve_at) = rule.resolve_at {
                     out = out.with_resolve_at(resolve_at);

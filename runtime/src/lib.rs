@@ -9,8 +9,10 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(feature = "aspects"), allow(unused_variables))]
 
+mod interner;
+mod model;
 mod task;
-mod types;
+mod traceback;
 
 // The real runtime, or with no aspect compiled in the no-op one: the same
 // API, file for file, on zero-sized types with empty bodies. The rest of
@@ -25,7 +27,7 @@ use imp::seam;
 use noop as imp;
 
 pub use imp::{is_enabled, set_enabled, BusyGuard, Pool, PoolBuilder, Worker};
-pub use types::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
+pub use model::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
 
 /// Correlation ids: which request a piece of work belongs to.
 ///
@@ -35,7 +37,7 @@ pub use types::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD
 /// and nested observed calls.
 pub mod correlation {
     pub use crate::imp::correlation::{bind, current, with_id, Bound};
-    pub use crate::types::correlation::{CorrelationId, IntoCorrelation, ParseCorrelationError};
+    pub use crate::model::correlation::{CorrelationId, IntoCorrelation, ParseCorrelationError};
 }
 
 /// Threshold alerts: `alert.fired` / `alert.resolved` events, a warn log
@@ -52,18 +54,18 @@ pub mod events {
     pub use crate::imp::events::{
         sample_rate, set_sample_rate, set_worker, subscribe, Subscription,
     };
-    pub use crate::types::events::*;
+    pub use crate::model::events::*;
 }
 
 /// Structured error context carried by events.
 pub mod error {
-    pub use crate::types::error::*;
-    pub use crate::types::python::fault_stack;
+    pub use crate::model::error::*;
+    pub use crate::traceback::fault_stack;
 }
 
 /// Interned metric labels.
 pub mod label {
-    pub use crate::types::label::{AsLabel, Label, MAX_LABEL_VALUES, OVERFLOW_LABEL};
+    pub use crate::interner::{AsLabel, Label, MAX_LABEL_VALUES, OVERFLOW_LABEL};
 }
 pub use label::Label;
 
@@ -102,7 +104,7 @@ pub mod sanitize;
 /// Read access to the statistics of observed calls.
 pub mod stats {
     pub use crate::imp::stats::{pools, snapshot as series};
-    pub use crate::types::stats::{
+    pub use crate::model::stats::{
         HistogramSnapshot, PoolSnapshot, PoolState, RequestTotals, SeriesSnapshot, WorkerCounts,
         WorkerInfo, MAX_LISTED_WORKERS,
     };
@@ -132,7 +134,7 @@ pub mod memory;
 
 /// Every metric poolscope exports: names, types, labels, help.
 pub mod catalogue {
-    pub use crate::types::catalogue::{find, MetricDef, MetricKind, METRICS};
+    pub use crate::model::catalogue::{find, MetricDef, MetricKind, METRICS};
 }
 
 pub mod buckets;

@@ -21,7 +21,7 @@ use std::time::{Duration, SystemTime};
 #[cfg(feature = "jemalloc")]
 pub use tikv_jemallocator::Jemalloc;
 
-use crate::types::label::Label;
+use crate::interner::Label;
 
 /// Resident and virtual size of one process, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

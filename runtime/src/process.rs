@@ -27,8 +27,8 @@ use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::watch;
 
-use crate::types::error::STDERR_TAIL_BYTES;
-use crate::types::label::{AsLabel, Label};
+use crate::interner::{AsLabel, Label};
+use crate::model::error::STDERR_TAIL_BYTES;
 
 /// Binds a child to the host's life: on Linux, the kernel sends it SIGKILL
 /// when the thread that spawned it exits (`PR_SET_PDEATHSIG`, set in the

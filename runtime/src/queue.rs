@@ -39,9 +39,9 @@
 
 use std::fmt;
 
+use crate::model::error::{ErrorContext, ErrorDetails, ErrorKind};
+use crate::model::Outcome;
 use crate::seam::{Stamp, Ticket, Tracker};
-use crate::types::error::{ErrorContext, ErrorDetails, ErrorKind};
-use crate::types::Outcome;
 use crate::Pool;
 
 struct Entry<T> {

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::task::Poll;
 
-use crate::types::error::Panicked;
+use crate::model::error::Panicked;
 
 /// Runs `job`, catching a panic.
 pub(crate) fn catch<R>(job: impl FnOnce() -> R) -> Result<R, Panicked> {

@@ -67,7 +67,7 @@ fn r5_1_dashboard_shows_current_pool_status_and_worker_health() {
 /// R5.2: the page follows the system without a reload: the first snapshot
 /// measured after a change shows it. The cadence behind "within 1 second"
 /// (a snapshot every 500 ms at most, a failure pushed within 100 ms) is
-/// proven on a paused clock in `runtime/src/http/dashboard/stream.rs`;
+/// proven on a paused clock in `runtime/src/http/dashboard/sse.rs`;
 /// here, on a shared machine, the page's delay is measured and bounded
 /// loosely so that only a page that stopped following fails.
 #[test]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::types::stats::PoolSnapshot;
-pub(crate) use crate::types::window::{History, WindowStats};
+use crate::model::stats::PoolSnapshot;
+pub(crate) use crate::model::window::{History, WindowStats};
 
 /// Thresholds of the readiness checks behind `/health/ready`.
 ///
@@ -241,7 +241,7 @@ pub(crate) fn checks(
 }
 
 /// The `workers` check: enough workers up.
-fn workers(config: &HealthConfig, pool: &str, state: &crate::types::stats::PoolState) -> Check {
+fn workers(config: &HealthConfig, pool: &str, state: &crate::model::stats::PoolState) -> Check {
     let up = state.workers.up();
     Check {
         check: "workers".into(),
@@ -305,7 +305,7 @@ fn p99_latency(config: &HealthConfig, pool: &str, window: &WindowStats) -> Optio
 
 /// The `capacity` check: whether a new request could start soon enough,
 /// under the configured policy.
-fn capacity(config: &HealthConfig, pool: &str, state: &crate::types::stats::PoolState) -> Check {
+fn capacity(config: &HealthConfig, pool: &str, state: &crate::model::stats::PoolState) -> Check {
     let workers = &state.workers;
     let max_wait = config.max_queue_wait.as_secs_f64();
     let (passed, value, threshold, message) = match config.readiness {
@@ -386,8 +386,8 @@ pub(crate) fn run_custom(custom: &[(String, CustomCheck)]) -> Vec<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::label::Label;
-    use crate::types::stats::{HistogramSnapshot, PoolState, RequestTotals, WorkerCounts};
+    use crate::interner::Label;
+    use crate::model::stats::{HistogramSnapshot, PoolState, RequestTotals, WorkerCounts};
     use std::time::Instant;
 
     fn snapshot(

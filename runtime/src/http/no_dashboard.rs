@@ -18,7 +18,7 @@ use super::auth::Auth;
 use super::response::Body;
 use super::routes::Endpoint;
 use super::server::State;
-use crate::types::stats::PoolSnapshot;
+use crate::model::stats::PoolSnapshot;
 
 /// No endpoint of its own.
 pub(super) const ENDPOINTS: usize = 0;

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::health::{Check, WindowStats};
-use crate::types::stats::PoolSnapshot;
+use crate::model::stats::PoolSnapshot;
 
 /// `/health`.
 #[derive(Serialize)]

@@ -18,7 +18,7 @@ use super::health::{self, Check, WindowStats};
 use super::report;
 use super::response::{self, json, text, Body};
 use super::server::State;
-use crate::types::stats::PoolSnapshot;
+use crate::model::stats::PoolSnapshot;
 
 /// How many endpoints there are: the four health and metrics ones, and the
 /// dashboard's when it is compiled in.

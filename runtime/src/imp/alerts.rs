@@ -10,13 +10,13 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{self, active as events_active};
-pub use crate::types::alert_rule::{
+use crate::interner::Label;
+pub use crate::model::alert_rule::{
     AlertError, AlertRule, ErrorRateRule, Measure, ERROR_RATE_RULE,
 };
-use crate::types::events::{Alert, Event};
-use crate::types::label::Label;
-use crate::types::stats::PoolSnapshot;
-use crate::types::window::{History, WindowStats};
+use crate::model::events::{Alert, Event};
+use crate::model::stats::PoolSnapshot;
+use crate::model::window::{History, WindowStats};
 
 /// Evaluates rules until dropped; dropping it resolves what still fires.
 #[derive(Debug)]
@@ -42,7 +42,7 @@ impl AlertControls {
     ///
     /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
     pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
-        crate::types::alert_rule::validate_all(&rules)?;
+        crate::model::alert_rule::validate_all(&rules)?;
         *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(rules);
         Ok(())
     }
@@ -112,7 +112,7 @@ pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError>
 /// [`AlertError::Thread`] if the thread cannot start.
 pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, AlertError> {
     describe();
-    crate::types::alert_rule::validate_watch(&rules, every)?;
+    crate::model::alert_rule::validate_watch(&rules, every)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let controls = AlertControls::default();
     let pending = controls.pending.clone();
@@ -183,7 +183,7 @@ impl AlertEvaluator {
     /// [`AlertError::Rule`] for a rule out of range.
     pub fn new(rules: Vec<AlertRule>) -> Result<AlertEvaluator, AlertError> {
         describe();
-        crate::types::alert_rule::validate_all(&rules)?;
+        crate::model::alert_rule::validate_all(&rules)?;
         Ok(AlertEvaluator {
             rules: Rules::new(rules, Duration::ZERO),
         })
@@ -203,7 +203,7 @@ impl AlertEvaluator {
     ///
     /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
     pub fn set_rules(&mut self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
-        crate::types::alert_rule::validate_all(&rules)?;
+        crate::model::alert_rule::validate_all(&rules)?;
         self.rules.resolve_all();
         self.rules = Rules::new(rules, Duration::ZERO);
         Ok(())

@@ -12,13 +12,13 @@ use std::time::{Duration, SystemTime};
 use super::correlation::swap;
 use super::events;
 use super::series::{self, Block, Series};
-use crate::types::correlation::CorrelationId;
-use crate::types::error::{ErrorContext, ErrorDetails, ErrorKind};
-use crate::types::events::{
+use crate::interner::Label;
+use crate::model::correlation::CorrelationId;
+use crate::model::error::{ErrorContext, ErrorDetails, ErrorKind};
+use crate::model::events::{
     Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted,
 };
-use crate::types::label::Label;
-use crate::types::{Kind, Outcome};
+use crate::model::{Kind, Outcome};
 
 const TIMING: bool = cfg!(feature = "timing");
 const CORRELATION: bool = cfg!(feature = "correlation");
@@ -735,7 +735,7 @@ impl ErrView<'_> {
 /// first impl whose bounds hold, from `ErrorDetails` down to "not a `Result`".
 pub mod classify {
     use super::{Classified, ErrView};
-    use crate::types::error::ErrorDetails;
+    use crate::model::error::ErrorDetails;
     use std::fmt::{Debug, Display};
 
     /// A borrowed return value, the receiver of the classification.
@@ -883,8 +883,8 @@ mod tests {
 
     #[test]
     fn error_details_come_first() {
-        let crash: Result<(), crate::types::error::WorkerCrash> =
-            Err(crate::types::error::WorkerCrash::exited(
+        let crash: Result<(), crate::model::error::WorkerCrash> =
+            Err(crate::model::error::WorkerCrash::exited(
                 3,
                 b"",
                 std::time::Duration::from_secs(1),

@@ -3,7 +3,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::types::correlation::CorrelationId;
+use crate::model::correlation::CorrelationId;
 
 thread_local! {
     static CURRENT: Cell<Option<CorrelationId>> = const { Cell::new(None) };

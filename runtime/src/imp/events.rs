@@ -4,12 +4,12 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-use crate::types::correlation::CorrelationId;
-use crate::types::events::Event;
+use crate::model::correlation::CorrelationId;
+use crate::model::events::Event;
 
 type Handler = Arc<dyn Fn(&Event) + Send + Sync>;
 
-pub(crate) use crate::types::events::Interest;
+pub(crate) use crate::model::events::Interest;
 
 struct Entry {
     id: usize,
@@ -209,8 +209,8 @@ pub(crate) fn emit(event: Event) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::types::events::{PoolSaturated, SessionCleanup};
-    use crate::types::label::Label;
+    use crate::interner::Label;
+    use crate::model::events::{PoolSaturated, SessionCleanup};
     use std::sync::Mutex;
     use std::time::{Duration, SystemTime};
 

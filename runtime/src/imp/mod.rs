@@ -17,7 +17,7 @@ pub(crate) mod seam;
 pub(crate) mod series;
 pub(crate) mod stats {
     pub use super::series::snapshot;
-    use crate::types::stats::PoolSnapshot;
+    use crate::model::stats::PoolSnapshot;
 
     /// Every pool known to poolscope — built with `Pool`, or seen in an
     /// observed request — with its state and its requests, in name order.

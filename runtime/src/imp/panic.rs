@@ -27,7 +27,7 @@ fn install_slow() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let message = crate::types::error::Panicked::from_payload(info.payload()).message;
+            let message = crate::model::error::Panicked::from_payload(info.payload()).message;
             let location = info
                 .location()
                 .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()));

@@ -11,16 +11,16 @@ use metrics::{Counter, Gauge, Histogram};
 use super::correlation::current;
 use super::events::{self, active as events_active};
 use super::series::{self, Series};
-use crate::types::error::{CrashContext, ErrorContext, ErrorKind};
-use crate::types::events::{
+use crate::interner::{AsLabel, Label};
+use crate::model::error::{CrashContext, ErrorContext, ErrorKind};
+use crate::model::events::{
     Event, Field, PoolSaturated, PoolSaturationEnded, PoolStarted, SessionCleanup, SessionCreated,
     WorkerCrashed, WorkerStarted,
 };
-use crate::types::label::{AsLabel, Label};
-use crate::types::stats::{
+use crate::model::stats::{
     HistogramSnapshot, PoolState, WorkerCounts, WorkerInfo, MAX_LISTED_WORKERS,
 };
-use crate::types::{Kind, Outcome, WorkerState, DEFAULT_SATURATION_HOLD};
+use crate::model::{Kind, Outcome, WorkerState, DEFAULT_SATURATION_HOLD};
 
 /// The live state of a pool, read by health checks: plain atomics beside the
 /// metric handles, because a `metrics` handle cannot be read back.
@@ -868,7 +868,7 @@ impl Worker {
     /// # Errors
     ///
     /// [`Panicked`](crate::error::Panicked) when `job` panicked.
-    pub fn run<R>(&self, job: impl FnOnce() -> R) -> Result<R, crate::types::error::Panicked> {
+    pub fn run<R>(&self, job: impl FnOnce() -> R) -> Result<R, crate::model::error::Panicked> {
         let _busy = self.busy();
         crate::task::catch(job)
     }
@@ -884,7 +884,7 @@ impl Worker {
     pub async fn run_async<F: std::future::Future>(
         &self,
         job: F,
-    ) -> Result<F::Output, crate::types::error::Panicked> {
+    ) -> Result<F::Output, crate::model::error::Panicked> {
         let _busy = self.busy();
         crate::task::catch_async(job).await
     }
@@ -915,7 +915,7 @@ impl Worker {
                 Some(self.shared.resident_bytes.load(Ordering::Relaxed)).filter(|&b| b != 0);
         }
         if crash.host.is_none() {
-            crash.host = crate::types::error::host_name();
+            crash.host = crate::model::error::host_name();
         }
         if !super::is_enabled() {
             return;

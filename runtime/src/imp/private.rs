@@ -2,4 +2,4 @@
 
 pub use super::call::classify;
 pub use super::call::{call_once, once, Call, Classified, Details, ErrView, Observed, Site, Start};
-pub use crate::types::Kind;
+pub use crate::model::Kind;

@@ -19,9 +19,9 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::types::label::Label;
-use crate::types::stats::{HistogramSnapshot, RequestTotals, SeriesSnapshot};
-use crate::types::{Kind, Outcome};
+use crate::interner::Label;
+use crate::model::stats::{HistogramSnapshot, RequestTotals, SeriesSnapshot};
+use crate::model::{Kind, Outcome};
 
 /// One block of counters: calls started, then per outcome the bucket counts
 /// (`<= bounds[i]`, the last one `+Inf`) and the sum in nanoseconds.
@@ -344,7 +344,7 @@ fn series_with(
     let key = if registry.by_key.len() >= MAX_SERIES
         && !registry.by_key.contains_key(&(kind, pool, command, extra))
     {
-        let overflow = Label::from_static(crate::types::label::OVERFLOW_LABEL);
+        let overflow = Label::from_static(crate::interner::OVERFLOW_LABEL);
         // Only requests have a command label; for the other kinds the
         // overflow series must render like any other pool's.
         let command = if kind == Kind::Request {

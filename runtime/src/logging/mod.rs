@@ -372,7 +372,7 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
         "poolscope_log_lines_total",
         "poolscope_log_lines_dropped_total",
     ] {
-        if let Some(metric) = crate::types::catalogue::find(name) {
+        if let Some(metric) = crate::model::catalogue::find(name) {
             metrics::describe_counter!(name, metrics::Unit::Count, metric.help);
         }
     }

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use serde_json::{json, Map, Value};
 
 use crate::events::Subscription;
+use crate::model::correlation::CorrelationId;
+use crate::model::error::{ErrorContext, PythonFrame, PythonTraceback};
+use crate::model::events::Interest;
+use crate::model::events::{Event, Field};
+use crate::model::Outcome;
 use crate::seam::subscribe_with;
-use crate::types::correlation::CorrelationId;
-use crate::types::error::{ErrorContext, PythonFrame, PythonTraceback};
-use crate::types::events::Interest;
-use crate::types::events::{Event, Field};
-use crate::types::Outcome;
 
 pub(crate) fn subscribe() -> Subscription {
     subscribe_with(Interest::Logs, Arc::new(log))

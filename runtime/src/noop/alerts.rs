@@ -1,6 +1,6 @@
 //! Alert rules checked as in the real build, and never evaluated.
 
-pub use crate::types::alert_rule::{
+pub use crate::model::alert_rule::{
     AlertError, AlertRule, ErrorRateRule, Measure, ERROR_RATE_RULE,
 };
 
@@ -19,7 +19,7 @@ impl AlertControls {
     ///
     /// [`AlertError::Rule`] for a rule out of range.
     pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
-        crate::types::alert_rule::validate_all(&rules)
+        crate::model::alert_rule::validate_all(&rules)
     }
 }
 
@@ -65,7 +65,7 @@ pub fn watch(
     rules: Vec<AlertRule>,
     every: std::time::Duration,
 ) -> Result<AlertWatcher, AlertError> {
-    crate::types::alert_rule::validate_watch(&rules, every)?;
+    crate::model::alert_rule::validate_watch(&rules, every)?;
     Ok(AlertWatcher)
 }
 
@@ -80,7 +80,7 @@ impl AlertEvaluator {
     ///
     /// [`AlertError::Rule`] for a rule out of range.
     pub fn new(rules: Vec<AlertRule>) -> Result<AlertEvaluator, AlertError> {
-        crate::types::alert_rule::validate_all(&rules)?;
+        crate::model::alert_rule::validate_all(&rules)?;
         Ok(AlertEvaluator)
     }
 
@@ -94,7 +94,7 @@ impl AlertEvaluator {
     ///
     /// [`AlertError::Rule`] for a rule out of range.
     pub fn set_rules(&mut self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
-        crate::types::alert_rule::validate_all(&rules)
+        crate::model::alert_rule::validate_all(&rules)
     }
 }
 

@@ -1,6 +1,6 @@
 //! No correlation scope: nothing is current.
 
-use crate::types::correlation::CorrelationId;
+use crate::model::correlation::CorrelationId;
 use std::future::Future;
 
 /// Always `None`: no aspect is compiled in.

@@ -1,6 +1,6 @@
 //! No events: handlers are dropped at once.
 
-use crate::types::events::{Event, Interest};
+use crate::model::events::{Event, Interest};
 
 /// Drops `handler`: with no aspect compiled in there are no events.
 #[inline(always)]

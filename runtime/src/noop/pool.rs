@@ -3,10 +3,10 @@
 use std::fmt::Display;
 use std::time::Duration;
 
-use crate::types::error::{CrashContext, ErrorContext, Panicked};
-use crate::types::events::Field;
-use crate::types::label::{AsLabel, Label};
-use crate::types::WorkerState;
+use crate::interner::{AsLabel, Label};
+use crate::model::error::{CrashContext, ErrorContext, Panicked};
+use crate::model::events::Field;
+use crate::model::WorkerState;
 
 // The derives match the real types', so code that compiles against one
 // compiles, warning-free, against the other.

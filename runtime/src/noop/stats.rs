@@ -1,7 +1,7 @@
 //! No statistics: nothing is recorded.
 
-use crate::types::stats::{PoolSnapshot, SeriesSnapshot};
-use crate::types::Kind;
+use crate::model::stats::{PoolSnapshot, SeriesSnapshot};
+use crate::model::Kind;
 
 /// Always empty: nothing is recorded.
 #[inline(always)]

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant, SystemTime};
 use serde::Serialize;
 
 use super::unix_ms;
-use crate::types::label::Label;
-use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
+use crate::interner::Label;
+use crate::model::stats::{HistogramSnapshot, PoolSnapshot};
 
 /// The chart gets one point a second.
 pub(super) const CHART_STEP: Duration = Duration::from_secs(1);

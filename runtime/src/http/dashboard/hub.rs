@@ -13,7 +13,7 @@ use super::sse::Frames;
 use super::{check_metrics, lock, page, DashboardConfig};
 use crate::http::health::{self, Check, CustomCheck};
 use crate::http::routes::Endpoint;
-use crate::types::stats::PoolSnapshot;
+use crate::model::stats::PoolSnapshot;
 
 /// How long the dashboard reuses the custom checks' results.
 pub(super) const CHECKS_TTL: Duration = Duration::from_secs(1);
@@ -102,7 +102,7 @@ impl Hub {
         }
         let weak = Arc::downgrade(self);
         *subscription = Some(crate::seam::subscribe_with(
-            crate::types::events::Interest::Failures,
+            crate::model::events::Interest::Failures,
             Arc::new(move |event| {
                 if let Some(hub) = weak.upgrade() {
                     hub.hear(event);
@@ -113,7 +113,7 @@ impl Hub {
 
     /// Takes in an event (on the emitting thread); one the page should hear
     /// of at once rings the ticker.
-    pub(super) fn hear(&self, event: &crate::types::events::Event) {
+    pub(super) fn hear(&self, event: &crate::model::events::Event) {
         let urgent = lock(&self.recent).record(event);
         if urgent {
             self.wake.notify_one();

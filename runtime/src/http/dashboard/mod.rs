@@ -30,7 +30,7 @@ use super::report::PoolReport;
 use super::response::{self, full, text, Body};
 use super::routes::{evaluate, metrics_text, Endpoint};
 use super::server::State;
-use crate::types::stats::PoolSnapshot;
+use crate::model::stats::PoolSnapshot;
 pub(crate) use hub::Hub;
 use snapshot::View;
 pub(crate) use sse::SseBody;
@@ -90,7 +90,7 @@ impl Default for DashboardConfig {
 pub(crate) fn check_metrics(names: &[String]) -> Result<(), String> {
     match names
         .iter()
-        .find(|n| !crate::types::catalogue::is_metric_name(n))
+        .find(|n| !crate::model::catalogue::is_metric_name(n))
     {
         Some(bad) => Err(format!(
             "dashboard metric `{bad}` is not a Prometheus metric name"

@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::types::error::ErrorContext;
-use crate::types::events::{Alert, Event};
-use crate::types::label::Label;
-use crate::types::Outcome;
+use crate::interner::Label;
+use crate::model::error::ErrorContext;
+use crate::model::events::{Alert, Event};
+use crate::model::Outcome;
 
 /// One failure as the page lists it.
 #[derive(Serialize, Debug, Clone)]

@@ -13,7 +13,7 @@ use super::recent;
 use super::{lock, unix_ms};
 use crate::http::health::Check;
 use crate::http::report::{MemoryReport, PoolReport};
-use crate::types::stats::PoolSnapshot;
+use crate::model::stats::PoolSnapshot;
 
 /// Whether a tick must encode the full snapshot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

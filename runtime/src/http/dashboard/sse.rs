@@ -228,9 +228,9 @@ mod tests {
 
     use super::*;
     use crate::http::dashboard::DashboardConfig;
-    use crate::types::events::{Event, RequestCompleted};
-    use crate::types::label::Label;
-    use crate::types::Outcome;
+    use crate::interner::Label;
+    use crate::model::events::{Event, RequestCompleted};
+    use crate::model::Outcome;
 
     const INTERVAL: Duration = Duration::from_millis(500);
 

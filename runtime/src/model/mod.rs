@@ -1,13 +1,13 @@
 //! Plain data shared by the real and the no-op runtime: the types a user
 //! constructs or matches on must exist, with the same shape, in every build.
+//! What keeps global state or parses text lives beside it (`interner`,
+//! `traceback`, `sanitize`).
 
 pub(crate) mod alert_rule;
 pub(crate) mod catalogue;
 pub(crate) mod correlation;
 pub(crate) mod error;
 pub(crate) mod events;
-pub(crate) mod label;
-pub(crate) mod python;
 pub(crate) mod stats;
 #[cfg(any(feature = "aspects", feature = "http"))]
 pub(crate) mod window;

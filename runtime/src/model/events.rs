@@ -1,10 +1,10 @@
 use std::borrow::Cow;
 use std::time::{Duration, SystemTime};
 
-use crate::types::correlation::CorrelationId;
-use crate::types::error::ErrorContext;
-use crate::types::label::Label;
-use crate::types::Outcome;
+use crate::interner::Label;
+use crate::model::correlation::CorrelationId;
+use crate::model::error::ErrorContext;
+use crate::model::Outcome;
 
 /// A named value attached to an event: a sanitized argument or a piece of
 /// metadata.

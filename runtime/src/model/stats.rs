@@ -1,5 +1,5 @@
-use crate::types::label::Label;
-use crate::types::Outcome;
+use crate::interner::Label;
+use crate::model::Outcome;
 
 /// A consistent-enough copy of one outcome's histogram, for tests and health.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,7 +110,7 @@ pub struct WorkerInfo {
     /// Its id.
     pub id: String,
     /// Its state.
-    pub state: crate::types::WorkerState,
+    pub state: crate::model::WorkerState,
     /// Time since its handle was created (for a restarted worker: since the
     /// restart).
     pub uptime: std::time::Duration,

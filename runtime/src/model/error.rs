@@ -286,8 +286,8 @@ pub trait ErrorDetails {
     /// [`Outcome::Panic`](crate::Outcome::Panic) for a panic caught and
     /// returned as an error ([`Panicked`]). Any other value is read as
     /// `Error`.
-    fn outcome(&self) -> crate::types::Outcome {
-        crate::types::Outcome::Error
+    fn outcome(&self) -> crate::model::Outcome {
+        crate::model::Outcome::Error
     }
 }
 
@@ -333,8 +333,8 @@ impl ErrorDetails for Panicked {
         ctx
     }
 
-    fn outcome(&self) -> crate::types::Outcome {
-        crate::types::Outcome::Panic
+    fn outcome(&self) -> crate::model::Outcome {
+        crate::model::Outcome::Panic
     }
 }
 
@@ -589,7 +589,7 @@ impl WorkerCrash {
                 last_command,
                 // Read from everything kept, not only the tail: a dump of
                 // many threads runs longer than the tail.
-                stack: crate::types::python::fault_stack(&String::from_utf8_lossy(stderr)),
+                stack: crate::traceback::fault_stack(&String::from_utf8_lossy(stderr)),
                 host: host_name(),
                 ..CrashContext::default()
             }),

@@ -1,6 +1,6 @@
 //! Parsing Python tracebacks as `traceback.format_exception` prints them.
 
-use crate::types::error::{ChainRelation, ChainedException, PythonFrame, PythonTraceback};
+use crate::model::error::{ChainRelation, ChainedException, PythonFrame, PythonTraceback};
 
 const HEADER: &str = "Traceback (most recent call last):";
 const CAUSE: &str = "The above exception was the direct cause of the following exception:";
@@ -601,8 +601,7 @@ mod real_output {
     /// carets, paths and group layout.
     #[test]
     fn every_cpython_from_3_8_to_3_13_parses_alike() {
-        let root =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/types/testdata/cpython");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/testdata/cpython");
         let read = |version: &str, name: &str| {
             std::fs::read_to_string(root.join(version).join(format!("{name}.txt"))).ok()
         };

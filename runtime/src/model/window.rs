@@ -5,9 +5,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::types::label::Label;
-use crate::types::stats::{HistogramSnapshot, PoolSnapshot};
-use crate::types::Outcome;
+use crate::interner::Label;
+use crate::model::stats::{HistogramSnapshot, PoolSnapshot};
+use crate::model::Outcome;
 
 /// Cumulative counts of one pool at one moment.
 struct PoolSample {
