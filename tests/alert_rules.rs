@@ -4,9 +4,8 @@
 //! quantiles, and rules refused with the reason. Its own binary: readiness
 //! and the Prometheus recorder are process-wide.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! watcher thread is checked for its wiring. The recorder is global and
 //! error-rate rules judge every pool, so the tests take turns.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -14,6 +14,9 @@ use common::*;
 use poolscope::alerts::{watch_error_rate, AlertEvaluator, AlertRule, ErrorRateRule};
 use poolscope::events::Event;
 use poolscope::observe;
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

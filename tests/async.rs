@@ -1,7 +1,7 @@
 //! Async functions, `impl Future` returns and async-trait methods:
 //! outcomes (including cancellation) and correlation across `.await`.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,6 +10,13 @@ use std::task::{Context, Poll};
 use common::*;
 use poolscope::correlation::{current, CorrelationId};
 use poolscope::{observe, Outcome};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
+/// Whether the correlation aspect is compiled in.
+const CORRELATION: bool = cfg!(feature = "correlation");
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
 
 /// Pending on the first poll, ready on the second.
 struct YieldOnce(bool);

@@ -3,7 +3,7 @@
 //! start, each counting once. Every test runs in every build: with no
 //! aspect the blocks behave the same and record nothing.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +12,11 @@ use common::*;
 use poolscope::error::Panicked;
 use poolscope::events::Event;
 use poolscope::{observe, queue, Outcome, Pool, WorkerState};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

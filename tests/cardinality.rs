@@ -2,11 +2,14 @@
 //! ones fold into `__overflow__`, so an unbounded id used as a label cannot
 //! grow memory or the scrape without end. One test: the interner is global.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::label::{MAX_LABEL_VALUES, OVERFLOW_LABEL};
 use poolscope::{observe, Label};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 #[observe(pool = "cardinality", command = command)]
 fn run(command: &str) -> usize {

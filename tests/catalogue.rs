@@ -2,11 +2,8 @@
 //! exactly the catalogue's metrics, with the catalogue's types, and
 //! docs/metrics.md describes each of them.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "common/sse.rs"]
-mod sse;
+use poolscope_testkit as common;
+use poolscope_testkit::sse;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -6,9 +6,8 @@
 //! Its own binary: the configuration, the logger and the runtime switches
 //! are process-wide.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
 
 use std::path::Path;
 use std::time::Duration;

@@ -1,10 +1,13 @@
 //! Correlation scopes: new, inherited, adopted, restored.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::correlation::{bind, current, with_id, CorrelationId};
 use poolscope::observe;
+
+/// Whether the correlation aspect is compiled in.
+const CORRELATION: bool = cfg!(feature = "correlation");
 
 #[observe(pool = "corr")]
 fn inner() -> Option<CorrelationId> {

@@ -10,11 +10,9 @@
 //! `runtime/src/http/dashboard/sse.rs`; here every wait is for a
 //! condition, with a deadline that only catches a hang.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "common/sse.rs"]
-mod sse;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
+use poolscope_testkit::sse;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

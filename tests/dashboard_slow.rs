@@ -9,11 +9,8 @@
 //! `a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming`
 //! in runtime/src/http/dashboard/sse.rs.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "common/sse.rs"]
-mod sse;
+use poolscope_testkit as common;
+use poolscope_testkit::sse;
 
 use common::PATIENCE;
 use poolscope::http::{DashboardConfig, Server};

@@ -2,7 +2,7 @@
 //! `python3`, worker crashes from real child processes, and their capture by
 //! `#[observe]` through `ErrorDetails` — sanitized.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::process::Command;
 use std::time::Duration;
@@ -13,6 +13,9 @@ use poolscope::error::{
 };
 use poolscope::events::Event;
 use poolscope::observe;
+
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
 
 /// Runs `code` in `python3` and returns what it printed on stdout.
 fn python(code: &str) -> String {

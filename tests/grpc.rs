@@ -1,13 +1,16 @@
 //! gRPC statuses from a real tonic client and server on 127.0.0.1 (the
 //! standard health service), captured as structured error context.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::error::ErrorDetails;
 use poolscope::observe;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
+
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
 
 async fn server() -> std::net::SocketAddr {
     let (_reporter, service) = tonic_health::server::health_reporter();

@@ -2,9 +2,8 @@
 //! `/health/detailed`. One test: the pool registry is process-wide, so the
 //! states must not interleave with other tests'.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,6 +14,9 @@ use hyper::StatusCode;
 use poolscope::http::{Endpoint, HealthConfig, Server};
 use poolscope::{observe, WorkerState};
 use serde_json::Value;
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 #[observe(pool = "health", command = "run")]
 fn run(fail: bool) -> Result<(), std::fmt::Error> {
@@ -191,7 +193,7 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
     assert_eq!(detailed.status, StatusCode::OK);
     let detailed = detailed.json();
     let ready = get(addr, "/health/ready").await;
-    if common::TIMING {
+    if TIMING {
         let body = ready.json();
         assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE);
         let (check, value, threshold) = &failed(&body)[0];
@@ -241,7 +243,7 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
     ] {
         assert!(report.get(key).is_some(), "`{key}` is part of the shape");
     }
-    if common::TIMING {
+    if TIMING {
         assert_eq!(report["requests_total"], 10);
         assert_eq!(report["requests_by_outcome"]["error"], 6);
         assert_eq!(report["window"]["requests"], 10);

@@ -3,9 +3,8 @@
 //! through `promtool`, shutdown. Readiness states are in tests/health.rs (a
 //! process-wide pool registry would let these tests disturb them).
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
 
 use std::time::Duration;
 
@@ -14,6 +13,9 @@ use common::*;
 use hyper::StatusCode;
 use poolscope::http::{Endpoint, HttpError, Server, ServerHandle};
 use poolscope::{observe, WorkerState};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 /// A server with the default settings; the 5 s header read timeout is far
 /// longer than any of these clients takes to send its head.

@@ -1,7 +1,7 @@
 //! `kind = pool_start | worker_start | session_create` and the imperative pool
 //! API: the catalogue events and the metrics they feed.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::time::Duration;
 
@@ -9,6 +9,11 @@ use common::*;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use poolscope::events::Event;
 use poolscope::{observe, Kind, Outcome, WorkerState};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
 
 #[observe(kind = pool_start, pool = "kinds", size = workers)]
 fn start_pool(workers: usize, mode: &str) -> Result<(), std::io::Error> {

@@ -2,9 +2,12 @@
 //! rendered on /metrics, accepted by promtool, and shared by sites with the
 //! same labels.
 
-mod common;
+use poolscope_testkit as common;
 
 use poolscope::observe;
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 #[observe(pool = "labels", command = "buy", labels(tier = "gold", region = "eu"))]
 fn buy_gold(n: u64) -> Result<u64, std::fmt::Error> {
@@ -35,7 +38,7 @@ fn extra_labels_make_their_own_series_and_pass_promtool() {
     }
     buy_gold_again(9);
     let text = handle.render();
-    if common::TIMING {
+    if TIMING {
         for line in [
             "poolscope_requests_total{pool=\"labels\",command=\"buy\",tier=\"gold\",region=\"eu\",outcome=\"ok\"} 5",
             "poolscope_requests_total{pool=\"labels\",command=\"buy\",tier=\"gold\",region=\"eu\",outcome=\"error\"} 1",

@@ -2,7 +2,7 @@
 //! that call's `request.completed`, sampled or not, and on no other. Its own
 //! binary: it changes the process-wide sample rate.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::observe;

@@ -3,7 +3,7 @@
 //! sampling, and dropped lines counted. Tests share the process-wide sample
 //! rate, so they take a lock.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -13,25 +13,17 @@ use poolscope::logging::{dispatch, LogConfig};
 use poolscope::observe;
 use serde_json::Value;
 
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
+/// Whether the correlation aspect is compiled in.
+const CORRELATION: bool = cfg!(feature = "correlation");
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
+
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-impl Buffer {
-    fn lines(&self) -> Vec<String> {
-        self.text().lines().map(str::to_owned).collect()
-    }
-
-    fn json(&self) -> Vec<Value> {
-        self.lines()
-            .iter()
-            .map(|l| {
-                serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l}"))
-            })
-            .collect()
-    }
 }
 
 /// Runs `f` with a JSON logger writing into a buffer, and returns the lines.

@@ -2,11 +2,14 @@
 //! every request line of every thread is written: nothing is lost when many
 //! threads log at once. Its own binary: the subscriber is global.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::logging::{init, LogConfig};
 use poolscope::observe;
+
+/// Whether the correlation aspect is compiled in.
+const CORRELATION: bool = cfg!(feature = "correlation");
 
 #[observe(pool = "global-logs", command = "job")]
 fn job(i: u32) -> Result<u32, std::fmt::Error> {

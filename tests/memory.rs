@@ -2,7 +2,7 @@
 //! follow 100 MiB allocated and freed, the process figures come from /proc,
 //! and a pool's worker processes are measured by pid.
 
-mod common;
+use poolscope_testkit as common;
 use std::time::Duration;
 
 use poolscope::memory::{self, Jemalloc, MemorySampler};

@@ -1,10 +1,13 @@
 //! The Prometheus sink: install, custom buckets, application metrics, and
 //! the exposition's shape. One test: the recorder and the buckets are global.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::observe;
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 #[observe(pool = "metrics", command = "job")]
 fn job(ms: u64) -> Result<(), std::fmt::Error> {

@@ -2,13 +2,16 @@
 //! after a workload that touches every metric family. Needs `promtool`
 //! (Debian package `prometheus`); `.ci/run` installs it.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::time::Duration;
 
 use common::*;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use poolscope::{observe, WorkerState};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
 
 #[observe(pool = "lint", command = "run")]
 fn run(n: u32) -> Result<u32, std::fmt::Error> {

@@ -2,10 +2,13 @@
 //! worker, pool, command, arguments (sanitized) and correlation id. In a
 //! binary of its own: the sampling rate is process-wide.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::observe;
+
+/// Whether the correlation aspect is compiled in.
+const CORRELATION: bool = cfg!(feature = "correlation");
 
 #[derive(Debug)]
 struct Refused;

@@ -2,7 +2,7 @@
 //! saturated, one `pool.saturation_ended` when it has stayed clear for the
 //! hold, and the counters that follow them.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::time::Duration;
 

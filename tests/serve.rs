@@ -2,9 +2,8 @@
 //! Prometheus recorder installed with it — in every build, so with no
 //! aspect the application's own metrics are still served.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
 
 use client::get;
 use poolscope::metrics::{counter, describe_counter};

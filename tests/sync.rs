@@ -1,10 +1,17 @@
 //! Sync functions and methods: outcomes, metrics, error context, arguments.
 
-mod common;
+use poolscope_testkit as common;
 
 use common::*;
 use poolscope::events::Event;
 use poolscope::{observe, Outcome};
+
+/// Whether the timing aspect is compiled in.
+const TIMING: bool = cfg!(feature = "timing");
+/// Whether the correlation aspect is compiled in.
+const CORRELATION: bool = cfg!(feature = "correlation");
+/// Whether the errors aspect is compiled in.
+const ERRORS: bool = cfg!(feature = "errors");
 
 #[derive(Debug)]
 struct Inner;

@@ -2,10 +2,9 @@
 //! `/health/detailed` and `/metrics` report them. Its own binary: the
 //! Prometheus recorder is process-wide.
 
-#[path = "common/http.rs"]
-mod client;
+use poolscope_testkit::client;
 
-mod common;
+use poolscope_testkit as common;
 use std::time::{Duration, Instant};
 
 use client::get;

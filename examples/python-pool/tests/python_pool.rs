@@ -4,10 +4,8 @@
 //! code and by signal with restarts, saturation, sessions, and metrics that
 //! count exactly what was sent.
 
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
+use poolscope_testkit as common;
+use python_pool as pool;
 
 use std::time::Duration;
 
@@ -16,6 +14,11 @@ use pool::{PoolConfig, PoolError};
 use poolscope::events::Event;
 use poolscope::{Kind, Outcome};
 use serde_json::json;
+
+// The flagship builds poolscope with every aspect (feature `full`).
+const TIMING: bool = true;
+const CORRELATION: bool = true;
+const ERRORS: bool = true;
 
 fn config(name: &str, size: usize) -> PoolConfig {
     let mut config = PoolConfig::new(name);

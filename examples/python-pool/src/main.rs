@@ -3,12 +3,10 @@
 //!
 //! ```text
 //! pip install grpcio grpcio-tools
-//! cargo run --release --example python_pool                  # until Ctrl-C
-//! cargo run --release --example python_pool -- --requests 2000
-//! cargo run --release --example python_pool -- --config examples/python_pool/poolscope.toml
+//! cargo run --release -p poolscope-python-pool                  # until Ctrl-C
+//! cargo run --release -p poolscope-python-pool -- --requests 2000
+//! cargo run --release -p poolscope-python-pool -- --config examples/python-pool/poolscope.toml
 //! ```
-
-mod pool;
 
 // jemalloc as the allocator: its statistics become gauges and the
 // dashboard's "allocated" figure.
@@ -18,9 +16,9 @@ static GLOBAL: poolscope::memory::Jemalloc = poolscope::memory::Jemalloc;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
-use pool::{PoolConfig, PoolError, PythonPool};
 use poolscope::http::{HealthConfig, Server};
 use poolscope::Outcome;
+use python_pool::{PoolConfig, PoolError, PythonPool};
 use serde_json::json;
 
 struct Options {
@@ -134,7 +132,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = PoolConfig::new("python");
     config.size = options.workers;
     let started = Instant::now();
-    let pool = pool::start(config)
+    let pool = python_pool::start(config)
         .await
         .map_err(|e| format!("{e} (is grpcio installed? `pip install grpcio grpcio-tools`)"))?;
     println!(

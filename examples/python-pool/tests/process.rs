@@ -4,7 +4,7 @@
 //! stopped by SIGTERM drains and exits 0, or killed by SIGKILL, leaves no
 //! worker behind.
 
-mod common;
+use poolscope_testkit as common;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -142,7 +142,7 @@ fn an_unbound_child_outlives_its_host() {
 }
 
 fn worker_script() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/python_pool/worker.py")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("worker.py")
 }
 
 #[test]
@@ -172,18 +172,9 @@ fn the_flagship_worker_exits_when_its_stdin_closes() {
     assert_eq!(status.code(), Some(0));
 }
 
-/// The flagship demo binary, which `cargo test --all-features` builds with
-/// the tests (examples are built beside `deps/`).
+/// The flagship demo binary, which cargo builds for this package's tests.
 fn flagship() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let path = dir.join("examples").join("python_pool");
-    assert!(
-        path.exists(),
-        "{} is missing: build it with `cargo build --features full --example python_pool` (or run `cargo test --all-features`)",
-        path.display()
-    );
-    path
+    PathBuf::from(env!("CARGO_BIN_EXE_python-pool"))
 }
 
 /// Starts the flagship with two workers and waits until they serve.

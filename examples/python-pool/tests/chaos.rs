@@ -15,12 +15,9 @@
 //!   cargo test --release --features full --test chaos -- --nocapture
 //! ```
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
+use python_pool as pool;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

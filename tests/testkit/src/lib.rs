@@ -1,6 +1,16 @@
-//! Shared helpers: capture the events of one pool. Tests in a binary run in
-//! parallel and events are process-wide, so each test uses its own pool name.
-#![allow(dead_code)]
+//! What the tests of poolscope and of its flagship share: capturing the
+//! events of one pool (tests in a binary run in parallel and events are
+//! process-wide, so each test uses its own pool name), waiting until
+//! something holds, Prometheus text, promtool; an HTTP client and raw
+//! socket ([`client`]), a Server-Sent Events reader ([`sse`]), and headless
+//! Chromium over WebDriver ([`webdriver`]).
+//!
+//! It depends on poolscope with no feature of its own, so the features are
+//! those of the package under test.
+
+pub mod client;
+pub mod sse;
+pub mod webdriver;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,10 +19,8 @@ use std::time::{Duration, Instant};
 
 use poolscope::events::{Event, Subscription};
 
-pub const TIMING: bool = cfg!(feature = "timing");
-pub const CORRELATION: bool = cfg!(feature = "correlation");
-pub const ERRORS: bool = cfg!(feature = "errors");
-pub const ANY: bool = TIMING || CORRELATION || ERRORS;
+/// Whether any aspect is compiled into the poolscope under test.
+pub const ANY: bool = poolscope::COMPILED_IN;
 
 pub struct Captured {
     events: Arc<Mutex<Vec<Event>>>,
@@ -130,6 +138,25 @@ impl Buffer {
     /// Everything written so far.
     pub fn text(&self) -> String {
         String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+    }
+
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.text().lines().map(str::to_owned).collect()
+    }
+
+    /// The lines written so far, each one JSON object.
+    ///
+    /// # Panics
+    ///
+    /// On a line that is not one JSON object.
+    pub fn json(&self) -> Vec<serde_json::Value> {
+        self.lines()
+            .iter()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object ({e}): {l}"))
+            })
+            .collect()
     }
 }
 

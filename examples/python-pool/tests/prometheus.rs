@@ -4,15 +4,10 @@
 //! bucket of the measured p99, and a recording rule evaluates. Its own
 //! binary: the Prometheus recorder is process-wide.
 
-#[path = "../examples/assets.rs"]
-#[allow(dead_code)] // the example's `main` is not called here
-mod assets;
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
+use poolscope_assets as assets;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
+use python_pool as pool;
 
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};

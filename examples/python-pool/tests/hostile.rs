@@ -6,12 +6,9 @@
 //! `/metrics` passes `promtool check metrics`. Its own binary: the
 //! configuration is process-wide.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
+use python_pool as pool;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -2,12 +2,9 @@
 //! threshold, 200 once it drains. Its own binary: readiness looks at every
 //! pool in the process.
 
-#[path = "common/http.rs"]
-mod client;
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
+use python_pool as pool;
 
 use std::time::Duration;
 

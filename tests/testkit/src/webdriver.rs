@@ -4,7 +4,6 @@
 //! tests use. The WebDriver client crates pull in second versions of half a
 //! dozen crates (http 0.2, cookie, icu, thiserror 1), which this workspace
 //! keeps out of its lock file.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -194,7 +193,7 @@ impl Browser {
              return {{ atMs: Number(shown.atMs), shownMs: Number(shown.shownMs), \
                        value: (() => {{ {script} }})() }};"
         );
-        let (shown, _) = self.wait_for(what, &probe, crate::common::PATIENCE).await;
+        let (shown, _) = self.wait_for(what, &probe, crate::PATIENCE).await;
         let measured = shown["atMs"].as_u64().unwrap_or(0).saturating_sub(after_ms);
         let displayed = shown["shownMs"]
             .as_u64()

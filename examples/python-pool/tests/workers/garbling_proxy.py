@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""A worker that writes garbage on its gRPC channel, for tests/hostile.rs.
+"""A worker that writes garbage on its gRPC channel, for examples/python-pool/tests/hostile.rs.
 
 The pool starts it as it starts worker.py (`--id N --port 0`). It runs the
-real worker (examples/python_pool/worker.py) as its child, listens on a port
+real worker (examples/python-pool/worker.py) as its child, listens on a port
 of its own, prints `READY <that port>`, and relays every connection to the
 worker. A chunk from the worker that carries the marker GARBLE (an `echo` of
 it) is replaced, on its way to the pool, by bytes that are not HTTP/2: the
@@ -29,7 +29,7 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORKER = os.path.join(HERE, "..", "..", "examples", "python_pool", "worker.py")
+WORKER = os.path.join(HERE, "..", "..", "worker.py")
 MARKER = b"GARBLE"
 STALL = b"STALL"
 # A frame header announcing 16 MiB of an unknown frame type, then noise.

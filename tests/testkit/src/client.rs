@@ -1,5 +1,4 @@
 //! A real HTTP/1.1 client (hyper's) and a raw socket, for the server tests.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

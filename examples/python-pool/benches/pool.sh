@@ -4,13 +4,13 @@
 # machine hits both builds alike; prints every run and the means. Needs
 # python3 with grpcio and grpcio-tools. Not part of CI.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../../.."
 requests=${REQUESTS:-10000}
 concurrency=${CONCURRENCY:-16}
 rounds=${ROUNDS:-6}
-build() { cargo bench --no-run --bench pool --features "$1" 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1; }
-off=$(build http,logging,grpc)
-on=$(build full)
+build() { cargo bench -p poolscope-python-pool --no-run --bench pool "$@" 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1; }
+off=$(build --no-default-features)
+on=$(build)
 out=$(mktemp)
 for round in $(seq "$rounds"); do
   if [ $((round % 2)) = 1 ]; then order="$off $on"; else order="$on $off"; fi

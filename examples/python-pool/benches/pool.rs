@@ -1,15 +1,13 @@
 //! Requests per second and p50/p99 latency through the flagship pool (four
 //! Python workers, `echo`), measured from the caller. Built twice — with and
-//! without the aspects — and run alternately by `benches/pool.sh`, which
+//! without the aspects — and run alternately by `examples/python-pool/benches/pool.sh`, which
 //! reports both side by side.
 //!
 //! ```text
 //! pool [requests] [concurrency]
 //! ```
 
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which the bench uses a part
-mod pool;
+use python_pool as pool;
 
 use std::time::{Duration, Instant};
 

@@ -12,15 +12,11 @@
 //! POOLSCOPE_SOAK_SECONDS=300 cargo test --release --features full --test soak -- --nocapture
 //! ```
 
-#[path = "common/http.rs"]
-mod client;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
-#[path = "common/sse.rs"]
-mod sse;
+use poolscope_testkit::client;
+use poolscope_testkit::sse;
+use python_pool as pool;
 
-mod common;
+use poolscope_testkit as common;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -3,14 +3,17 @@
 //! `tracing`'s level cache are process-wide, and other pools' events would
 //! otherwise flow through them.
 
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
+use poolscope_testkit as common;
+use python_pool as pool;
 
 use common::*;
 use pool::{PoolConfig, PoolError};
 use serde_json::json;
+
+// The flagship builds poolscope with every aspect (feature `full`).
+const TIMING: bool = true;
+const CORRELATION: bool = true;
+const ERRORS: bool = true;
 
 fn config(name: &str, size: usize) -> PoolConfig {
     let mut config = PoolConfig::new(name);

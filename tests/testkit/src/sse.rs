@@ -1,5 +1,4 @@
 //! A `/dashboard/events` reader over hyper's client.
-#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -12,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 
-use super::client::Reply;
+use crate::client::Reply;
 
 /// How long one snapshot may take to come: a bound on a hang, not a
 /// latency claim (snapshots come every 100 to 500 ms).

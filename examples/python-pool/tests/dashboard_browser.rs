@@ -15,12 +15,9 @@
 //!
 //! Its own binary: the health verdict looks at every pool in the process.
 
-mod common;
-#[path = "../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which each test uses a part
-mod pool;
-#[path = "common/webdriver.rs"]
-mod webdriver;
+use poolscope_testkit as common;
+use poolscope_testkit::webdriver;
+use python_pool as pool;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

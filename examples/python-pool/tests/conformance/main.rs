@@ -6,15 +6,10 @@
 //!
 //! Every test runs on one shared pool (see `harness.rs`), one at a time.
 
-#[path = "../common/http.rs"]
-mod client;
-#[path = "../common/mod.rs"]
-mod common;
-#[path = "../../examples/python_pool/pool.rs"]
-#[allow(dead_code)] // the example's pool, of which the suite uses a part
-mod pool;
-#[path = "../common/webdriver.rs"]
-mod webdriver;
+use poolscope_testkit as common;
+use poolscope_testkit::client;
+use poolscope_testkit::webdriver;
+use python_pool as pool;
 
 mod harness;
 

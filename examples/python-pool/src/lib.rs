@@ -20,109 +20,23 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// The messages of `worker.proto`, written out for prost (no build script:
-/// the example must not add one to the library package).
+/// The messages and the client of `worker.proto`, generated at build time
+/// by tonic's codegen (see `build.rs`).
 pub mod proto {
-    /// `ExecuteRequest`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ExecuteRequest {
-        #[prost(string, tag = "1")]
-        pub command: String,
-        #[prost(string, tag = "2")]
-        pub args: String,
-        #[prost(string, tag = "3")]
-        pub session_id: String,
-        #[prost(string, tag = "4")]
-        pub correlation_id: String,
-    }
-
-    /// `ExecuteReply`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ExecuteReply {
-        #[prost(string, tag = "1")]
-        pub result: String,
-        #[prost(message, optional, tag = "2")]
-        pub error: Option<PythonError>,
-    }
-
-    /// `PythonError`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct PythonError {
-        #[prost(string, tag = "1")]
-        pub exception_type: String,
-        #[prost(string, tag = "2")]
-        pub message: String,
-        #[prost(string, tag = "3")]
-        pub traceback: String,
-        #[prost(string, repeated, tag = "4")]
-        pub notes: Vec<String>,
-    }
-
-    /// `ReadyRequest`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ReadyRequest {}
-
-    /// `ReadyReply`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ReadyReply {
-        #[prost(uint32, tag = "1")]
-        pub pid: u32,
-    }
+    #![allow(missing_docs)] // generated from worker.proto, documented there
+    tonic::include_proto!("poolscope.worker");
 }
 
-/// The two calls of the `Worker` service, as tonic's generated client would
-/// make them.
-#[derive(Clone)]
-struct Client {
-    grpc: tonic::client::Grpc<tonic::transport::Channel>,
-}
+/// A worker's gRPC client.
+type Client = proto::worker_client::WorkerClient<tonic::transport::Channel>;
 
-impl Client {
-    async fn connect(port: u16) -> Result<Client, tonic::transport::Error> {
-        let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
-            .connect_timeout(Duration::from_secs(5))
-            .connect()
-            .await?;
-        Ok(Client {
-            grpc: tonic::client::Grpc::new(channel),
-        })
-    }
-
-    async fn call<Req, Reply>(
-        &mut self,
-        path: &'static str,
-        request: tonic::Request<Req>,
-    ) -> Result<tonic::Response<Reply>, tonic::Status>
-    where
-        Req: prost::Message + Send + Sync + 'static,
-        Reply: prost::Message + Default + Send + Sync + 'static,
-    {
-        self.grpc.ready().await.map_err(|e| {
-            // Keep the transport error as the source: the slot reads a
-            // source as "the channel broke" and reconnects.
-            let mut status = tonic::Status::unavailable(format!("worker not ready: {e}"));
-            status.set_source(Arc::new(e));
-            status
-        })?;
-        let codec = tonic_prost::ProstCodec::<Req, Reply>::default();
-        self.grpc
-            .unary(
-                request,
-                tonic::codegen::http::uri::PathAndQuery::from_static(path),
-                codec,
-            )
-            .await
-    }
-
-    async fn ready(&mut self) -> Result<proto::ReadyReply, tonic::Status> {
-        Ok(self
-            .call(
-                "/poolscope.worker.Worker/Ready",
-                tonic::Request::new(proto::ReadyRequest {}),
-            )
-            .await?
-            .into_inner())
-    }
+/// Connects to the worker listening on `port`.
+async fn connect(port: u16) -> Result<Client, tonic::transport::Error> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}"))?
+        .connect_timeout(Duration::from_secs(5))
+        .connect()
+        .await?;
+    Ok(Client::new(channel))
 }
 
 /// How to run the pool.
@@ -180,7 +94,7 @@ impl std::fmt::Debug for PoolConfig {
 const RESTART_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 impl PoolConfig {
-    /// Four workers of `examples/python_pool/worker.py`.
+    /// Four workers of `examples/python-pool/worker.py`.
     pub fn new(name: &str) -> PoolConfig {
         PoolConfig {
             name: name.to_owned(),
@@ -188,8 +102,7 @@ impl PoolConfig {
             queue_capacity: 64,
             request_timeout: Duration::from_secs(30),
             python: std::env::var("PYTHON").unwrap_or_else(|_| "python3".into()),
-            script: PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("examples/python_pool/worker.py"),
+            script: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("worker.py"),
             restart_backoff: Duration::from_millis(100),
             start_timeout: Duration::from_secs(60),
             cleanup_every: Duration::from_secs(1),
@@ -693,10 +606,10 @@ async fn spawn_worker(shared: &Shared, id: usize, started: Instant) -> Result<Ru
         let _ = reader.read_to_end(&mut sink).await;
     });
     let ready = async {
-        let mut client = Client::connect(port)
+        let mut client = connect(port)
             .await
             .map_err(|e| PoolError::Start(format!("cannot connect to worker {id}: {e}")))?;
-        client.ready().await?;
+        client.ready(proto::ReadyRequest {}).await?;
         Ok::<_, PoolError>(client)
     };
     // On an error `child` is dropped, which kills it.
@@ -961,8 +874,7 @@ async fn recover(
     if !alive(child) {
         return Some(exit_of(child, watch, last).await);
     }
-    if let Ok(Ok(fresh)) = tokio::time::timeout(Duration::from_secs(5), Client::connect(port)).await
-    {
+    if let Ok(Ok(fresh)) = tokio::time::timeout(Duration::from_secs(5), connect(port)).await {
         *client = fresh;
         return None;
     }
@@ -1053,7 +965,7 @@ async fn execute(client: &mut Client, request: proto::ExecuteRequest, timeout: D
     request.set_timeout(timeout);
     let response = match tokio::time::timeout(
         timeout + Duration::from_millis(500),
-        client.call::<_, proto::ExecuteReply>("/poolscope.worker.Worker/Execute", request),
+        client.execute(request),
     )
     .await
     {
