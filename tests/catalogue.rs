@@ -99,6 +99,24 @@ async fn a_process_using_every_part_exports_exactly_the_catalogue() {
         exported, catalogue,
         "exported (left) and catalogued (right) differ:\n{text}"
     );
+    // One HELP line per family, the catalogue's text, whichever code
+    // writes the family (the `metrics` recorder or poolscope's own
+    // exposition).
+    for m in METRICS {
+        let helps: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# HELP "))
+            .filter_map(|rest| rest.split_once(' '))
+            .filter(|(name, _)| *name == m.name)
+            .map(|(_, help)| help)
+            .collect();
+        assert_eq!(
+            helps,
+            [m.help],
+            "HELP of {} differs from the catalogue",
+            m.name
+        );
+    }
     // Every series line belongs to a catalogued metric, with its labels.
     for line in text.lines().filter(|l| l.starts_with("poolscope_")) {
         let name = &line[..line.find(['{', ' ']).unwrap()];

@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(feature = "aspects"), allow(unused_variables))]
 
+#[cfg(any(feature = "metrics", feature = "aspects"))]
+mod describe;
 mod interner;
 mod model;
 mod task;

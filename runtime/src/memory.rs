@@ -204,7 +204,7 @@ impl MemorySampler {
         if every < Duration::from_millis(100) || every > Duration::from_secs(3600) {
             return Err(MemoryError::Period(every));
         }
-        describe();
+        crate::describe::describe_all();
         sample();
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -247,30 +247,6 @@ fn sample() {
             .set(pool.resident_bytes as f64);
     }
     *LATEST.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
-}
-
-fn describe() {
-    use metrics::{describe_gauge, Unit};
-    describe_gauge!(
-        "poolscope_process_resident_memory_bytes",
-        Unit::Bytes,
-        "Resident set size of this process (/proc/self/status VmRSS)."
-    );
-    describe_gauge!(
-        "poolscope_process_virtual_memory_bytes",
-        Unit::Bytes,
-        "Virtual memory size of this process (/proc/self/status VmSize)."
-    );
-    describe_gauge!(
-        "poolscope_jemalloc_bytes",
-        Unit::Bytes,
-        "jemalloc statistics: allocated, active, resident, mapped, retained, metadata."
-    );
-    describe_gauge!(
-        "poolscope_pool_workers_resident_bytes",
-        Unit::Bytes,
-        "Resident set size of a pool's worker processes, summed."
-    );
 }
 
 #[cfg(test)]

@@ -51,6 +51,7 @@ pub fn install() -> Result<MetricsHandle, MetricsError> {
         .build_recorder();
     let prometheus = recorder.handle();
     metrics::set_global_recorder(recorder).map_err(|_| MetricsError::AlreadyInstalled)?;
+    crate::describe::describe_all();
     let upkeep = prometheus.clone();
     std::thread::Builder::new()
         .name("poolscope-upkeep".into())

@@ -111,7 +111,7 @@ pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError>
 /// [`AlertError::Rule`] for a rule out of range or a period of zero;
 /// [`AlertError::Thread`] if the thread cannot start.
 pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, AlertError> {
-    describe();
+    crate::describe::describe_all();
     crate::model::alert_rule::validate_watch(&rules, every)?;
     let (stop, stopped) = mpsc::channel::<()>();
     let controls = AlertControls::default();
@@ -182,7 +182,7 @@ impl AlertEvaluator {
     ///
     /// [`AlertError::Rule`] for a rule out of range.
     pub fn new(rules: Vec<AlertRule>) -> Result<AlertEvaluator, AlertError> {
-        describe();
+        crate::describe::describe_all();
         crate::model::alert_rule::validate_all(&rules)?;
         Ok(AlertEvaluator {
             rules: Rules::new(rules, Duration::ZERO),
@@ -400,18 +400,4 @@ fn alert(rule: &AlertRule, pool: Option<Label>, value: f64) -> Alert {
         value,
         threshold: rule.threshold,
     }
-}
-
-/// Descriptions for the exporter.
-fn describe() {
-    metrics::describe_gauge!(
-        "poolscope_alerts_firing",
-        metrics::Unit::Count,
-        "1 while an alert rule fires (for a pool), else 0."
-    );
-    metrics::describe_counter!(
-        "poolscope_alerts_fired_total",
-        metrics::Unit::Count,
-        "Times an alert rule fired."
-    );
 }

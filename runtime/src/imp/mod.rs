@@ -8,6 +8,8 @@ mod call;
 mod clock;
 pub(crate) mod correlation;
 pub(crate) mod events;
+#[cfg(feature = "metrics")]
+mod exposition;
 mod panic;
 pub(crate) mod pool;
 pub(crate) mod private;

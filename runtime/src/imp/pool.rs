@@ -250,7 +250,7 @@ impl PoolBuilder {
     }
 
     fn register(self) -> Inner {
-        describe();
+        crate::describe::describe_all();
         let label = self.label;
         let l = label.as_str();
         let crashes = |kind: &'static str| metrics::counter!("poolscope_worker_crashes_total", "pool" => l, "kind" => kind);
@@ -280,58 +280,6 @@ impl PoolBuilder {
             worker_starts: series::series(Kind::WorkerStart, label, empty),
         }
     }
-}
-
-/// HELP texts for the exporter (`promtool check metrics` requires them).
-fn describe() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
-    describe_gauge!(
-        "poolscope_pool_size",
-        Unit::Count,
-        "Workers the pool is configured to run."
-    );
-    describe_gauge!("poolscope_workers", Unit::Count, "Workers by state.");
-    describe_gauge!(
-        "poolscope_queue_depth",
-        Unit::Count,
-        "Requests waiting for a worker."
-    );
-    describe_counter!(
-        "poolscope_pool_saturated_total",
-        Unit::Count,
-        "Saturation episodes: times the pool became saturated."
-    );
-    describe_counter!(
-        "poolscope_worker_crashes_total",
-        Unit::Count,
-        "Worker crashes, by kind: exit (non-zero exit code), signal, lost (channel broke)."
-    );
-    describe_gauge!("poolscope_sessions_active", Unit::Count, "Sessions alive.");
-    describe_counter!(
-        "poolscope_sessions_expired_total",
-        Unit::Count,
-        "Sessions removed by cleanup."
-    );
-    describe_histogram!(
-        "poolscope_session_cleanup_duration_seconds",
-        Unit::Seconds,
-        "Time taken by one session cleanup pass."
-    );
-    describe_histogram!(
-        "poolscope_queue_wait_duration_seconds",
-        Unit::Seconds,
-        "Time a request waited in the queue, from enqueue to dispatch."
-    );
-    describe_histogram!(
-        "poolscope_worker_busy_duration_seconds",
-        Unit::Seconds,
-        "Time a worker stayed busy with one request (time in worker)."
-    );
-    describe_gauge!(
-        "poolscope_pool_utilization",
-        Unit::Count,
-        "Busy time over wall time times workers, over the health window (0 to 1)."
-    );
 }
 
 impl Pool {
@@ -1221,32 +1169,22 @@ impl Inner {
     }
 }
 
-/// Appends `poolscope_pool_saturated_seconds_total` for every pool: a
-/// counter in fractional seconds, which the exporter's integer counters
-/// cannot hold. A running episode counts up to now, so the value grows
-/// while the pool stays saturated.
+/// Every pool's time saturated, in seconds, in name order. A running
+/// episode counts up to now, so the value grows while the pool stays
+/// saturated.
 #[cfg(feature = "metrics")]
-pub(crate) fn render(out: &mut String) {
-    use std::fmt::Write;
+pub(super) fn saturated_seconds() -> Vec<(Label, f64)> {
     let pools: Vec<Arc<Inner>> = {
         let pools = POOLS.lock().unwrap_or_else(|e| e.into_inner());
         pools.iter().flat_map(|p| p.values()).cloned().collect()
     };
-    if pools.is_empty() {
-        return;
-    }
-    let name = "poolscope_pool_saturated_seconds_total";
-    let _ = writeln!(out, "# HELP {name} Time the pool spent saturated.");
-    let _ = writeln!(out, "# TYPE {name} counter");
     let now = now_nanos();
-    let mut sorted = pools;
-    sorted.sort_by(|a, b| a.label.as_str().cmp(b.label.as_str()));
-    for pool in sorted {
-        out.push_str(name);
-        out.push_str("{pool=\"");
-        super::series::escape_into(out, pool.label.as_str());
-        let _ = writeln!(out, "\"}} {}", pool.saturation(now).0 as f64 / 1e9);
-    }
+    let mut out: Vec<(Label, f64)> = pools
+        .iter()
+        .map(|pool| (pool.label, pool.saturation(now).0 as f64 / 1e9))
+        .collect();
+    out.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    out
 }
 
 /// Keeps each worker's resident memory from a reading of `(pid, bytes)`

@@ -14,8 +14,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-#[cfg(feature = "metrics")]
-use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -445,199 +443,14 @@ pub(crate) fn request_pools() -> Vec<Label> {
     pools
 }
 
+/// Every series registered, in registration order.
 #[cfg(feature = "metrics")]
-struct Family {
-    total: &'static str,
-    total_help: &'static str,
-    duration: &'static str,
-    duration_help: &'static str,
-    has_command: bool,
-}
-
-#[cfg(feature = "metrics")]
-fn family(kind: Kind) -> Family {
-    match kind {
-        Kind::Request => Family {
-            total: "poolscope_requests_total",
-            total_help: "Requests completed, by outcome.",
-            duration: "poolscope_request_duration_seconds",
-            duration_help: "Time from the start of a request to its completion, by outcome.",
-            has_command: true,
-        },
-        Kind::PoolStart => Family {
-            total: "poolscope_pool_starts_total",
-            total_help: "Pool starts, by outcome.",
-            duration: "poolscope_pool_startup_duration_seconds",
-            duration_help: "Time taken to start a pool, by outcome.",
-            has_command: false,
-        },
-        Kind::WorkerStart => Family {
-            total: "poolscope_worker_starts_total",
-            total_help: "Worker starts, by outcome.",
-            duration: "poolscope_worker_startup_duration_seconds",
-            duration_help: "Time from spawning a worker to it being ready, by outcome.",
-            has_command: false,
-        },
-        Kind::SessionCreate => Family {
-            total: "poolscope_sessions_created_total",
-            total_help: "Session creations, by outcome.",
-            duration: "poolscope_session_create_duration_seconds",
-            duration_help: "Time taken to create a session, by outcome.",
-            has_command: false,
-        },
-    }
-}
-
-#[cfg(feature = "metrics")]
-/// Appends `value` with Prometheus label-value escaping.
-pub(crate) fn escape_into(out: &mut String, value: &str) {
-    for c in value.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-}
-
-#[cfg(feature = "metrics")]
-fn labels(out: &mut String, base: &str, outcome: Option<Outcome>, le: Option<&str>) {
-    out.push('{');
-    out.push_str(base);
-    if let Some(outcome) = outcome {
-        out.push_str(",outcome=\"");
-        out.push_str(outcome.as_str());
-        out.push('"');
-    }
-    if let Some(le) = le {
-        out.push_str(",le=\"");
-        out.push_str(le);
-        out.push('"');
-    }
-    out.push('}');
-}
-
-/// `pool="..",command=".."`, escaped once per series per render rather than
-/// once per line.
-#[cfg(feature = "metrics")]
-fn base_labels(series: &Series, has_command: bool) -> String {
-    let mut base = String::from("pool=\"");
-    escape_into(&mut base, series.pool.as_str());
-    base.push('"');
-    if has_command {
-        base.push_str(",command=\"");
-        escape_into(&mut base, series.command.as_str());
-        base.push('"');
-    }
-    for (name, value) in series.extra {
-        base.push(',');
-        base.push_str(name);
-        base.push_str("=\"");
-        escape_into(&mut base, value);
-        base.push('"');
-    }
-    base
-}
-
-/// Appends the Prometheus text exposition of every series.
-#[cfg(feature = "metrics")]
-pub(crate) fn render(out: &mut String) {
-    let ordered: Vec<&'static Series> = {
-        let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
-        match guard.as_ref() {
-            Some(registry) => registry.ordered.clone(),
-            None => return,
-        }
-    };
-    // `le` values are the same text for every series with the same bounds.
-    let mut le_text: Option<(Vec<f64>, Vec<String>)> = None;
-    for kind in [
-        Kind::Request,
-        Kind::PoolStart,
-        Kind::WorkerStart,
-        Kind::SessionCreate,
-    ] {
-        let fam = family(kind);
-        let of_kind: Vec<(String, SeriesSnapshot)> = ordered
-            .iter()
-            .filter(|s| s.kind == kind)
-            .map(|s| (base_labels(s, fam.has_command), s.snapshot()))
-            .collect();
-        if of_kind.is_empty() {
-            continue;
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} counter",
-            fam.total, fam.total_help, fam.total
-        );
-        for (base, snapshot) in &of_kind {
-            for outcome in Outcome::ALL {
-                out.push_str(fam.total);
-                labels(out, base, Some(outcome), None);
-                let _ = writeln!(out, " {}", snapshot.outcome(outcome).count());
-            }
-        }
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} histogram",
-            fam.duration, fam.duration_help, fam.duration
-        );
-        for (base, snapshot) in &of_kind {
-            for outcome in Outcome::ALL {
-                let hist = snapshot.outcome(outcome);
-                // Outcomes that never happened would add a full set of zero
-                // buckets per series; the counter above already reports zero.
-                if hist.count() == 0 && outcome != Outcome::Ok {
-                    continue;
-                }
-                if le_text
-                    .as_ref()
-                    .is_none_or(|(bounds, _)| *bounds != hist.bounds)
-                {
-                    let text = hist
-                        .bounds
-                        .iter()
-                        .map(f64::to_string)
-                        .chain(["+Inf".to_owned()])
-                        .collect();
-                    le_text = Some((hist.bounds.clone(), text));
-                }
-                let les = le_text
-                    .as_ref()
-                    .map(|(_, text)| text.as_slice())
-                    .unwrap_or_default();
-                let mut cumulative = 0;
-                for (count, le) in hist.counts.iter().zip(les) {
-                    cumulative += count;
-                    out.push_str(fam.duration);
-                    out.push_str("_bucket");
-                    labels(out, base, Some(outcome), Some(le));
-                    let _ = writeln!(out, " {cumulative}");
-                }
-                out.push_str(fam.duration);
-                out.push_str("_sum");
-                labels(out, base, Some(outcome), None);
-                let _ = writeln!(out, " {}", hist.sum_seconds);
-                out.push_str(fam.duration);
-                out.push_str("_count");
-                labels(out, base, Some(outcome), None);
-                let _ = writeln!(out, " {cumulative}");
-            }
-        }
-        if kind == Kind::Request {
-            out.push_str(
-                "# HELP poolscope_requests_in_flight Requests started and not yet completed.\n\
-                 # TYPE poolscope_requests_in_flight gauge\n",
-            );
-            for (base, snapshot) in &of_kind {
-                out.push_str("poolscope_requests_in_flight");
-                labels(out, base, None, None);
-                let _ = writeln!(out, " {}", snapshot.in_flight);
-            }
-        }
-    }
+pub(super) fn registered() -> Vec<&'static Series> {
+    let guard = REGISTRY.lock().unwrap_or_else(|e| e.into_inner());
+    guard
+        .as_ref()
+        .map(|registry| registry.ordered.clone())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -748,41 +561,5 @@ mod tests {
         done_tx.send(()).unwrap();
         t.join().unwrap();
         assert_eq!(s.snapshot().outcome(Outcome::Error).count(), 1);
-    }
-
-    #[cfg(feature = "metrics")]
-    #[test]
-    fn renders_cumulative_buckets_and_escaped_labels() {
-        let pool = Label::new("render \"test\"\\pool");
-        let s = series(Kind::Request, pool, Label::new("cmd\nline"));
-        s.start();
-        s.record(None, Outcome::Ok, 2_000_000_000);
-        let mut out = String::new();
-        render(&mut out);
-        let labels = r#"pool="render \"test\"\\pool",command="cmd\nline""#;
-        assert!(
-            out.contains(&format!(
-                "poolscope_requests_total{{{labels},outcome=\"ok\"}} 1\n"
-            )),
-            "{out}"
-        );
-        assert!(out.contains(&format!(
-            "poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"1\"}} 0\n"
-        )));
-        assert!(out.contains(&format!(
-            "poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"2.5\"}} 1\n"
-        )));
-        assert!(out.contains(&format!(
-            "poolscope_request_duration_seconds_bucket{{{labels},outcome=\"ok\",le=\"+Inf\"}} 1\n"
-        )));
-        assert!(out.contains(&format!(
-            "poolscope_request_duration_seconds_sum{{{labels},outcome=\"ok\"}} 2\n"
-        )));
-        assert!(out.contains(&format!("poolscope_requests_in_flight{{{labels}}} 0\n")));
-        assert_eq!(
-            out.matches("# TYPE poolscope_requests_total counter")
-                .count(),
-            1
-        );
     }
 }

@@ -367,15 +367,7 @@ pub fn dispatch(config: LogConfig) -> Result<(tracing::Dispatch, LogGuard), LogE
     crate::events::set_sample_rate(config.sample_rate);
     let sink = sink::subscribe();
 
-    // The catalogue says what each counter means; it is written once, there.
-    for name in [
-        "poolscope_log_lines_total",
-        "poolscope_log_lines_dropped_total",
-    ] {
-        if let Some(metric) = crate::model::catalogue::find(name) {
-            metrics::describe_counter!(name, metrics::Unit::Count, metric.help);
-        }
-    }
+    crate::describe::describe_all();
     let lines_counter = metrics::counter!("poolscope_log_lines_total");
     let dropped_counter = metrics::counter!("poolscope_log_lines_dropped_total");
     let stop = Arc::new(AtomicBool::new(false));

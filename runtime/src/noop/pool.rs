@@ -213,11 +213,6 @@ impl Drop for BusyGuard<'_> {
     fn drop(&mut self) {}
 }
 
-/// No pool tracks time saturated.
-#[cfg(feature = "metrics")]
-#[inline(always)]
-pub(crate) fn render(_out: &mut String) {}
-
 /// No worker keeps a reading.
 #[cfg(any(feature = "metrics", feature = "aspects"))]
 #[inline(always)]

@@ -8,12 +8,12 @@
 pub(crate) use super::alerts::readiness_failures;
 #[cfg(any(feature = "logging", feature = "dashboard"))]
 pub(crate) use super::events::subscribe_with;
+#[cfg(feature = "metrics")]
+pub(crate) use super::exposition::render_pools;
+#[cfg(feature = "metrics")]
+pub(crate) use super::exposition::render_series;
 #[cfg(any(feature = "metrics", feature = "aspects"))]
 pub(crate) use super::pool::note_resident;
-#[cfg(feature = "metrics")]
-pub(crate) use super::pool::render as render_pools;
 #[cfg(feature = "queue")]
 pub(crate) use super::queue::{Stamp, Ticket, Tracker};
-#[cfg(feature = "metrics")]
-pub(crate) use super::series::render as render_series;
 pub(crate) use super::{panic_hook, panic_location};

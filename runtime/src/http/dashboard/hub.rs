@@ -77,7 +77,7 @@ impl Hub {
             instance: u64::from_str_radix(&page::nonce()[..12], 16).unwrap_or(0),
             subscription: Mutex::new(None),
         });
-        describe();
+        crate::describe::describe_all();
         // Registered at zero, so a scrape shows "none dropped" rather than
         // nothing.
         metrics::counter!("poolscope_dashboard_viewers_dropped_total").increment(0);
@@ -175,17 +175,4 @@ impl Hub {
         *lock(&self.checks) = Some((tokio::time::Instant::now(), results.clone()));
         results
     }
-}
-
-fn describe() {
-    metrics::describe_gauge!(
-        "poolscope_dashboard_viewers",
-        metrics::Unit::Count,
-        "Dashboard event streams open."
-    );
-    metrics::describe_counter!(
-        "poolscope_dashboard_viewers_dropped_total",
-        metrics::Unit::Count,
-        "Dashboard viewers disconnected for falling behind."
-    );
 }
