@@ -136,6 +136,19 @@ fn error_text(error: Option<&ErrorContext>) -> String {
 
 fn log(event: &Event) {
     match event {
+        Event::RequestStarted(_) | Event::RequestCompleted(_) => request(event),
+        Event::PoolStarted(_) | Event::PoolSaturated(_) | Event::PoolSaturationEnded(_) => {
+            pool(event)
+        }
+        Event::WorkerStarted(_) | Event::WorkerCrashed(_) => worker(event),
+        Event::SessionCreated(_) | Event::SessionCleanup(_) => session(event),
+        Event::AlertFired(_) | Event::AlertResolved(_) => alert(event),
+    }
+}
+
+/// A request event's line (target `poolscope::request`).
+fn request(event: &Event) {
+    match event {
         Event::RequestStarted(e) => tracing::info!(
             target: "poolscope::request",
             event = "request.started",
@@ -174,6 +187,13 @@ fn log(event: &Event) {
             "request failed: {}",
             e.error.as_ref().map_or(e.outcome.as_str(), |err| err.message.as_str())
         ),
+        _ => {}
+    }
+}
+
+/// A pool event's line (target `poolscope::pool`).
+fn pool(event: &Event) {
+    match event {
         Event::PoolStarted(e) if e.outcome == Outcome::Ok => tracing::info!(
             target: "poolscope::pool",
             event = "pool.started",
@@ -209,6 +229,13 @@ fn log(event: &Event) {
             peak_queue_size = e.peak_queue_size,
             "pool saturation ended"
         ),
+        _ => {}
+    }
+}
+
+/// A worker event's line (target `poolscope::worker`).
+fn worker(event: &Event) {
+    match event {
         Event::WorkerStarted(e) if e.outcome == Outcome::Ok => tracing::info!(
             target: "poolscope::worker",
             event = "worker.started",
@@ -240,6 +267,13 @@ fn log(event: &Event) {
             "worker crashed: {}",
             e.reason
         ),
+        _ => {}
+    }
+}
+
+/// A session event's line (target `poolscope::session`).
+fn session(event: &Event) {
+    match event {
         Event::SessionCreated(e) => tracing::info!(
             target: "poolscope::session",
             event = "session.created",
@@ -259,6 +293,13 @@ fn log(event: &Event) {
             duration_ms = e.duration.as_secs_f64() * 1e3,
             "sessions cleaned up"
         ),
+        _ => {}
+    }
+}
+
+/// An alert event's line (target `poolscope::alert`).
+fn alert(event: &Event) {
+    match event {
         Event::AlertFired(e) => tracing::warn!(
             target: "poolscope::alert",
             event = "alert.fired",
@@ -279,5 +320,6 @@ fn log(event: &Event) {
             "alert resolved: {}",
             e.rule
         ),
+        _ => {}
     }
 }
