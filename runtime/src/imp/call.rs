@@ -494,7 +494,7 @@ impl Active {
             }
             Kind::WorkerStart => {
                 if let Some(worker) = &details.worker {
-                    super::pool::started_by_attribute(pool, worker, self.site.name);
+                    super::worker::started_by_attribute(pool, worker, self.site.name);
                 }
             }
             _ => {}

@@ -12,11 +12,13 @@ pub(crate) mod events;
 mod exposition;
 mod panic;
 pub(crate) mod pool;
+mod pool_state;
 pub(crate) mod private;
 #[cfg(feature = "queue")]
 pub(crate) mod queue;
 pub(crate) mod seam;
 pub(crate) mod series;
+pub(crate) mod worker;
 pub(crate) mod stats {
     pub use super::series::snapshot;
     use crate::model::stats::PoolSnapshot;

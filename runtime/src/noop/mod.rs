@@ -13,6 +13,7 @@ pub(crate) mod private;
 pub(crate) mod queue;
 pub(crate) mod seam;
 pub(crate) mod stats;
+pub(crate) mod worker;
 
 pub use pool::{BusyGuard, Pool, PoolBuilder, Worker};
 
