@@ -19,7 +19,7 @@ pub(super) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// A handle on one worker of a [`Pool`]; see [`Pool::worker`].
+/// A handle on one worker of a [`Pool`](crate::Pool); see [`Pool::worker`](crate::Pool::worker).
 pub struct Worker {
     pub(super) pool: Arc<Inner>,
     pub(super) shared: Arc<WorkerShared>,
