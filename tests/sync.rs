@@ -258,8 +258,16 @@ fn a_panicking_subscriber_cannot_break_the_call() {
     assert_eq!(captured.names().len(), if ANY { 2 } else { 0 });
 }
 
-#[derive(Debug)]
-struct DebugOnly(#[allow(dead_code)] u8); // read through `Debug`
+/// An error with `Debug` and no `Display`.
+struct DebugOnly(u8);
+
+// Written out rather than derived: a derived `Debug` does not count as
+// reading the field.
+impl std::fmt::Debug for DebugOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DebugOnly").field(&self.0).finish()
+    }
+}
 
 #[observe(pool = "sync-error-views")]
 fn display_error() -> Result<(), String> {
