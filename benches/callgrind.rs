@@ -10,10 +10,8 @@
 
 use std::hint::black_box;
 
-#[path = "shared/args.rs"]
-mod args;
-#[path = "shared/subject.rs"]
-mod subject;
+use poolscope_benches::args;
+use poolscope_benches::subject;
 
 use subject::{observed, observed_args, plain};
 

@@ -6,7 +6,7 @@
 //! thread for CPU like they would in production.
 //!
 //! ```text
-//! cargo bench --bench dashboard --features observe,dashboard
+//! cargo bench -p poolscope-benches --bench dashboard --features observe,dashboard
 //! ```
 
 use std::hint::black_box;

@@ -8,10 +8,10 @@ seconds=${SECONDS_PER_RUN:-10}
 connections=${CONNECTIONS:-32}
 
 echo "== /metrics render time"
-cargo bench --bench http_render --features observe,http
+cargo bench -p poolscope-benches --bench http_render --features observe,http
 
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install wrk"; exit 1; }
-bin=$(cargo bench --no-run --bench http_servers --features observe,http 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+bin=$(cargo bench -p poolscope-benches --no-run --bench http_servers --features observe,http 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
 port=19464
 run() { # server path
   "$bin" "$1" "$port" & pid=$!

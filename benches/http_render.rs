@@ -5,7 +5,7 @@
 //! 27,000 and 270,000 Prometheus series.
 //!
 //! ```text
-//! cargo bench --bench http_render --features observe,http
+//! cargo bench -p poolscope-benches --bench http_render --features observe,http
 //! ```
 
 use std::hint::black_box;

@@ -3,7 +3,7 @@
 //! worker), taken once a second by `MemorySampler`.
 //!
 //! ```text
-//! cargo bench --bench memory --features observe,jemalloc
+//! cargo bench -p poolscope-benches --bench memory --features observe,jemalloc
 //! ```
 
 use std::hint::black_box;

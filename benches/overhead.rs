@@ -2,8 +2,8 @@
 //! reference peers, in one run. Run twice (see BENCHMARKS.md):
 //!
 //! ```text
-//! cargo bench --bench overhead                      # aspects compiled out
-//! cargo bench --bench overhead --features observe   # aspects compiled in
+//! cargo bench -p poolscope-benches --bench overhead                      # aspects compiled out
+//! cargo bench -p poolscope-benches --bench overhead --features observe   # aspects compiled in
 //! ```
 
 use std::hint::black_box;
@@ -11,8 +11,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 
-#[path = "shared/subject.rs"]
-mod subject;
+use poolscope_benches::subject;
 
 use subject::{observed, plain};
 

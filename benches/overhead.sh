@@ -10,9 +10,9 @@ calls=${CALLS:-1000000}
 # machine-code check alone, in about two minutes.
 if [ "${ONLY:-}" != callgrind ]; then
   echo "== criterion, aspects compiled out"
-  cargo bench --bench overhead -- "$@"
+  cargo bench -p poolscope-benches --bench overhead -- "$@"
   echo "== criterion, aspects compiled in (--features observe)"
-  cargo bench --bench overhead --features observe -- "$@"
+  cargo bench -p poolscope-benches --bench overhead --features observe -- "$@"
 fi
 
 command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
@@ -20,7 +20,7 @@ out=$(mktemp -d)
 for build in off on; do
   features=()
   [ "$build" = on ] && features=(--features observe)
-  bin=$(cargo bench --no-run --bench callgrind "${features[@]}" 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+  bin=$(cargo bench -p poolscope-benches --no-run --bench callgrind "${features[@]}" 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
   for function in plain observed; do
     valgrind --tool=callgrind --callgrind-out-file="$out/$build-$function" "$bin" "$function" "$calls" >/dev/null 2>"$out/$build-$function.log"
     total=$(sed -n 's/.*Collected : \([0-9]*\).*/\1/p' "$out/$build-$function.log")
@@ -36,13 +36,17 @@ for build in off on; do
     # (argument expressions, checked in a block that never runs). The
     # compiler folds identical functions, so either may have no symbol left
     # at all: its address is `plain`'s.
-    symbols=$(nm -C "$bin" | grep -E ' callgrind::subject::(plain|observed|observed_args)$' || true)
+    symbols=$(nm -C "$bin" | grep -E ' poolscope_benches::subject::(plain|observed|observed_args)$' || true)
     echo "$symbols" | sed 's/^/  nm: /'
-    dis() { objdump -d --no-show-raw-insn -C "$bin" | awk -v f="<callgrind::subject::$1>:" '$2==f{p=1;next} /^$/{p=0} p{sub(/^ *[0-9a-f]+:\t/,""); print}'; }
-    present=$(echo "$symbols" | sed -n 's/.*callgrind::subject::\([a-z_]*\)$/\1/p')
+    dis() { objdump -d --no-show-raw-insn -C "$bin" | awk -v f="<poolscope_benches::subject::$1>:" '$2==f{p=1;next} /^$/{p=0} p{sub(/^ *[0-9a-f]+:\t/,""); print}'; }
+    present=$(echo "$symbols" | sed -n 's/.*poolscope_benches::subject::\([a-z_]*\)$/\1/p')
     first=$(echo "$present" | head -n 1)
+    address() { echo "$symbols" | awk -v f="poolscope_benches::subject::$1" '$3==f {print $1}'; }
     for twin in $(echo "$present" | tail -n +2); do
-      if cmp -s <(dis "$first") <(dis "$twin"); then
+      if [ "$(address "$first")" = "$(address "$twin")" ]; then
+        # Folded into one function under two public names.
+        echo "objdump aspects-off: $first and $twin are one function (the same address)"
+      elif cmp -s <(dis "$first") <(dis "$twin"); then
         echo "objdump aspects-off: $first and $twin are identical machine code"
       else
         echo "objdump aspects-off: $first and $twin differ"; diff <(dis "$first") <(dis "$twin") || true

@@ -4,7 +4,7 @@
 //! under `#[fastrace::trace]` with a root span per call.
 //!
 //! ```text
-//! cargo bench --bench peers --features observe,metrics
+//! cargo bench -p poolscope-benches --bench peers --features observe,metrics
 //! ```
 //!
 //! The headline group, `peers/cpu`, times each batch in process CPU time, so
@@ -27,8 +27,7 @@ use fastrace::Span;
 use tracing_subscriber::fmt::format::FmtSpan;
 use tracing_subscriber::fmt::MakeWriter;
 
-#[path = "shared/subject.rs"]
-mod subject;
+use poolscope_benches::subject;
 
 use subject::{observed, plain};
 

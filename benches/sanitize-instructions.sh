@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per call of the sanitizer now and before gitleaks' rules,
 # counted by callgrind: a figure the shared machine's noise cannot move,
-# beside the timings of `cargo bench --bench sanitize`. Not part of CI.
+# beside the timings of `cargo bench -p poolscope-benches --bench sanitize`. Not part of CI.
 #
 #   benches/sanitize-instructions.sh            # 200 calls per input (after a first), 3 builds
 set -euo pipefail
@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 calls=${CALLS:-200}
 builds=${BUILDS:-3}
 command -v valgrind >/dev/null || { echo "valgrind is not installed: apt-get install valgrind"; exit 1; }
-bin=$(cargo bench --no-run --bench sanitize_callgrind 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
+bin=$(cargo bench -p poolscope-benches --no-run --bench sanitize_callgrind 2>&1 | sed -n 's/.*Executable .*(\(.*\))$/\1/p' | tail -n 1)
 count() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "$@" 2>&1 >/dev/null |
     sed -n 's/.*Collected : \([0-9]*\).*/\1/p'

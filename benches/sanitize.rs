@@ -5,7 +5,7 @@
 //! one run.
 //!
 //! ```text
-//! cargo bench --bench sanitize
+//! cargo bench -p poolscope-benches --bench sanitize
 //! ```
 
 use std::hint::black_box;
@@ -13,10 +13,8 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use poolscope::sanitize::Sanitizer;
 
-#[path = "shared/sanitize_before.rs"]
-mod before;
-#[path = "shared/sanitize_inputs.rs"]
-mod inputs;
+use poolscope_benches::sanitize_before as before;
+use poolscope_benches::sanitize_inputs as inputs;
 
 use inputs::{log_line, traceback};
 

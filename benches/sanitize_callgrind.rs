@@ -11,12 +11,9 @@ use std::hint::black_box;
 
 use poolscope::sanitize::Sanitizer;
 
-#[path = "shared/args.rs"]
-mod args;
-#[path = "shared/sanitize_before.rs"]
-mod before;
-#[path = "shared/sanitize_inputs.rs"]
-mod inputs;
+use poolscope_benches::args;
+use poolscope_benches::sanitize_before as before;
+use poolscope_benches::sanitize_inputs as inputs;
 
 fn main() {
     let args = args::positional();

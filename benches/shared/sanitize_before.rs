@@ -1,4 +1,3 @@
-#![allow(dead_code)]
 //! The sanitizer as it was before gitleaks' rules (commit 5bb18b3), kept
 //! so the bench measures the old and the new side by side in one run.
 //! Not used by anything else.

@@ -22,7 +22,6 @@ pub const POOL: &str = "bench";
 /// `plain`'s.
 #[observe(pool = POOL, command = "work", worker = x, correlation = x.to_string())]
 #[inline(never)]
-#[allow(dead_code)] // called by the callgrind bench, not the criterion one
 pub fn observed_args(x: u64) -> u64 {
     x.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
 }
