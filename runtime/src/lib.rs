@@ -24,9 +24,9 @@ mod traceback;
 mod imp;
 #[cfg(not(feature = "aspects"))]
 mod noop;
-use imp::seam;
 #[cfg(not(feature = "aspects"))]
 use noop as imp;
+mod seam;
 
 pub use imp::{is_enabled, set_enabled, BusyGuard, Pool, PoolBuilder, Worker};
 pub use model::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};

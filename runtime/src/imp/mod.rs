@@ -9,14 +9,13 @@ mod clock;
 pub(crate) mod correlation;
 pub(crate) mod events;
 #[cfg(feature = "metrics")]
-mod exposition;
+pub(crate) mod exposition;
 mod panic;
 pub(crate) mod pool;
 mod pool_state;
 pub(crate) mod private;
 #[cfg(feature = "queue")]
 pub(crate) mod queue;
-pub(crate) mod seam;
 pub(crate) mod series;
 pub(crate) mod worker;
 pub(crate) mod stats {

@@ -6,12 +6,11 @@ pub(crate) mod alerts;
 pub(crate) mod correlation;
 pub(crate) mod events;
 #[cfg(feature = "metrics")]
-mod exposition;
+pub(crate) mod exposition;
 pub(crate) mod pool;
 pub(crate) mod private;
 #[cfg(feature = "queue")]
 pub(crate) mod queue;
-pub(crate) mod seam;
 pub(crate) mod stats;
 pub(crate) mod worker;
 
