@@ -41,7 +41,9 @@ pub(crate) struct Forms {
 }
 
 /// Text that stands for a secret without being one: `${VAR}`, `<TOKEN>`,
-/// `xxxxxxxx`, `****`, `var.db_password`, `os.environ["X"]`. Mirrors
+/// `xxxxxxxx`, `****`, `var.db_password`, `os.environ["X"]`, `%APPDATA%`.
+/// A `%name%` is a variable only when the name reads like one (one case,
+/// or CamelCase): `%a0AA%` is as likely a password. Mirrors
 /// gitleaks' global allowlist and adds the shapes configuration files and
 /// code use for "filled in elsewhere".
 const PLACEHOLDER: &str = r#"(?x)^(?:
@@ -52,7 +54,7 @@ const PLACEHOLDER: &str = r#"(?x)^(?:
   | \$(?:[A-Z_]+|[a-z_]+) | \$\{[^{}\s]+\} | \$\([^()]*\)? | `[^`]*` | \{[^{}]*\} | \{[A-Za-z_][A-Za-z0-9_]*\(.*
   | [A-Z]+(?:_[A-Z]+)+
   | \{\{[^{}]*\}\} | \$\{\{[^{}]*\}\}
-  | %[A-Za-z_][A-Za-z0-9_]*% | %\([a-z_]+\)s | %[+\-\#0]?[bcdeEfFgGoOpqstTUvxX]
+  | %(?:[A-Z_][A-Z0-9_]*|[a-z_][a-z0-9_]*|(?:[A-Z][a-z]+)+[0-9]*)% | %\([a-z_]+\)s | %[+\-\#0]?[bcdeEfFgGoOpqstTUvxX]
   | \{[0-9]{0,2}\} | \{[a-z_]+\}
   | @[A-Za-z_]+@
   | <[^<>]{1,60}> | \[[A-Za-z_ ]{1,40}\]
