@@ -9,11 +9,11 @@
 //!
 //! Checked for every input:
 //! - `Config::from_toml` never panics;
-//! - a configuration it accepts passes `validate()` again, converts to alert
-//!   rules (one per `[[alerts.rules]]`, each valid, with the file's values
-//!   and documented defaults) and to readiness thresholds (`health_config()`)
-//!   without panicking, and its `sanitizer.extra_keys` build one sanitizer
-//!   that treats every key as secret and redacts its value;
+//! - a configuration it accepts passes `validate()` again, its alert rules
+//!   (one per `[[alerts.rules]]`) are each valid, with the file's values and
+//!   documented defaults, its readiness thresholds are the file's, and its
+//!   `sanitizer.extra_keys` build one sanitizer that treats every key as
+//!   secret and redacts its value;
 //! - re-serializing the parsed TOML table and parsing it again gives the
 //!   same table, hence the same configuration or the same error;
 //! - `Config::load_with_env` never panics; with no override it agrees with
@@ -30,7 +30,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use poolscope_runtime::config::{env_name, Config, ConfigError, ENV_KEYS};
+use poolscope_runtime::config::{env_keys, env_name, Config, ConfigError, Format};
 use poolscope_runtime::sanitize::Sanitizer;
 
 /// A value no configuration key holds, to check redaction with.
@@ -64,9 +64,9 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(path, text.as_bytes()).expect("write the scratch file");
     let env = env_bytes.map(decode_env).unwrap_or_default();
     let loaded = Config::load_with_env(path, |name| env.get(name).cloned());
-    let overridden: Vec<(&str, &String)> = ENV_KEYS
-        .iter()
-        .filter_map(|key| env.get(&env_name(key)).map(|value| (*key, value)))
+    let overridden: Vec<(&str, &String)> = env_keys()
+        .into_iter()
+        .filter_map(|key| env.get(&env_name(key)).map(|value| (key, value)))
         .collect();
     if overridden.is_empty() {
         // Nothing the runtime reads (unknown names are ignored): the same
@@ -104,13 +104,20 @@ fn decode_env(bytes: &[u8]) -> HashMap<String, String> {
 fn assert_same(a: &Result<Config, ConfigError>, b: &Result<Config, ConfigError>) {
     match (a, b) {
         (Ok(a), Ok(b)) => assert_eq!(format!("{a:?}"), format!("{b:?}")),
-        (Err(ConfigError::Field { .. }), Err(ConfigError::Field { .. })) => assert_eq!(a, b),
         (
-            Err(ConfigError::Parse { reason: ra, .. }),
-            Err(ConfigError::Parse { reason: rb, .. }),
+            Err(ConfigError::Parse {
+                key: ka, source: sa, ..
+            }),
+            Err(ConfigError::Parse {
+                key: kb, source: sb, ..
+            }),
         ) => {
-            assert_eq!(ra, rb)
+            assert_eq!((ka, sa.to_string()), (kb, sb.to_string()))
         }
+        (Err(ConfigError::Parse { .. }), _) | (_, Err(ConfigError::Parse { .. })) => {
+            panic!("from_toml and load_with_env differ:\n{a:?}\n{b:?}")
+        }
+        (Err(a), Err(b)) => assert_eq!(a, b),
         _ => panic!("from_toml and load_with_env differ:\n{a:?}\n{b:?}"),
     }
 }
@@ -122,46 +129,27 @@ fn check_usable(config: &Config) {
         .expect("an accepted configuration validates again");
 
     assert!((0.0..=1.0).contains(&config.sampling.requests));
-    assert!(matches!(config.logging.format.as_str(), "json" | "human"));
-    config
-        .http
-        .address
-        .parse::<std::net::SocketAddr>()
-        .expect("an accepted address parses");
+    assert!(matches!(config.logging.format, Format::Json | Format::Human));
     let durations = &config.buckets.durations;
     assert!(durations.len() <= poolscope_runtime::buckets::MAX_BUCKETS);
     assert!(durations.iter().all(|b| b.is_finite() && *b > 0.0));
     assert!(durations.windows(2).all(|w| w[0] < w[1]));
 
     // Alert rules, as `alerts::watch` and `Live::apply` take them.
-    let rules = config
-        .alert_rules()
-        .expect("an accepted configuration has valid alert rules");
-    assert_eq!(rules.len(), config.alerts.rules.len());
-    for (rule, from) in rules.iter().zip(&config.alerts.rules) {
-        rule.validate().expect("a converted rule is valid");
-        assert_eq!(rule.name, from.name);
-        assert_eq!(rule.threshold, from.threshold);
-        assert_eq!(
-            rule.resolve_at,
-            from.resolve_at.unwrap_or(from.threshold * 0.8)
-        );
-        assert_eq!(rule.min_requests, from.min_requests.unwrap_or(20));
-        assert_eq!(rule.pools, from.pools);
-        assert_eq!(rule.readiness, from.readiness);
-        let window = from.window_seconds.unwrap_or(60.0);
-        assert_eq!(rule.window, Duration::from_secs_f64(window));
+    for rule in &config.alerts.rules {
+        rule.validate().expect("an accepted rule is valid");
+        assert!(rule.window >= Duration::from_secs(1));
     }
 
     // Readiness thresholds, as the server and `Live::apply` take them.
-    let health = config.health_config();
-    let h = &config.health;
-    assert_eq!(health.window, Duration::from_secs_f64(h.window_seconds));
-    assert_eq!(health.min_ready_workers, h.min_ready_workers);
-    assert_eq!(health.min_requests, h.min_requests);
-    assert_eq!(health.max_queue_depth, h.max_queue_depth);
-    assert_eq!(health.max_error_rate, h.max_error_rate);
-    assert_eq!(health.max_p99.is_some(), h.max_p99_seconds.is_some());
+    config
+        .health
+        .validate()
+        .expect("accepted thresholds suit the server");
+    config
+        .dashboard
+        .validate()
+        .expect("an accepted dashboard suits the server");
 
     // The extra sanitizer keys, all at once as `Live::apply` installs them.
     let keys = config.sanitizer.keys();
@@ -185,13 +173,27 @@ fn check_usable(config: &Config) {
 
 /// An accepted configuration holds the overridden value of `key`.
 fn check_override(config: &Config, key: &str, value: &str) {
-    let items = || {
+    // A TOML array, or comma-separated items.
+    let items = || -> Vec<String> {
+        if value.trim_start().starts_with('[') {
+            let table: toml::Table = toml::from_str(&format!("v = {value}"))
+                .unwrap_or_else(|_| panic!("{key}: accepted a broken array {value:?}"));
+            return table["v"]
+                .as_array()
+                .expect("an array")
+                .iter()
+                .map(|item| match item {
+                    toml::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                })
+                .collect();
+        }
         value
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
-            .collect::<Vec<_>>()
+            .collect()
     };
     let float = || -> f64 {
         value
@@ -209,38 +211,58 @@ fn check_override(config: &Config, key: &str, value: &str) {
             .parse()
             .unwrap_or_else(|_| panic!("{key}: accepted non-boolean {value:?}"))
     };
+    let seconds = || Duration::try_from_secs_f64(float()).unwrap_or(Duration::MAX);
     let e = &config.http.endpoints;
     let h = &config.health;
+    let d = &config.dashboard;
     match key {
         "enabled" => assert_eq!(config.enabled, boolean()),
         "sampling.requests" => assert_eq!(config.sampling.requests, float()),
         "logging.level" => assert_eq!(config.logging.level, value),
-        "logging.format" => assert_eq!(config.logging.format, value),
-        "http.address" => assert_eq!(config.http.address, value),
+        "logging.format" => assert_eq!(
+            config.logging.format,
+            match value {
+                "json" => Format::Json,
+                "human" => Format::Human,
+                other => panic!("{key}: accepted {other:?}"),
+            }
+        ),
+        "http.address" => assert_eq!(config.http.address, value.parse().unwrap()),
         "http.endpoints.health" => assert_eq!(e.health, boolean()),
         "http.endpoints.ready" => assert_eq!(e.ready, boolean()),
         "http.endpoints.detailed" => assert_eq!(e.detailed, boolean()),
         "http.endpoints.metrics" => assert_eq!(e.metrics, boolean()),
         "http.endpoints.dashboard" => assert_eq!(e.dashboard, boolean()),
-        "health.min_ready_workers" => assert_eq!(h.min_ready_workers, int()),
-        "health.max_queue_depth" => assert_eq!(h.max_queue_depth, Some(int())),
+        "health.min_ready_workers" => assert_eq!(h.min_ready_workers as u64, int()),
+        "health.max_queue_depth" => assert_eq!(h.max_queue_depth.map(|d| d as u64), Some(int())),
         "health.max_error_rate" => assert_eq!(h.max_error_rate, Some(float())),
-        "health.max_p99_seconds" => assert_eq!(h.max_p99_seconds, Some(float())),
-        "health.window_seconds" => assert_eq!(h.window_seconds, float()),
+        "health.max_p99_seconds" => assert_eq!(h.max_p99, Some(seconds())),
+        "health.window_seconds" => assert_eq!(h.window, seconds()),
         "health.min_requests" => assert_eq!(h.min_requests, int()),
+        "health.readiness" => assert_eq!(h.readiness.as_str(), value.trim()),
+        "health.max_queue_wait_seconds" => assert_eq!(h.max_queue_wait, seconds()),
         "buckets.durations" => {
             let expected: Vec<f64> = items()
                 .iter()
                 .map(|s| {
-                    s.parse()
+                    s.trim()
+                        .parse()
                         .unwrap_or_else(|_| panic!("{key}: accepted non-number {s:?}"))
                 })
                 .collect();
             assert_eq!(config.buckets.durations, expected);
         }
         "sanitizer.extra_keys" => assert_eq!(config.sanitizer.extra_keys, items()),
-        "alerts.every_seconds" => assert_eq!(config.alerts.every_seconds, float()),
-        "dashboard.metrics" => assert_eq!(config.dashboard.metrics, items()),
+        "sanitizer.extra_patterns" => assert_eq!(config.sanitizer.extra_patterns, items()),
+        "sanitizer.rules_file" => assert_eq!(config.sanitizer.rules_file.as_deref(), Some(value.trim())),
+        "alerts.every_seconds" => assert_eq!(config.alerts.every, seconds()),
+        "dashboard.metrics" => assert_eq!(d.metrics, items()),
+        "dashboard.interval_seconds" => assert_eq!(d.interval, seconds()),
+        "dashboard.chart_span_seconds" => assert_eq!(d.chart_span, seconds()),
+        "dashboard.max_viewers" => assert_eq!(d.max_viewers as u64, int()),
+        "dashboard.viewer_buffer" => assert_eq!(d.viewer_buffer as u64, int()),
+        "dashboard.recent_errors" => assert_eq!(d.recent_errors as u64, int()),
+        "dashboard.recent_alerts" => assert_eq!(d.recent_alerts as u64, int()),
         other => unreachable!("no check for {other}"),
     }
 }

@@ -174,11 +174,12 @@ impl ServerBuilder {
     ///
     /// # Errors
     ///
+    /// [`HttpError::Health`], [`HttpError::Dashboard`] or
     /// [`HttpError::Config`] for a setting out of range, [`HttpError::Bind`]
     /// when the address cannot be bound.
     pub fn build(self) -> Result<Server, HttpError> {
-        self.health.validate().map_err(HttpError::Config)?;
-        self.dashboard.validate().map_err(HttpError::Config)?;
+        self.health.validate()?;
+        self.dashboard.validate()?;
         let auth = self
             .token
             .map(auth::Auth::new)

@@ -2,184 +2,12 @@
 //! the JSON bodies of `/health`, `/health/ready` and `/health/detailed`.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde::Serialize;
 
+pub use crate::model::health::{HealthConfig, HealthError, ReadinessPolicy};
 use crate::model::stats::PoolSnapshot;
 pub(crate) use crate::model::window::{History, WindowStats};
-
-/// Thresholds of the readiness checks behind `/health/ready`.
-///
-/// ```
-/// use std::time::Duration;
-/// use poolscope_runtime::http::HealthConfig;
-/// let health = HealthConfig::default()
-///     .with_max_queue_depth(100)
-///     .with_max_error_rate(0.05)
-///     .with_max_p99(Duration::from_millis(500));
-/// assert_eq!(health.min_ready_workers, 1);
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-#[must_use]
-pub struct HealthConfig {
-    /// Each pool built with `Pool` needs at least this many workers up
-    /// (available or busy). Default 1.
-    pub min_ready_workers: usize,
-    /// A pool whose queue holds more requests is not ready. Default: no limit.
-    pub max_queue_depth: Option<usize>,
-    /// A pool whose requests failed (error, panic, cancelled) more often than
-    /// this fraction over the window is not ready. Default: no limit.
-    pub max_error_rate: Option<f64>,
-    /// A pool whose p99 latency over the window is above this is not ready.
-    /// Default: no limit.
-    pub max_p99: Option<Duration>,
-    /// The recent window for rates and percentiles. Default 60 s.
-    pub window: Duration,
-    /// Error-rate and latency checks apply only when the window holds at
-    /// least this many requests, so one early failure cannot fail a probe.
-    /// Default 10.
-    pub min_requests: u64,
-    /// When a pool with no available worker is still ready (the `capacity`
-    /// check). Default [`ReadinessPolicy::Capacity`].
-    pub readiness: ReadinessPolicy,
-    /// Under [`ReadinessPolicy::Capacity`], how long a new request may have
-    /// to wait for a worker before the pool is not ready. Default 5 s.
-    pub max_queue_wait: Duration,
-}
-
-/// When a pool with no available worker can still serve traffic: the
-/// `capacity` readiness check.
-///
-/// A load balancer takes a pod that answers 503 out of rotation; taking
-/// out every pod whose workers are all busy for a moment would send the
-/// traffic round in circles (a pool at full use flaps between ready and
-/// not ready with every request). [`Capacity`](ReadinessPolicy::Capacity)
-/// answers 503 only when a new request would wait too long.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum ReadinessPolicy {
-    /// Not ready when no worker is available *and* a new request could not
-    /// start within [`HealthConfig::max_queue_wait`]: the queue is full
-    /// (`Pool::set_queue_capacity`), or every worker has been busy for
-    /// longer than that wait. (A pool with no worker up fails the
-    /// `workers` check instead.)
-    #[default]
-    Capacity,
-    /// Not ready whenever no worker is available (idle): "no available
-    /// workers, 503", word for word. Expect it to flap under load.
-    Strict,
-}
-
-impl ReadinessPolicy {
-    /// `capacity` or `strict`, as configured.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ReadinessPolicy::Capacity => "capacity",
-            ReadinessPolicy::Strict => "strict",
-        }
-    }
-}
-
-impl std::str::FromStr for ReadinessPolicy {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "capacity" => Ok(ReadinessPolicy::Capacity),
-            "strict" => Ok(ReadinessPolicy::Strict),
-            other => Err(format!(
-                "`{other}` is not a readiness policy: expected `capacity` or `strict`"
-            )),
-        }
-    }
-}
-
-impl Default for HealthConfig {
-    fn default() -> Self {
-        HealthConfig {
-            min_ready_workers: 1,
-            max_queue_depth: None,
-            max_error_rate: None,
-            max_p99: None,
-            window: Duration::from_secs(60),
-            min_requests: 10,
-            readiness: ReadinessPolicy::Capacity,
-            max_queue_wait: Duration::from_secs(5),
-        }
-    }
-}
-
-impl HealthConfig {
-    /// Sets [`HealthConfig::min_ready_workers`].
-    pub fn with_min_ready_workers(mut self, workers: usize) -> Self {
-        self.min_ready_workers = workers;
-        self
-    }
-
-    /// Sets [`HealthConfig::max_queue_depth`].
-    pub fn with_max_queue_depth(mut self, depth: usize) -> Self {
-        self.max_queue_depth = Some(depth);
-        self
-    }
-
-    /// Sets [`HealthConfig::max_error_rate`] (a fraction, 0 to 1).
-    pub fn with_max_error_rate(mut self, rate: f64) -> Self {
-        self.max_error_rate = Some(rate);
-        self
-    }
-
-    /// Sets [`HealthConfig::max_p99`].
-    pub fn with_max_p99(mut self, p99: Duration) -> Self {
-        self.max_p99 = Some(p99);
-        self
-    }
-
-    /// Sets [`HealthConfig::window`].
-    pub fn with_window(mut self, window: Duration) -> Self {
-        self.window = window;
-        self
-    }
-
-    /// Sets [`HealthConfig::min_requests`].
-    pub fn with_min_requests(mut self, requests: u64) -> Self {
-        self.min_requests = requests;
-        self
-    }
-
-    /// Sets [`HealthConfig::readiness`].
-    pub fn with_readiness(mut self, policy: ReadinessPolicy) -> Self {
-        self.readiness = policy;
-        self
-    }
-
-    /// Sets [`HealthConfig::max_queue_wait`].
-    pub fn with_max_queue_wait(mut self, wait: Duration) -> Self {
-        self.max_queue_wait = wait;
-        self
-    }
-
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        if let Some(rate) = self.max_error_rate {
-            if !(0.0..=1.0).contains(&rate) {
-                return Err(format!(
-                    "`max_error_rate` is {rate}: it is a fraction between 0 and 1"
-                ));
-            }
-        }
-        if let Some(p99) = self.max_p99 {
-            if let Err(largest) = crate::buckets::below_largest(p99.as_secs_f64(), None) {
-                return Err(format!("`max_p99` is {p99:?}: it must be below the largest duration bucket ({largest} s)"));
-            }
-        }
-        if self.window < Duration::from_secs(1) {
-            return Err(format!(
-                "`window` is {:?}: it must be at least one second",
-                self.window
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// A readiness check of the application's own, e.g. "the database answers".
 pub(crate) type CustomCheck = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -388,7 +216,7 @@ mod tests {
     use super::*;
     use crate::interner::Label;
     use crate::model::stats::{HistogramSnapshot, PoolState, RequestTotals, WorkerCounts};
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     fn snapshot(
         pool: &'static str,
@@ -538,11 +366,13 @@ mod tests {
             .with_max_error_rate(2.0)
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("max_error_rate"));
         assert!(HealthConfig::default()
             .with_window(Duration::ZERO)
             .validate()
             .unwrap_err()
+            .to_string()
             .contains("window"));
     }
 }

@@ -50,8 +50,8 @@ use std::net::SocketAddr;
 
 pub use builder::ServerBuilder;
 #[cfg(feature = "dashboard")]
-pub use dashboard::DashboardConfig;
-pub use health::{HealthConfig, ReadinessPolicy};
+pub use dashboard::{DashboardConfig, DashboardError};
+pub use health::{HealthConfig, HealthError, ReadinessPolicy};
 pub use routes::Endpoint;
 pub use server::{serve, Server, ServerControls, ServerHandle};
 
@@ -74,6 +74,13 @@ pub enum HttpError {
     /// A setting is out of range.
     #[error("invalid HTTP server setting: {0}")]
     Config(String),
+    /// A readiness threshold is out of range.
+    #[error("invalid HTTP server setting: {0}")]
+    Health(#[from] HealthError),
+    /// A dashboard setting is out of range.
+    #[cfg(feature = "dashboard")]
+    #[error("invalid HTTP server setting: {0}")]
+    Dashboard(#[from] DashboardError),
     /// `start` was called outside a tokio runtime.
     #[error("the HTTP server must be started from inside a tokio runtime: call `start` from async code or within `Runtime::enter`")]
     NoRuntime,

@@ -28,7 +28,7 @@ pub(super) const ENDPOINTS: usize = 0;
 pub(super) struct DashboardConfig {}
 
 impl DashboardConfig {
-    pub(super) fn validate(&self) -> Result<(), String> {
+    pub(super) fn validate(&self) -> Result<(), super::HttpError> {
         Ok(())
     }
 }

@@ -262,9 +262,9 @@ impl ServerControls {
     ///
     /// # Errors
     ///
-    /// [`HttpError::Config`] for a threshold out of range (the old ones stay).
+    /// [`HttpError::Health`] for a threshold out of range (the old ones stay).
     pub fn set_health(&self, health: HealthConfig) -> Result<(), HttpError> {
-        health.validate().map_err(HttpError::Config)?;
+        health.validate()?;
         self.state
             .history
             .lock()
@@ -278,13 +278,10 @@ impl ServerControls {
     ///
     /// # Errors
     ///
-    /// [`HttpError::Config`] for a name that is not a metric name.
+    /// [`HttpError::Dashboard`] for a name that is not a metric name.
     #[cfg(feature = "dashboard")]
     pub fn set_dashboard_metrics(&self, names: Vec<String>) -> Result<(), HttpError> {
-        self.state
-            .dashboard
-            .set_metrics(names)
-            .map_err(HttpError::Config)
+        Ok(self.state.dashboard.set_metrics(names)?)
     }
 
     /// The readiness thresholds in force.

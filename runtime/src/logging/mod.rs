@@ -27,14 +27,7 @@ pub use format::rfc3339;
 
 use crate::events::Subscription;
 
-/// How lines look.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// One JSON object per line.
-    Json,
-    /// `timestamp LEVEL target: message key=value ...`.
-    Human,
-}
+pub use crate::model::Format;
 
 enum Output {
     Stdout,

@@ -158,6 +158,8 @@ impl Measure {
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
+#[cfg_attr(feature = "config", derive(serde::Deserialize))]
+#[cfg_attr(feature = "config", serde(from = "spec::RuleSpec"))]
 pub struct AlertRule {
     /// The rule's name in events, logs and the `rule` label.
     pub name: String,
@@ -192,8 +194,15 @@ impl AlertRule {
         measure: Measure,
         threshold: f64,
     ) -> Result<AlertRule, AlertError> {
-        let rule = AlertRule {
-            name: name.into(),
+        let rule = AlertRule::unchecked(name.into(), measure, threshold);
+        rule.validate()?;
+        Ok(rule)
+    }
+
+    /// The rule with every default, not yet checked.
+    fn unchecked(name: String, measure: Measure, threshold: f64) -> AlertRule {
+        AlertRule {
+            name,
             measure,
             threshold,
             resolve_at: threshold * 0.8,
@@ -201,9 +210,7 @@ impl AlertRule {
             min_requests: 20,
             pools: Vec::new(),
             readiness: false,
-        };
-        rule.validate()?;
-        Ok(rule)
+        }
     }
 
     /// Sets [`AlertRule::resolve_at`].
@@ -272,9 +279,9 @@ impl AlertRule {
                 self.resolve_at, self.threshold
             ));
         }
-        if self.window < Duration::from_secs(1) {
+        if self.window < Duration::from_secs(1) || self.window > Duration::from_secs(3600) {
             return bad(format!(
-                "window {:?} is shorter than one second",
+                "window {:?} is not between 1 s and 1 h (3600 s)",
                 self.window
             ));
         }
@@ -293,6 +300,86 @@ impl From<&ErrorRateRule> for AlertRule {
             min_requests: rule.min_requests,
             pools: Vec::new(),
             readiness: false,
+        }
+    }
+}
+
+/// `[[alerts.rules]]` as a configuration file writes a rule: the measure
+/// by name, its quantile beside it, durations in seconds, defaults for
+/// what is left out. Only read into an [`AlertRule`], which
+/// [`AlertRule::validate`] then checks like any other.
+#[cfg(feature = "config")]
+mod spec {
+    use std::time::Duration;
+
+    use serde::Deserialize;
+
+    use super::{AlertRule, Measure};
+
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub(super) struct RuleSpec {
+        name: String,
+        measure: MeasureName,
+        /// For `latency` and `queue_wait`; p99 when left out.
+        quantile: Option<f64>,
+        threshold: f64,
+        resolve_at: Option<f64>,
+        #[serde(
+            default,
+            rename = "window_seconds",
+            deserialize_with = "crate::model::seconds::optional"
+        )]
+        window: Option<Duration>,
+        min_requests: Option<u64>,
+        #[serde(default)]
+        pools: Vec<String>,
+        #[serde(default)]
+        readiness: bool,
+    }
+
+    /// The tag that picks the [`Measure`] variant.
+    #[derive(Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum MeasureName {
+        ErrorRate,
+        Latency,
+        QueueDepth,
+        QueueWait,
+        Utilization,
+        CrashRate,
+        WorkersResidentBytes,
+        ProcessResidentBytes,
+    }
+
+    impl From<RuleSpec> for AlertRule {
+        fn from(spec: RuleSpec) -> AlertRule {
+            let quantile = spec.quantile.unwrap_or(0.99);
+            let measure = match spec.measure {
+                MeasureName::ErrorRate => Measure::ErrorRate,
+                MeasureName::Latency => Measure::Latency { quantile },
+                MeasureName::QueueDepth => Measure::QueueDepth,
+                MeasureName::QueueWait => Measure::QueueWait { quantile },
+                MeasureName::Utilization => Measure::Utilization,
+                MeasureName::CrashRate => Measure::CrashRate,
+                MeasureName::WorkersResidentBytes => Measure::WorkersResidentBytes,
+                MeasureName::ProcessResidentBytes => Measure::ProcessResidentBytes,
+            };
+            // Checked once with the rest of the configuration, which names
+            // the rule's place in the file.
+            let mut rule = AlertRule::unchecked(spec.name, measure, spec.threshold);
+            if let Some(resolve_at) = spec.resolve_at {
+                rule.resolve_at = resolve_at;
+            }
+            if let Some(window) = spec.window {
+                rule.window = window;
+            }
+            if let Some(requests) = spec.min_requests {
+                rule.min_requests = requests;
+            }
+            rule.pools = spec.pools;
+            rule.readiness = spec.readiness;
+            rule
         }
     }
 }

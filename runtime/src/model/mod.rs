@@ -6,11 +6,29 @@
 pub(crate) mod alert_rule;
 pub(crate) mod catalogue;
 pub(crate) mod correlation;
+#[cfg(any(feature = "dashboard", feature = "config"))]
+pub(crate) mod dashboard;
 pub(crate) mod error;
 pub(crate) mod events;
+#[cfg(any(feature = "http", feature = "config"))]
+pub(crate) mod health;
+#[cfg(feature = "config")]
+pub(crate) mod seconds;
 pub(crate) mod stats;
 #[cfg(any(feature = "aspects", feature = "http"))]
 pub(crate) mod window;
+
+/// How log lines look.
+#[cfg(any(feature = "logging", feature = "config"))]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "config", derive(serde::Deserialize))]
+#[cfg_attr(feature = "config", serde(rename_all = "lowercase"))]
+pub enum Format {
+    /// One JSON object per line.
+    Json,
+    /// `timestamp LEVEL target: message key=value ...`.
+    Human,
+}
 
 /// How long a pool must stay clear of saturation before its saturation
 /// episode ends, unless set with `PoolBuilder::with_saturation_hold`.

@@ -10,9 +10,10 @@ use tokio::sync::{watch, Notify};
 use super::chart::Chart;
 use super::recent::Recent;
 use super::sse::Frames;
-use super::{check_metrics, lock, page, DashboardConfig};
+use super::{lock, page, DashboardConfig, DashboardError};
 use crate::http::health::{self, Check, CustomCheck};
 use crate::http::routes::Endpoint;
+use crate::model::dashboard::check_metrics;
 use crate::model::stats::PoolSnapshot;
 
 /// How long the dashboard reuses the custom checks' results.
@@ -153,7 +154,7 @@ impl Hub {
     }
 
     /// Replaces the application metrics shown on the page.
-    pub(crate) fn set_metrics(&self, names: Vec<String>) -> Result<(), String> {
+    pub(crate) fn set_metrics(&self, names: Vec<String>) -> Result<(), DashboardError> {
         check_metrics(&names)?;
         *lock(&self.custom) = names;
         Ok(())
