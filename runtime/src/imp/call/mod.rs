@@ -1,7 +1,6 @@
 //! What an observed call does at run time. The macro generates the calls into
 //! this module; everything here is reached through `__private`.
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -13,16 +12,17 @@ use super::series::{Block, Series};
 use crate::interner::Label;
 use crate::model::correlation::CorrelationId;
 use crate::model::error::{ErrorContext, ErrorKind};
-use crate::model::events::{
-    Event, Field, PoolStarted, RequestCompleted, RequestStarted, SessionCreated, WorkerStarted,
-};
+use crate::model::events::{Event, PoolStarted, RequestCompleted, SessionCreated, WorkerStarted};
 use crate::model::{Kind, Outcome};
 
 pub mod classify;
+mod details;
 mod late_worker;
 mod outcome;
 mod site;
 
+use details::describe;
+pub use details::Details;
 pub use late_worker::set_worker;
 use late_worker::{put_worker, take_worker};
 pub use outcome::{Classified, ErrView};
@@ -59,46 +59,6 @@ impl Start {
     #[inline(always)]
     pub fn correlation(&mut self, id: Option<CorrelationId>) {
         self.correlation = id;
-    }
-}
-
-/// What only events carry: arguments, worker id, pool size, session ttl.
-/// Filled by a second generated closure that runs only when an event will be
-/// emitted (someone subscribed).
-#[derive(Default)]
-pub struct Details {
-    // Whether the call's events are kept (`request.started` was emitted).
-    sampled: bool,
-    worker: Option<String>,
-    size: Option<u64>,
-    ttl: Option<Duration>,
-    args: Vec<Field>,
-}
-
-impl Details {
-    /// Sets the worker id.
-    pub fn worker(&mut self, worker: &dyn Display) {
-        self.worker = Some(worker.to_string());
-    }
-
-    /// The pool size, for `pool.started`.
-    pub fn size(&mut self, size: Option<u64>) {
-        self.size = size;
-    }
-
-    /// The session's time to live, for `session.created`.
-    pub fn ttl(&mut self, ttl: Duration) {
-        self.ttl = Some(ttl);
-    }
-
-    /// Records one formatted argument, sanitized: an argument named like a
-    /// secret (`password`, `api_key`) is redacted whole.
-    pub fn arg(&mut self, name: &'static str, value: String) {
-        let value = match crate::sanitize::current().sanitize_field(name, &value) {
-            std::borrow::Cow::Borrowed(same) if same == value => value,
-            other => other.into_owned(),
-        };
-        self.args.push((name.into(), value));
     }
 }
 
@@ -264,36 +224,6 @@ impl Call {
         }
     }
 }
-
-/// Collects the details for events and emits `request.started`; kept out of
-/// line so the hot path stays small.
-#[cold]
-#[inline(never)]
-fn describe<D: FnOnce(&mut Details)>(
-    site: &'static Site,
-    labels: Option<(Option<Label>, Option<Label>)>,
-    correlation: Option<CorrelationId>,
-    fill: D,
-    sampled: bool,
-) -> Box<Details> {
-    let mut details = Box::<Details>::default();
-    details.sampled = sampled;
-    fill(&mut details);
-    if sampled && site.kind == Kind::Request {
-        let (pool, command) = site.labels_of(labels);
-        events::emit(Event::RequestStarted(RequestStarted {
-            at: SystemTime::now(),
-            name: site.name,
-            pool,
-            command,
-            worker: details.worker.clone(),
-            correlation_id: correlation,
-            args: details.args.clone(),
-        }));
-    }
-    details
-}
-
 impl Drop for Call {
     #[inline(always)]
     fn drop(&mut self) {
