@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use super::correlation::swap;
 use super::events;
@@ -12,10 +12,10 @@ use super::series::{Block, Series};
 use crate::interner::Label;
 use crate::model::correlation::CorrelationId;
 use crate::model::error::{ErrorContext, ErrorKind};
-use crate::model::events::{Event, PoolStarted, RequestCompleted, SessionCreated, WorkerStarted};
 use crate::model::{Kind, Outcome};
 
 pub mod classify;
+mod completion;
 mod details;
 mod late_worker;
 mod outcome;
@@ -224,6 +224,7 @@ impl Call {
         }
     }
 }
+
 impl Drop for Call {
     #[inline(always)]
     fn drop(&mut self) {
@@ -266,30 +267,6 @@ impl Active {
         }
     }
 
-    /// A pool or worker start that succeeded: the pool's state follows it
-    /// (the size a pool started with, the worker now available).
-    #[cold]
-    #[inline(never)]
-    fn started(&self) {
-        let Some(details) = &self.details else {
-            return;
-        };
-        let (pool, _) = self.site.labels_of(self.labels);
-        match self.site.kind {
-            Kind::PoolStart => {
-                if let Some(size) = details.size {
-                    super::pool::pool_started_by_attribute(pool, size);
-                }
-            }
-            Kind::WorkerStart => {
-                if let Some(worker) = &details.worker {
-                    super::worker::started_by_attribute(pool, worker, self.site.name);
-                }
-            }
-            _ => {}
-        }
-    }
-
     /// Dropped without `finish`: a panic unwinding through the body, or an
     /// async call dropped between polls.
     #[cold]
@@ -308,71 +285,6 @@ impl Active {
         } else {
             self.complete(Outcome::Cancelled, ended, || None);
         }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn emit_completion(
-        self,
-        outcome: Outcome,
-        duration: Option<Duration>,
-        error: Option<ErrorContext>,
-        worker: Option<String>,
-    ) {
-        let at = SystemTime::now();
-        let correlation_id = self.correlation;
-        let (pool, command) = self.site.labels_of(self.labels);
-        let extra = self.details.map(|d| *d).unwrap_or_default();
-        let event = match self.site.kind {
-            Kind::Request => Event::RequestCompleted(RequestCompleted {
-                at,
-                name: self.site.name,
-                pool,
-                command,
-                worker: worker.or(extra.worker),
-                correlation_id,
-                duration,
-                outcome,
-                error,
-                // A failure says what it was asked, sampled or not.
-                args: if outcome == Outcome::Ok {
-                    Vec::new()
-                } else {
-                    extra.args
-                },
-            }),
-            Kind::PoolStart => Event::PoolStarted(PoolStarted {
-                at,
-                pool,
-                startup: duration,
-                size: extra.size,
-                config: extra.args,
-                outcome,
-                error,
-                correlation_id,
-            }),
-            Kind::WorkerStart => Event::WorkerStarted(WorkerStarted {
-                at,
-                pool,
-                worker: extra.worker,
-                pid: None,
-                startup: duration,
-                outcome,
-                error,
-                correlation_id,
-            }),
-            Kind::SessionCreate => Event::SessionCreated(SessionCreated {
-                at,
-                pool,
-                session_id: None,
-                ttl: extra.ttl,
-                metadata: extra.args,
-                outcome,
-                error,
-                correlation_id,
-            }),
-        };
-        events::emit(event);
     }
 }
 
