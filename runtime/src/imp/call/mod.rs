@@ -11,9 +11,10 @@ use super::events;
 use super::series::{Block, Series};
 use crate::interner::Label;
 use crate::model::correlation::CorrelationId;
-use crate::model::error::{ErrorContext, ErrorKind};
+use crate::model::error::ErrorContext;
 use crate::model::{Kind, Outcome};
 
+mod abandoned;
 pub mod classify;
 mod completion;
 mod details;
@@ -264,26 +265,6 @@ impl Active {
         if kept || (outcome != Outcome::Ok && events::active()) {
             let error = if ERRORS { error() } else { None };
             self.emit_completion(outcome, duration.map(Duration::from_nanos), error, worker);
-        }
-    }
-
-    /// Dropped without `finish`: a panic unwinding through the body, or an
-    /// async call dropped between polls.
-    #[cold]
-    #[inline(never)]
-    fn abandoned(self) {
-        let ended = if TIMING { clock::now() } else { 0 };
-        if self.in_body || std::thread::panicking() {
-            self.complete(Outcome::Panic, ended, || {
-                let (message, location) = super::panic::take()
-                    .unwrap_or_else(|| ("panic message not captured".to_owned(), None));
-                let mut ctx = ErrorContext::message(ErrorKind::Panic, "panic", message);
-                ctx.location = location;
-                // A panic message is as likely as an error to quote a secret.
-                Some(ctx.sanitized())
-            });
-        } else {
-            self.complete(Outcome::Cancelled, ended, || None);
         }
     }
 }
