@@ -1,5 +1,11 @@
 //! What an observed call does at run time. The macro generates the calls into
 //! this module; everything here is reached through `__private`.
+//!
+//! This file is the path every call takes: start, time, finish, drop, so
+//! that the fast path reads in one place. An async call adds the future in
+//! `observed`; what only some calls need (event details, the completion
+//! event, a panic or a cancellation, a worker named late) is in the other
+//! sibling modules, out of line.
 
 use std::time::Duration;
 
