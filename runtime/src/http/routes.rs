@@ -81,19 +81,16 @@ pub(super) fn respond(
         return refused;
     }
     // A bug in rendering must cost one response, not the process.
-    let response = catch_unwind(AssertUnwindSafe(|| {
-        dashboard::respond(state, endpoint, request, kill)
-            .unwrap_or_else(|| handle(state, endpoint))
-    }))
-    .unwrap_or_else(|payload| {
-        let cause = crate::error::Panicked::from_payload(payload.as_ref()).message;
-        tracing::error!(
-            ?endpoint,
-            cause,
-            "poolscope HTTP server failed to render a response"
-        );
-        text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-    });
+    let response = catch_unwind(AssertUnwindSafe(|| handle(state, endpoint, request, kill)))
+        .unwrap_or_else(|payload| {
+            let cause = crate::error::Panicked::from_payload(payload.as_ref()).message;
+            tracing::error!(
+                ?endpoint,
+                cause,
+                "poolscope HTTP server failed to render a response"
+            );
+            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+        });
     if request.method() == Method::HEAD {
         return response::head(response);
     }
@@ -152,8 +149,13 @@ fn refuse(
     Some(response)
 }
 
-/// The handlers of the endpoints the dashboard did not take.
-fn handle(state: &State, endpoint: Endpoint) -> Response<Body> {
+/// Each endpoint's handler.
+fn handle(
+    state: &State,
+    endpoint: Endpoint,
+    request: &Request<Incoming>,
+    kill: &Arc<Notify>,
+) -> Response<Body> {
     match endpoint {
         Endpoint::Health => liveness(state),
         Endpoint::Ready => readiness(state),
@@ -162,9 +164,9 @@ fn handle(state: &State, endpoint: Endpoint) -> Response<Body> {
             "text/plain; version=0.0.4; charset=utf-8",
             metrics_text(state),
         ),
-        // Answered by `dashboard::respond` before this is asked.
+        // The variant exists with the dashboard alone.
         #[cfg(feature = "dashboard")]
-        Endpoint::Dashboard => text(StatusCode::NOT_FOUND, "not found\n"),
+        Endpoint::Dashboard => dashboard::respond(state, request, kill),
     }
 }
 
