@@ -12,6 +12,7 @@ use std::time::Instant;
 use bytes::Bytes;
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response};
+use tokio::sync::Notify;
 
 use super::auth::Auth;
 use super::response::Body;
@@ -64,6 +65,16 @@ pub(super) fn start(_: &Arc<State>) -> Option<tokio::task::JoinHandle<()>> {
 
 /// No sign-in page.
 pub(super) fn sign_in(_: Endpoint, _: &Request<Incoming>, _: &Auth) -> Option<Response<Body>> {
+    None
+}
+
+/// No request is the dashboard's.
+pub(super) fn respond(
+    _: &State,
+    _: Endpoint,
+    _: &Request<Incoming>,
+    _: &Arc<Notify>,
+) -> Option<Response<Body>> {
     None
 }
 

@@ -81,16 +81,19 @@ pub(super) fn respond(
         return refused;
     }
     // A bug in rendering must cost one response, not the process.
-    let response = catch_unwind(AssertUnwindSafe(|| handle(state, endpoint, request, kill)))
-        .unwrap_or_else(|payload| {
-            let cause = crate::error::Panicked::from_payload(payload.as_ref()).message;
-            tracing::error!(
-                ?endpoint,
-                cause,
-                "poolscope HTTP server failed to render a response"
-            );
-            text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
-        });
+    let response = catch_unwind(AssertUnwindSafe(|| {
+        dashboard::respond(state, endpoint, request, kill)
+            .unwrap_or_else(|| handle(state, endpoint))
+    }))
+    .unwrap_or_else(|payload| {
+        let cause = crate::error::Panicked::from_payload(payload.as_ref()).message;
+        tracing::error!(
+            ?endpoint,
+            cause,
+            "poolscope HTTP server failed to render a response"
+        );
+        text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
+    });
     if request.method() == Method::HEAD {
         return response::head(response);
     }
@@ -149,13 +152,8 @@ fn refuse(
     Some(response)
 }
 
-/// Each endpoint's handler.
-fn handle(
-    state: &State,
-    endpoint: Endpoint,
-    request: &Request<Incoming>,
-    kill: &Arc<Notify>,
-) -> Response<Body> {
+/// The handlers of the endpoints the dashboard did not take.
+fn handle(state: &State, endpoint: Endpoint) -> Response<Body> {
     match endpoint {
         Endpoint::Health => liveness(state),
         Endpoint::Ready => readiness(state),
@@ -164,9 +162,11 @@ fn handle(
             "text/plain; version=0.0.4; charset=utf-8",
             metrics_text(state),
         ),
-        // The variant exists with the dashboard alone.
+        // `dashboard::respond` answers it before this is asked; a 404 keeps
+        // the table whole without handing the dashboard's request and stream
+        // switch to every handler.
         #[cfg(feature = "dashboard")]
-        Endpoint::Dashboard => dashboard::respond(state, request, kill),
+        Endpoint::Dashboard => text(StatusCode::NOT_FOUND, "not found\n"),
     }
 }
 

@@ -88,20 +88,24 @@ fn signed_in(auth: &Auth) -> Response<Body> {
     response
 }
 
-/// Answers a request for [`Endpoint::Dashboard`]: the page, its stream or
-/// one snapshot.
+/// Answers a request for the dashboard's endpoint; `None` for the other
+/// endpoints.
 pub(super) fn respond(
     state: &State,
+    endpoint: Endpoint,
     request: &Request<Incoming>,
     kill: &Arc<Notify>,
-) -> Response<Body> {
-    match request.uri().path() {
+) -> Option<Response<Body>> {
+    if endpoint != Endpoint::Dashboard {
+        return None;
+    }
+    Some(match request.uri().path() {
         "/dashboard/events" => events(state, request, kill),
         "/dashboard/snapshot" => {
             response::typed("application/json", state.dashboard.snapshot(&view(state)))
         }
         _ => page::respond(),
-    }
+    })
 }
 
 /// `/dashboard/events`: a viewer's stream of snapshots.
