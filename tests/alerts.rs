@@ -14,9 +14,7 @@ use common::*;
 use poolscope::alerts::{watch_error_rate, AlertEvaluator, AlertRule, ErrorRateRule};
 use poolscope::events::Event;
 use poolscope::observe;
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
+use poolscope_testkit::TIMING;
 
 static SERIAL: Mutex<()> = Mutex::new(());
 

@@ -11,13 +11,6 @@ use common::*;
 use poolscope::correlation::{current, CorrelationId};
 use poolscope::{observe, Outcome};
 
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
-
 /// Pending on the first poll, ready on the second.
 struct YieldOnce(bool);
 impl Future for YieldOnce {

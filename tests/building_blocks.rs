@@ -13,11 +13,6 @@ use poolscope::error::Panicked;
 use poolscope::events::Event;
 use poolscope::{observe, queue, Outcome, Pool, WorkerState};
 
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

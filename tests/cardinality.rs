@@ -7,9 +7,7 @@ use poolscope_testkit as common;
 use common::*;
 use poolscope::label::{MAX_LABEL_VALUES, OVERFLOW_LABEL};
 use poolscope::{observe, Label};
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
+use poolscope_testkit::TIMING;
 
 #[observe(pool = "cardinality", command = command)]
 fn run(command: &str) -> usize {

@@ -5,9 +5,7 @@ use poolscope_testkit as common;
 use common::*;
 use poolscope::correlation::{bind, current, with_id, CorrelationId};
 use poolscope::observe;
-
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
+use poolscope_testkit::CORRELATION;
 
 #[observe(pool = "corr")]
 fn inner() -> Option<CorrelationId> {

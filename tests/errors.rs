@@ -13,9 +13,7 @@ use poolscope::error::{
 };
 use poolscope::events::Event;
 use poolscope::observe;
-
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
+use poolscope_testkit::ERRORS;
 
 /// Runs `code` in `python3` and returns what it printed on stdout.
 fn python(code: &str) -> String {

@@ -6,11 +6,9 @@ use poolscope_testkit as common;
 use common::*;
 use poolscope::error::ErrorDetails;
 use poolscope::observe;
+use poolscope_testkit::ERRORS;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
-
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
 
 async fn server() -> std::net::SocketAddr {
     let (_reporter, service) = tonic_health::server::health_reporter();

@@ -13,10 +13,8 @@ use client::get;
 use hyper::StatusCode;
 use poolscope::http::{Endpoint, HealthConfig, Server};
 use poolscope::{observe, WorkerState};
+use poolscope_testkit::TIMING;
 use serde_json::Value;
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
 
 #[observe(pool = "health", command = "run")]
 fn run(fail: bool) -> Result<(), std::fmt::Error> {

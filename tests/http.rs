@@ -13,9 +13,7 @@ use common::*;
 use hyper::StatusCode;
 use poolscope::http::{Endpoint, HttpError, Server, ServerHandle};
 use poolscope::{observe, WorkerState};
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
+use poolscope_testkit::TIMING;
 
 /// A server with the default settings; the 5 s header read timeout is far
 /// longer than any of these clients takes to send its head.

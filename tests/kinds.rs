@@ -10,11 +10,6 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use poolscope::events::Event;
 use poolscope::{observe, Kind, Outcome, WorkerState};
 
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
-
 #[observe(kind = pool_start, pool = "kinds", size = workers)]
 fn start_pool(workers: usize, mode: &str) -> Result<(), std::io::Error> {
     let _ = (workers, mode);

@@ -5,9 +5,7 @@
 use poolscope_testkit as common;
 
 use poolscope::observe;
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
+use poolscope_testkit::TIMING;
 
 #[observe(pool = "labels", command = "buy", labels(tier = "gold", region = "eu"))]
 fn buy_gold(n: u64) -> Result<u64, std::fmt::Error> {

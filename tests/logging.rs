@@ -13,13 +13,6 @@ use poolscope::logging::{dispatch, LogConfig};
 use poolscope::observe;
 use serde_json::Value;
 
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
-
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> MutexGuard<'static, ()> {

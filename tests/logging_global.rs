@@ -7,9 +7,7 @@ use poolscope_testkit as common;
 use common::*;
 use poolscope::logging::{init, LogConfig};
 use poolscope::observe;
-
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
+use poolscope_testkit::CORRELATION;
 
 #[observe(pool = "global-logs", command = "job")]
 fn job(i: u32) -> Result<u32, std::fmt::Error> {

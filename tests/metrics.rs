@@ -5,9 +5,7 @@ use poolscope_testkit as common;
 
 use common::*;
 use poolscope::observe;
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
+use poolscope_testkit::TIMING;
 
 #[observe(pool = "metrics", command = "job")]
 fn job(ms: u64) -> Result<(), std::fmt::Error> {

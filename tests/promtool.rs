@@ -9,9 +9,7 @@ use std::time::Duration;
 use common::*;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use poolscope::{observe, WorkerState};
-
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
+use poolscope_testkit::TIMING;
 
 #[observe(pool = "lint", command = "run")]
 fn run(n: u32) -> Result<u32, std::fmt::Error> {

@@ -6,9 +6,7 @@ use poolscope_testkit as common;
 
 use common::*;
 use poolscope::observe;
-
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
+use poolscope_testkit::CORRELATION;
 
 #[derive(Debug)]
 struct Refused;

@@ -5,11 +5,6 @@ use poolscope_testkit as common;
 use common::*;
 use poolscope::observe;
 
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
-
 #[observe(pool = "switch")]
 fn call() -> Option<poolscope::correlation::CorrelationId> {
     poolscope::correlation::current()

@@ -6,13 +6,6 @@ use common::*;
 use poolscope::events::Event;
 use poolscope::{observe, Outcome};
 
-/// Whether the timing aspect is compiled in.
-const TIMING: bool = cfg!(feature = "timing");
-/// Whether the correlation aspect is compiled in.
-const CORRELATION: bool = cfg!(feature = "correlation");
-/// Whether the errors aspect is compiled in.
-const ERRORS: bool = cfg!(feature = "errors");
-
 #[derive(Debug)]
 struct Inner;
 impl std::fmt::Display for Inner {

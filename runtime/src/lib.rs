@@ -29,7 +29,7 @@ use noop as imp;
 mod seam;
 
 pub use imp::{is_enabled, set_enabled, BusyGuard, Pool, PoolBuilder, Worker};
-pub use model::{Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
+pub use model::{compiled_in, Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD};
 
 /// Correlation ids: which request a piece of work belongs to.
 ///

@@ -43,6 +43,26 @@ pub const DEFAULT_SATURATION_HOLD: std::time::Duration = std::time::Duration::fr
 /// ```
 pub const COMPILED_IN: bool = cfg!(feature = "aspects");
 
+/// Which aspects this build records, one constant each: what a test or a
+/// status page checks before it expects a duration, a correlation id or a
+/// captured error. [`COMPILED_IN`] is any of them.
+///
+/// ```
+/// use poolscope_runtime::compiled_in;
+/// assert_eq!(
+///     poolscope_runtime::COMPILED_IN,
+///     compiled_in::TIMING || compiled_in::CORRELATION || compiled_in::ERRORS
+/// );
+/// ```
+pub mod compiled_in {
+    /// The `timing` aspect: durations and their histograms.
+    pub const TIMING: bool = cfg!(feature = "timing");
+    /// The `correlation` aspect: correlation ids on events and logs.
+    pub const CORRELATION: bool = cfg!(feature = "correlation");
+    /// The `errors` aspect: failures captured with their kind and message.
+    pub const ERRORS: bool = cfg!(feature = "errors");
+}
+
 /// Which catalogue event an observed call produces.
 ///
 /// ```

@@ -21,6 +21,12 @@ use poolscope::events::{Event, Subscription};
 
 /// Whether any aspect is compiled into the poolscope under test.
 pub const ANY: bool = poolscope::COMPILED_IN;
+/// Whether the timing aspect is compiled into the poolscope under test.
+pub const TIMING: bool = poolscope::compiled_in::TIMING;
+/// Whether the correlation aspect is compiled into the poolscope under test.
+pub const CORRELATION: bool = poolscope::compiled_in::CORRELATION;
+/// Whether the errors aspect is compiled into the poolscope under test.
+pub const ERRORS: bool = poolscope::compiled_in::ERRORS;
 
 pub struct Captured {
     events: Arc<Mutex<Vec<Event>>>,
