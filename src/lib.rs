@@ -72,7 +72,7 @@ extern crate self as poolscope;
 
 pub use poolscope_macros::observe;
 pub use poolscope_runtime::{
-    alerts, buckets, catalogue, correlation, error, events, is_enabled, label, sanitize,
+    alerts, buckets, catalogue, clock, correlation, error, events, is_enabled, label, sanitize,
     set_enabled, stats, BusyGuard, Kind, Label, Outcome, Pool, PoolBuilder, Worker, WorkerState,
     COMPILED_IN, DEFAULT_SATURATION_HOLD,
 };
