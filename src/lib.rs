@@ -72,7 +72,7 @@ extern crate self as poolscope;
 
 pub use poolscope_macros::observe;
 pub use poolscope_runtime::{
-    alerts, buckets, catalogue, compiled_in, correlation, error, events, is_enabled, label,
+    alerts, buckets, catalogue, clock, compiled_in, correlation, error, events, is_enabled, label,
     sanitize, set_enabled, stats, BusyGuard, Kind, Label, Outcome, Pool, PoolBuilder, Worker,
     WorkerState, COMPILED_IN, DEFAULT_SATURATION_HOLD,
 };

@@ -8,8 +8,9 @@ use poolscope_testkit::sse;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use poolscope::alerts::{watch, AlertRule, Measure};
+use poolscope::alerts::{watch_with_clock, AlertRule, Measure};
 use poolscope::catalogue::{MetricKind, METRICS};
+use poolscope::clock::ManualClock;
 use poolscope::error::CrashContext;
 use poolscope::http::Server;
 use poolscope::memory::MemorySampler;
@@ -36,17 +37,22 @@ async fn a_process_using_every_part_exports_exactly_the_catalogue() {
         poolscope::logging::LogConfig::json().with_writer(std::io::sink()),
     )
     .unwrap();
+    // The server's sampler and the alert watcher take their turn when the
+    // test advances this clock.
+    let clock = ManualClock::new();
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_metrics(metrics.clone())
+        .with_clock(clock.clone())
         .build()
         .unwrap()
         .start()
         .unwrap();
     let _sampler = MemorySampler::start(Duration::from_millis(100)).unwrap();
-    let _alerts = watch(
+    let _alerts = watch_with_clock(
         vec![AlertRule::new("cat_queue", Measure::QueueDepth, 1.0).unwrap()],
         Duration::from_millis(50),
+        clock.clone(),
     )
     .unwrap();
 
@@ -69,6 +75,9 @@ async fn a_process_using_every_part_exports_exactly_the_catalogue() {
         .crashed("exit code 1", CrashContext::default());
     let mut events = sse::Events::open(server.local_addr(), &[]).await.unwrap();
     events.next().await.unwrap();
+    // A second passes: the utilization gauge is set over it, the queue
+    // alert fires.
+    clock.advance(Duration::from_secs(1));
     let exported = |text: &str| -> BTreeMap<String, String> {
         text.lines()
             .filter_map(|line| line.strip_prefix("# TYPE "))
@@ -81,10 +90,9 @@ async fn a_process_using_every_part_exports_exactly_the_catalogue() {
         .iter()
         .map(|m| (m.name.to_owned(), m.kind.as_str().to_owned()))
         .collect();
-    // Some families appear only when a background task first runs (the
-    // server's utilization sampler each second, the memory sampler, the
-    // alert watcher): wait until every catalogued name is there, or until
-    // the comparison below can only show what is missing.
+    // Some families appear only when the memory sampler, a background
+    // thread, has read the workers: wait until every catalogued name is
+    // there, or until the comparison below can only show what is missing.
     let waiting = std::time::Instant::now();
     while !catalogue
         .keys()

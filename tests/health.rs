@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use client::get;
 use hyper::StatusCode;
+use poolscope::clock::ManualClock;
 use poolscope::http::{Endpoint, HealthConfig, Server};
 use poolscope::{observe, WorkerState};
 use poolscope_testkit::TIMING;
@@ -45,6 +46,8 @@ fn failed(body: &Value) -> Vec<(String, Value, Value)> {
 async fn readiness_follows_the_pool_and_detailed_reports_it() {
     let db_up = Arc::new(AtomicBool::new(true));
     let db = db_up.clone();
+    // The window's time: it passes when the test says.
+    let clock = ManualClock::new();
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_health(
@@ -53,11 +56,11 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
                 .with_max_error_rate(0.5)
                 .with_max_p99(Duration::from_secs(1))
                 .with_min_requests(5)
-                // An hour: however slow the machine, the whole test falls
-                // inside the window, which so reaches back to the first
-                // sample.
+                // An hour, reaching back to the first sample, taken when
+                // the server starts.
                 .with_window(Duration::from_secs(3600)),
         )
+        .with_clock(clock.clone())
         .with_readiness_check("database", move || {
             if db.load(Ordering::Relaxed) {
                 Ok(())
@@ -164,18 +167,10 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
 
     // Requests: 4 ok, then 6 failures; the error rate over the window (0.6)
     // passes 0.5 once there are enough requests to judge. The window starts
-    // at the history's first sample, which the sampler takes when the server
-    // starts: wait until there is one, so that it comes before the requests
-    // and none of them is subtracted.
-    common::eventually_async("the history's first sample", async || {
-        let detailed = get(addr, "/health/detailed").await.json();
-        detailed["pools"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p["pool"] == "health" && p["window"]["seconds"].as_f64() > Some(0.0))
-    })
-    .await;
+    // at the history's first sample, which the server took when it
+    // started, before the requests, so none of them is subtracted; a second
+    // passes so that the window has a length to take rates over.
+    clock.advance(Duration::from_secs(1));
     for _ in 0..4 {
         run(false).unwrap();
     }

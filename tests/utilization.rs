@@ -8,6 +8,7 @@ use poolscope_testkit as common;
 use std::time::{Duration, Instant};
 
 use client::get;
+use poolscope::clock::ManualClock;
 use poolscope::http::{HealthConfig, Server};
 use poolscope::{Pool, WorkerState};
 
@@ -21,15 +22,6 @@ async fn report(addr: std::net::SocketAddr, pool: &str) -> serde_json::Value {
         .find(|p| p["pool"] == pool)
         .unwrap_or_else(|| panic!("no pool {pool} in {detailed}"))
         .clone()
-}
-
-/// Waits for the server's first history sample: what a window starts
-/// from. Samples taken before it would not be in any window.
-async fn sampled(addr: std::net::SocketAddr, pool: &str) {
-    common::eventually_async("the first history sample", async || {
-        report(addr, pool).await["window"]["seconds"].as_f64() > Some(0.0)
-    })
-    .await;
 }
 
 /// The bucket (lower, upper bound) of the default duration buckets that
@@ -48,8 +40,10 @@ fn bucket(seconds: f64) -> (f64, f64) {
 /// from outside and from inside its state changes, which bracket what the
 /// pool measures. Every period ends before the report, so the expected
 /// utilization follows from those times and the window the report covers,
-/// however long the sleeps really took on this machine. (A period still
-/// running counts too: `busy_time_counts_workers_past_the_listed_ones` in
+/// however long the sleeps really took on this machine. The window's
+/// clock is a manual one, advanced by the wall time the periods took, as
+/// the pool measures busy time on the real clock. (A period still running
+/// counts too: `busy_time_counts_workers_past_the_listed_ones` in
 /// runtime/src/imp/pool.rs.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn utilization_is_the_workers_busy_time_over_wall_time() {
@@ -60,17 +54,20 @@ async fn utilization_is_the_workers_busy_time_over_wall_time() {
     idle.set_state(WorkerState::Available);
     let alternating = pool.worker(1);
     alternating.set_state(WorkerState::Available);
-    // The default 60 s window: every sample from the first on is in it.
+    // The default 60 s window: every sample from the first, taken when the
+    // server starts, on is in it.
+    let clock = ManualClock::new();
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_metrics(metrics.clone())
+        .with_clock(clock.clone())
         .build()
         .unwrap()
         .start()
         .unwrap();
     let addr = server.local_addr();
-    sampled(addr, "half-busy").await;
 
+    let working = Instant::now();
     let (alternating, periods) = tokio::task::spawn_blocking(move || {
         let mut periods = Vec::new();
         for _ in 0..20 {
@@ -91,6 +88,7 @@ async fn utilization_is_the_workers_busy_time_over_wall_time() {
     for i in 0..200u64 {
         pool.queue_wait(Duration::from_micros(1_000 + (i % 20) * 1_000));
     }
+    clock.advance(working.elapsed());
 
     let asked = Instant::now();
     let report = report(addr, "half-busy").await;
@@ -120,19 +118,21 @@ async fn utilization_is_the_workers_busy_time_over_wall_time() {
         (lower..=upper).contains(&p50),
         "time in worker p50 {p50}, expected {lower}..={upper}"
     );
-    // The gauge is the same utilization, set by the server's sampler each
-    // second over the window up to its sample: once a sample follows the
+    // The gauge is the same utilization, set by the server's sampler at
+    // each sample over the window up to it: with a sample after the
     // report, the window is longer than the report's and shorter than the
-    // report's plus the time since.
-    common::eventually_async("the utilization gauge after the busy periods", async || {
-        let gauge = common::expect_sample(
-            &metrics.render(),
-            "poolscope_pool_utilization{pool=\"half-busy\"}",
-        );
-        let longest = seconds + asked.elapsed().as_secs_f64();
-        (inside / (2.0 * longest) - 1e-9..=most).contains(&gauge)
-    })
-    .await;
+    // report's plus the time since. A sample now, on the manual clock.
+    clock.advance(Duration::ZERO);
+    let gauge = common::expect_sample(
+        &metrics.render(),
+        "poolscope_pool_utilization{pool=\"half-busy\"}",
+    );
+    let longest = seconds + asked.elapsed().as_secs_f64();
+    assert!(
+        (inside / (2.0 * longest) - 1e-9..=most).contains(&gauge),
+        "the utilization gauge after the busy periods: {gauge}, expected {}..={most}",
+        inside / (2.0 * longest) - 1e-9
+    );
 
     // Every queue wait and busy period counted once, on /metrics.
     let text = metrics.render();
@@ -161,20 +161,22 @@ async fn utilization_is_the_workers_busy_time_over_wall_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_wait_percentiles_cover_the_waits_of_the_window() {
+    let clock = ManualClock::new();
     let server = Server::builder()
         .with_address("127.0.0.1:0".parse().unwrap())
         .with_health(HealthConfig::default().with_window(Duration::from_secs(60)))
+        .with_clock(clock.clone())
         .build()
         .unwrap()
         .start()
         .unwrap();
     let pool = Pool::new("waits");
-    sampled(server.local_addr(), "waits").await;
     // 100 waits: 90 of 1 ms, 10 of 80 ms.
     for i in 0..100 {
         let ms = if i % 10 == 9 { 80 } else { 1 };
         pool.queue_wait(Duration::from_millis(ms));
     }
+    clock.advance(Duration::from_secs(1));
     let report = report(server.local_addr(), "waits").await;
     assert_eq!(report["window"]["queue_waits"], 100, "{report}");
     let p50 = report["queue_wait_seconds"]["p50"].as_f64().unwrap();

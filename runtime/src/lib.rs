@@ -9,6 +9,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(not(feature = "aspects"), allow(unused_variables))]
 
+pub mod clock;
 #[cfg(any(feature = "metrics", feature = "aspects"))]
 mod describe;
 mod interner;
@@ -46,8 +47,8 @@ pub mod correlation {
 /// line, and the `poolscope_alerts_firing` gauge.
 pub mod alerts {
     pub use crate::imp::alerts::{
-        watch, watch_error_rate, AlertControls, AlertError, AlertEvaluator, AlertRule,
-        AlertWatcher, ErrorRateRule, Measure, ERROR_RATE_RULE,
+        watch, watch_error_rate, watch_with_clock, AlertControls, AlertError, AlertEvaluator,
+        AlertRule, AlertWatcher, ErrorRateRule, Measure, ERROR_RATE_RULE,
     };
 }
 

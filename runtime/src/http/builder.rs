@@ -12,6 +12,7 @@ use super::health::{CustomCheck, History};
 use super::routes::{Endpoint, ENDPOINTS};
 use super::server::{Server, Settings, State};
 use super::{auth, HealthConfig, HttpError, DEFAULT_ADDRESS};
+use crate::clock::Clock;
 use crate::prometheus::MetricsHandle;
 
 impl Server {
@@ -33,6 +34,7 @@ impl Server {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 64 * 1024,
             shutdown_grace: Duration::from_secs(5),
+            clock: Clock::system(),
         }
     }
 }
@@ -53,6 +55,7 @@ pub struct ServerBuilder {
     max_header_bytes: usize,
     max_body_bytes: u64,
     shutdown_grace: Duration,
+    clock: Clock,
 }
 
 impl std::fmt::Debug for ServerBuilder {
@@ -170,6 +173,42 @@ impl ServerBuilder {
         self
     }
 
+    /// The clock the window history is timed by: what "over the window"
+    /// means for the error-rate and p99 checks, `/health/detailed`'s
+    /// window statistics, the utilization gauge and the dashboard's rates.
+    /// Default [`Clock::system`], sampled each second. With a
+    /// [`ManualClock`](crate::clock::ManualClock) the server samples when
+    /// it starts and at each advance, never on its own, so a test moves
+    /// the window by advancing the clock instead of sleeping:
+    ///
+    /// ```
+    /// # let runtime = tokio::runtime::Builder::new_current_thread()
+    /// #     .enable_all()
+    /// #     .build()
+    /// #     .unwrap();
+    /// # runtime.block_on(async {
+    /// use std::time::Duration;
+    /// use poolscope_runtime::clock::ManualClock;
+    /// use poolscope_runtime::http::{HealthConfig, Server};
+    /// let clock = ManualClock::new();
+    /// let server = Server::builder()
+    ///     .with_address("127.0.0.1:0".parse().unwrap())
+    ///     .with_health(HealthConfig::default().with_window(Duration::from_secs(60)))
+    ///     .with_clock(clock.clone())
+    ///     .build()
+    ///     .unwrap()
+    ///     .start()
+    ///     .unwrap();
+    /// // A window passes, and the sampler has taken its sample.
+    /// clock.advance(Duration::from_secs(60));
+    /// server.shutdown().await;
+    /// # });
+    /// ```
+    pub fn with_clock(mut self, clock: impl Into<Clock>) -> Self {
+        self.clock = clock.into();
+        self
+    }
+
     /// Checks the settings and binds the address.
     ///
     /// # Errors
@@ -235,6 +274,7 @@ impl ServerBuilder {
                 checks: self.checks,
                 max_body_bytes: self.max_body_bytes,
                 history: Mutex::new(history),
+                clock: self.clock,
             }),
         })
     }

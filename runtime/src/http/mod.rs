@@ -44,6 +44,7 @@ mod health;
 mod report;
 mod response;
 mod routes;
+mod sampler;
 mod server;
 
 use std::net::SocketAddr;

@@ -6,7 +6,6 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, WWW_AUTHENTICATE};
@@ -236,7 +235,7 @@ pub(super) fn evaluate(
     state: &State,
     custom: Vec<Check>,
 ) -> (Vec<(PoolSnapshot, WindowStats)>, Vec<Check>) {
-    let now = Instant::now();
+    let now = state.clock.now();
     let health = state.health.load();
     let pools: Vec<(PoolSnapshot, WindowStats)> = {
         let history = state.history.lock().unwrap_or_else(|e| e.into_inner());

@@ -1,6 +1,6 @@
 //! The running server: [`Server`] (bound), [`ServerHandle`] and
 //! [`ServerControls`] (running), the accept loop with its graceful
-//! shutdown, and the sampler that feeds the window history.
+//! shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -18,7 +18,9 @@ use tokio::sync::{oneshot, Notify, Semaphore};
 
 use super::health::{CustomCheck, History};
 use super::routes::{self, Endpoint, ENDPOINTS};
+use super::sampler::Sampler;
 use super::{auth, dashboard, HealthConfig, HttpError};
+use crate::clock::Clock;
 use crate::prometheus::MetricsHandle;
 
 /// Serves every endpoint compiled in — `/health`, `/health/ready`,
@@ -80,6 +82,8 @@ pub(super) struct State {
     pub(super) checks: Vec<(String, CustomCheck)>,
     pub(super) max_body_bytes: u64,
     pub(super) history: Mutex<History>,
+    /// What the history's samples and windows are timed by.
+    pub(super) clock: Clock,
 }
 
 /// How the accept loop serves connections.
@@ -128,10 +132,13 @@ impl Server {
         })?;
         let (stop, stopped) = oneshot::channel::<()>();
         let state = self.state.clone();
+        // Before returning: a manual clock advanced next must find it.
+        let sampler = Sampler::start(&state);
         let task = runtime.spawn(accept_loop(
             listener,
             self.state,
             self.settings,
+            sampler,
             async move {
                 let _ = stopped.await;
             },
@@ -158,7 +165,8 @@ impl Server {
             address: self.local_addr,
             source,
         })?;
-        accept_loop(listener, self.state, self.settings, signal).await;
+        let sampler = Sampler::start(&self.state);
+        accept_loop(listener, self.state, self.settings, sampler, signal).await;
         Ok(())
     }
 }
@@ -290,16 +298,13 @@ impl ServerControls {
     }
 }
 
-/// How often the history takes a sample.
-const SAMPLE_EVERY: Duration = Duration::from_secs(1);
-
 async fn accept_loop(
     listener: TcpListener,
     state: Arc<State>,
     settings: Settings,
+    sampler: Sampler,
     signal: impl Future<Output = ()>,
 ) {
-    let sampler = tokio::spawn(sample(Arc::downgrade(&state)));
     let ticker = dashboard::start(&state);
     let graceful = GracefulShutdown::new();
     let permits = Arc::new(Semaphore::new(settings.max_connections));
@@ -358,7 +363,7 @@ async fn accept_loop(
     }
     state.shutting_down.store(true, Ordering::Relaxed);
     drop(listener);
-    sampler.abort();
+    drop(sampler);
     // Its end closes every dashboard stream, which would otherwise hold the
     // graceful shutdown for the whole grace period.
     if let Some(ticker) = ticker {
@@ -369,28 +374,5 @@ async fn accept_loop(
         .is_err()
     {
         tracing::warn!(grace = ?settings.shutdown_grace, "poolscope HTTP server: connections still open after the grace period");
-    }
-}
-
-/// Takes a history sample every second while the server lives.
-async fn sample(state: std::sync::Weak<State>) {
-    let mut every = tokio::time::interval(SAMPLE_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        every.tick().await;
-        let Some(state) = state.upgrade() else { return };
-        let pools = crate::stats::pools();
-        let now = Instant::now();
-        state.dashboard.record_chart(now, &pools);
-        let window = state.health.load().window;
-        let mut history = state.history.lock().unwrap_or_else(|e| e.into_inner());
-        history.record(now, &pools);
-        // Utilization needs a window, which only this history has.
-        for pool in pools.iter().filter(|p| p.state.is_some()) {
-            if let Some(utilization) = history.window(now, window, pool).utilization {
-                metrics::gauge!("poolscope_pool_utilization", "pool" => pool.pool.as_str())
-                    .set(utilization);
-            }
-        }
     }
 }

@@ -10,6 +10,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::events::{self, active as events_active};
+use crate::clock::{Clock, Ticking};
 use crate::interner::Label;
 pub use crate::model::alert_rule::{
     AlertError, AlertRule, ErrorRateRule, Measure, ERROR_RATE_RULE,
@@ -19,12 +20,59 @@ use crate::model::stats::PoolSnapshot;
 use crate::model::window::{History, WindowStats};
 
 /// Evaluates rules until dropped; dropping it resolves what still fires.
-#[derive(Debug)]
 pub struct AlertWatcher {
     controls: AlertControls,
-    // Dropping the sender wakes the thread at once.
-    stop: Option<mpsc::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    watched: Arc<Mutex<Watched>>,
+    /// What makes it evaluate; taken when dropped.
+    driver: Option<Driver>,
+}
+
+/// A watcher's rules, its history and what it has seen.
+struct Watched {
+    rules: Rules,
+    /// Rules waiting to replace `rules` at the next evaluation.
+    pending: Arc<Mutex<Option<Vec<AlertRule>>>>,
+    /// How far the history reaches past the longest window.
+    margin: Duration,
+    /// Set when the watcher is dropped: a tick already under way then
+    /// evaluates nothing.
+    stopped: bool,
+}
+
+impl Watched {
+    fn tick(&mut self, now: Instant) {
+        if self.stopped {
+            return;
+        }
+        let replaced = lock(&self.pending).take();
+        if let Some(rules) = replaced {
+            self.rules.resolve_all();
+            self.rules = Rules::new(rules, self.margin);
+        }
+        self.rules.evaluate(now);
+    }
+}
+
+/// What makes a watcher evaluate.
+enum Driver {
+    /// A thread of its own, on the system clock, every period.
+    Thread {
+        // Dropping the sender wakes the thread at once.
+        stop: mpsc::Sender<()>,
+        thread: std::thread::JoinHandle<()>,
+    },
+    /// A manual clock's advances.
+    Manual(Ticking),
+}
+
+impl std::fmt::Debug for AlertWatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Without the rules: printing must not wait for an evaluation.
+        f.debug_struct("AlertWatcher")
+            .field("controls", &self.controls)
+            .field("manual", &matches!(self.driver, Some(Driver::Manual(_))))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Replaces a running watcher's rules; see [`AlertWatcher::controls`].
@@ -43,7 +91,7 @@ impl AlertControls {
     /// [`AlertError::Rule`] for a rule out of range (the old rules stay).
     pub fn set_rules(&self, rules: Vec<AlertRule>) -> Result<(), AlertError> {
         crate::model::alert_rule::validate_all(&rules)?;
-        *self.pending.lock().unwrap_or_else(|e| e.into_inner()) = Some(rules);
+        *lock(&self.pending) = Some(rules);
         Ok(())
     }
 }
@@ -66,10 +114,17 @@ impl AlertWatcher {
 
 impl Drop for AlertWatcher {
     fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        match self.driver.take() {
+            Some(Driver::Thread { stop, thread }) => {
+                drop(stop);
+                let _ = thread.join();
+            }
+            Some(Driver::Manual(ticking)) => drop(ticking),
+            None => {}
         }
+        let mut watched = lock(&self.watched);
+        watched.stopped = true;
+        watched.rules.resolve_all();
     }
 }
 
@@ -111,34 +166,80 @@ pub fn watch_error_rate(rule: ErrorRateRule) -> Result<AlertWatcher, AlertError>
 /// [`AlertError::Rule`] for a rule out of range or a period of zero;
 /// [`AlertError::Thread`] if the thread cannot start.
 pub fn watch(rules: Vec<AlertRule>, every: Duration) -> Result<AlertWatcher, AlertError> {
+    watch_with_clock(rules, every, Clock::system())
+}
+
+/// As [`watch`], with the time read from `clock`. On [`Clock::system`]
+/// that is `watch`. On a [`ManualClock`] no thread starts: the rules are
+/// evaluated once now and then at each [`ManualClock::advance`], on the
+/// advancing thread, so a test fires and resolves alerts by stepping
+/// through time instead of waiting for it (`every` then only sets how far
+/// back the history reaches).
+///
+/// ```
+/// use std::time::Duration;
+/// use poolscope_runtime::alerts::{watch_with_clock, AlertRule, Measure};
+/// use poolscope_runtime::clock::ManualClock;
+/// let clock = ManualClock::new();
+/// let watcher = watch_with_clock(
+///     vec![AlertRule::new("queue", Measure::QueueDepth, 100.0).unwrap()],
+///     Duration::from_secs(1),
+///     clock.clone(),
+/// )
+/// .unwrap();
+/// clock.advance(Duration::from_secs(1));
+/// drop(watcher);
+/// ```
+///
+/// # Errors
+///
+/// [`AlertError::Rule`] for a rule out of range or a period of zero;
+/// [`AlertError::Thread`] if the thread cannot start.
+///
+/// [`ManualClock`]: crate::clock::ManualClock
+/// [`ManualClock::advance`]: crate::clock::ManualClock::advance
+pub fn watch_with_clock(
+    rules: Vec<AlertRule>,
+    every: Duration,
+    clock: impl Into<Clock>,
+) -> Result<AlertWatcher, AlertError> {
     crate::describe::describe_all();
     crate::model::alert_rule::validate_watch(&rules, every)?;
-    let (stop, stopped) = mpsc::channel::<()>();
+    let clock = clock.into();
     let controls = AlertControls::default();
-    let pending = controls.pending.clone();
-    let thread = std::thread::Builder::new()
-        .name("poolscope-alerts".into())
-        .spawn(move || {
-            let mut state = Rules::new(rules, every * 2);
-            loop {
-                let replaced = pending.lock().unwrap_or_else(|e| e.into_inner()).take();
-                if let Some(rules) = replaced {
-                    state.resolve_all();
-                    state = Rules::new(rules, every * 2);
-                }
-                state.evaluate(Instant::now());
-                match stopped.recv_timeout(every) {
-                    Err(mpsc::RecvTimeoutError::Timeout) => {}
-                    _ => break,
-                }
-            }
-            state.resolve_all();
-        })
-        .map_err(|e| AlertError::Thread(e.to_string()))?;
+    let margin = every * 2;
+    let watched = Arc::new(Mutex::new(Watched {
+        rules: Rules::new(rules, margin),
+        pending: controls.pending.clone(),
+        margin,
+        stopped: false,
+    }));
+    let ticked = watched.clone();
+    let driver = match clock.manual_ticks(move |now| lock(&ticked).tick(now)) {
+        Some(ticking) => {
+            lock(&watched).tick(clock.now());
+            Driver::Manual(ticking)
+        }
+        None => {
+            let (stop, stopped) = mpsc::channel::<()>();
+            let ticked = watched.clone();
+            let thread = std::thread::Builder::new()
+                .name("poolscope-alerts".into())
+                .spawn(move || loop {
+                    lock(&ticked).tick(clock.now());
+                    match stopped.recv_timeout(every) {
+                        Err(mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
+                    }
+                })
+                .map_err(|e| AlertError::Thread(e.to_string()))?;
+            Driver::Thread { stop, thread }
+        }
+    };
     Ok(AlertWatcher {
         controls,
-        stop: Some(stop),
-        thread: Some(thread),
+        watched,
+        driver: Some(driver),
     })
 }
 
@@ -214,6 +315,10 @@ impl Drop for AlertEvaluator {
     fn drop(&mut self) {
         self.rules.resolve_all();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A firing readiness rule: `(rule, pool)` to `(value, threshold)`.

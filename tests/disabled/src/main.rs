@@ -107,6 +107,17 @@ fn main() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     drop(watcher);
+    let clock = poolscope::clock::ManualClock::new();
+    let watcher =
+        poolscope::alerts::watch_with_clock(Vec::new(), Duration::from_secs(1), clock.clone())
+            .unwrap_or_else(|e| panic!("{e}"));
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(
+        poolscope::clock::Clock::from(clock.clone()).now(),
+        clock.now()
+    );
+    let _ = poolscope::clock::Clock::system().now();
+    drop(watcher);
     let mut alerts =
         poolscope::alerts::AlertEvaluator::new(Vec::new()).unwrap_or_else(|e| panic!("{e}"));
     alerts.evaluate_at(std::time::Instant::now());

@@ -9,6 +9,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use poolscope::alerts::AlertRule;
+use poolscope::clock::ManualClock;
 use poolscope::events::{Event, Subscription};
 use poolscope::http::{Endpoint, HealthConfig, ServerControls, ServerHandle};
 use poolscope::logging::{LevelControl, LogConfig, LogGuard};
@@ -30,6 +32,8 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub controls: ServerControls,
     pub levels: LevelControl,
+    /// The error-rate alert's clock: it judges when a test advances it.
+    pub alert_clock: ManualClock,
     logs: Buffer,
     events: Arc<Mutex<Vec<Event>>>,
     // Kept alive for the whole binary.
@@ -46,6 +50,8 @@ static TURN: Mutex<()> = Mutex::new(());
 
 /// The error-rate alert's threshold.
 pub const ALERT_THRESHOLD: f64 = 0.5;
+/// The error-rate alert's window.
+pub const ALERT_WINDOW: Duration = Duration::from_secs(5);
 
 /// The runtime every test runs on: the pool's tasks live in it.
 fn runtime() -> &'static tokio::runtime::Runtime {
@@ -82,12 +88,16 @@ fn harness() -> &'static Harness {
             });
             let memory = poolscope::memory::MemorySampler::start(Duration::from_millis(200))
                 .expect("sampler");
-            let alerts = poolscope::alerts::watch_error_rate(
-                poolscope::alerts::ErrorRateRule::new(ALERT_THRESHOLD)
-                    .expect("a rule")
-                    .with_window(Duration::from_secs(5))
-                    .with_min_requests(10)
-                    .with_every(Duration::from_millis(100)),
+            let alert_clock = ManualClock::new();
+            let rule = poolscope::alerts::ErrorRateRule::new(ALERT_THRESHOLD)
+                .expect("a rule")
+                .with_window(ALERT_WINDOW)
+                .with_min_requests(10)
+                .with_every(Duration::from_millis(100));
+            let alerts = poolscope::alerts::watch_with_clock(
+                vec![AlertRule::from(&rule)],
+                rule.every,
+                alert_clock.clone(),
             )
             .expect("the alert");
             let server = poolscope::http::Server::builder()
@@ -112,6 +122,7 @@ fn harness() -> &'static Harness {
                 addr: server.local_addr(),
                 controls: server.controls(),
                 levels: log_guard.level_control(),
+                alert_clock,
                 logs: logs.clone(),
                 events: events.clone(),
                 _server: server,

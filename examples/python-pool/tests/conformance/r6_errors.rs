@@ -5,7 +5,7 @@ use std::time::Duration;
 use poolscope::events::Event;
 use serde_json::json;
 
-use crate::harness::{run, ALERT_THRESHOLD, POOL};
+use crate::harness::{run, ALERT_THRESHOLD, ALERT_WINDOW, POOL};
 use crate::pool::PoolError;
 
 /// R6.1: a Python exception arrives with its full traceback: every frame,
@@ -217,6 +217,8 @@ fn r6_5_sanitized_errors_keep_debug_information() {
 fn r6_6_error_rates_over_thresholds_emit_telemetry_events() {
     run(|h| async move {
         let firing = format!("poolscope_alerts_firing{{rule=\"error_rate\",pool=\"{POOL}\"}}");
+        // The alert judges when its clock is advanced: by a window each
+        // time, so that each judgement is over what came since the last.
         // Failures of the tests before may have fired it: healthy traffic
         // first, until it is not firing.
         crate::common::eventually_async("the alert not firing", async || {
@@ -226,6 +228,7 @@ fn r6_6_error_rates_over_thresholds_emit_telemetry_events() {
                     .await
                     .unwrap();
             }
+            h.alert_clock.advance(ALERT_WINDOW);
             h.sample(&firing).await.unwrap_or(0.0) == 0.0
         })
         .await;
@@ -237,6 +240,7 @@ fn r6_6_error_rates_over_thresholds_emit_telemetry_events() {
                 .await
                 .unwrap_err();
         }
+        h.alert_clock.advance(ALERT_WINDOW);
         let fired = h
             .wait_event(mark, "alert.fired", |e| match e {
                 Event::AlertFired(a) if a.pool.is_some_and(|p| p.as_str() == POOL) => {
@@ -259,6 +263,7 @@ fn r6_6_error_rates_over_thresholds_emit_telemetry_events() {
                     .await
                     .unwrap();
             }
+            h.alert_clock.advance(ALERT_WINDOW);
             h.events_since(mark).into_iter().find_map(|e| match e {
                 Event::AlertResolved(a) if a.pool.is_some_and(|p| p.as_str() == POOL) => Some(a),
                 _ => None,

@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use poolscope::alerts::{AlertRule, Measure};
+use poolscope::alerts::{watch_with_clock, AlertRule, Measure};
+use poolscope::clock::ManualClock;
 use poolscope::events::Event;
 use serde_json::json;
 
@@ -146,7 +147,10 @@ fn r7_5_performance_thresholds_exceeded_generate_alerts() {
             .with_window(Duration::from_secs(5))
             .with_min_requests(5)
             .for_pool(POOL);
-        let _watch = poolscope::alerts::watch(vec![rule], Duration::from_millis(100)).unwrap();
+        // Judged now, before the requests, and at the clock's advance.
+        let clock = ManualClock::new();
+        let every = Duration::from_millis(100);
+        let _watch = watch_with_clock(vec![rule], every, clock.clone()).unwrap();
         let mark = h.event_mark();
         for _ in 0..6 {
             h.pool
@@ -154,6 +158,7 @@ fn r7_5_performance_thresholds_exceeded_generate_alerts() {
                 .await
                 .unwrap();
         }
+        clock.advance(every);
         let fired = h
             .wait_event(mark, "alert.fired", |e| match e {
                 Event::AlertFired(a) if a.rule == "slow_p99" => Some(a.clone()),

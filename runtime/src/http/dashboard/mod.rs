@@ -17,7 +17,7 @@ mod sse;
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -151,7 +151,7 @@ fn view(state: &State) -> View {
     // Before anything is read: whatever happened before this time shows.
     let at = std::time::SystemTime::now();
     let (pools, checks) = evaluate(state, state.dashboard.recent_checks(&state.checks));
-    let now = Instant::now();
+    let now = state.clock.now();
     let rates: Vec<f64> = {
         let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
         pools
