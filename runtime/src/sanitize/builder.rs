@@ -5,8 +5,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 
 use super::forms::Forms;
 use super::keys::Keys;
+use super::keywords::{Trigger, FORM_KEYWORDS};
 use super::rules::{self, Allowlist, Rule};
-use super::{spec, Pattern, RuleSet, SanitizeError, Sanitizer, Trigger, FORM_KEYWORDS, REDACTED};
+use super::{spec, Pattern, RuleSet, SanitizeError, Sanitizer, REDACTED};
 
 /// Builds a [`Sanitizer`]: the built-in rules plus extra keys, patterns and
 /// rule sets.
