@@ -22,6 +22,7 @@ use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 mod builder;
+mod find;
 mod forms;
 mod keys;
 mod keywords;
@@ -32,6 +33,7 @@ mod spec;
 #[cfg(feature = "config")]
 mod spec_toml;
 mod syntax;
+mod wanted;
 
 pub use builder::SanitizerBuilder;
 pub use keys::{check_key, DEFAULT_KEYS};
@@ -40,7 +42,7 @@ pub use rules::{GITLEAKS_COMMIT, GITLEAKS_VERSION};
 use forms::Forms;
 use keys::Strength;
 use keywords::{Hit, Trigger};
-use lines::{add_line, Lines};
+use lines::add_line;
 use rewrite::rewrite;
 use rules::{Allowlist, Rule};
 use spec::RuleFileSpec;
@@ -230,44 +232,11 @@ pub(crate) enum By {
     Pattern,
 }
 
-/// Which finders a text needs, from its keywords: the rules to run, where
-/// the key words are, and for each other form finder the lines its
-/// keywords are on (empty: none).
-#[derive(Default)]
-struct Wanted {
-    /// The text's lines, indexed.
-    lines: Option<Lines>,
-    /// The rules that run, by index, and where (few run on most texts).
-    rules: Vec<(usize, RuleRun)>,
-    pairs: Vec<Range<usize>>,
-    userinfo: Vec<Range<usize>>,
-    blocks: Vec<Range<usize>>,
-    schemes: Vec<Range<usize>>,
-    clients: Vec<Range<usize>>,
-}
-
-/// Where a rule runs on a text.
-#[derive(Clone, Debug, Default, PartialEq)]
-enum RuleRun {
-    /// Not at all: none of its keywords is in the text.
-    #[default]
-    No,
-    /// On the whole text.
-    Text,
-    /// Around these keywords (in text order).
-    Hits(Vec<Range<usize>>),
-}
-
 /// How far either side of a new `[REDACTED]` a long text is searched again.
 const RECHECK: usize = 256;
 
 /// Up to this length, a text is searched again whole after a redaction.
 const RECHECK_WHOLE: usize = 4096;
-
-/// How many lines either side of its keyword a match of a rule that
-/// cannot cross lines on its own may still reach: its `\s` runs may
-/// (gitleaks' generic rule allows eight between a key and its value).
-const RULE_CONTEXT_LINES: usize = 8;
 
 /// A compiled set of rules. Most code uses the process-wide one through
 /// [`sanitize`]; build one to test a configuration.
@@ -450,176 +419,6 @@ impl Sanitizer {
             runs = next_runs;
         }
         Cow::Owned(changed)
-    }
-
-    /// Every secret in `text`, or `None` when there is none. The rules in
-    /// `quiet` are known to find nothing in it and are skipped; with
-    /// `record`, a rule whose search matched nothing and that stays so
-    /// after a redaction joins them. With `anchored`, rules near their
-    /// keywords are searched anchored where they can (`rules::Leading`).
-    fn find(
-        &self,
-        text: &str,
-        hits: &[Hit],
-        quiet: &mut Vec<usize>,
-        record: bool,
-        anchored: bool,
-    ) -> Option<Vec<Found>> {
-        let wanted = self.wanted(text, hits, quiet);
-        if wanted.is_none() && self.extra.is_empty() && self.always.is_empty() {
-            return None;
-        }
-        let mut found = Vec::new();
-        let bytes = text.as_bytes();
-        match &wanted {
-            Some(wanted) => {
-                let lines = wanted.lines.as_ref().expect("set with the keywords");
-                for (index, run) in &wanted.rules {
-                    let (index, rule) = (*index, &self.rules[*index]);
-                    if quiet.contains(&index) {
-                        continue;
-                    }
-                    let matched = match run {
-                        RuleRun::No => continue,
-                        RuleRun::Text => rule.find(index, bytes, lines, &self.global, &mut found),
-                        RuleRun::Hits(hits) => {
-                            let context = |hit| lines.around(hit, RULE_CONTEXT_LINES);
-                            let near = rules::Near {
-                                hits,
-                                context,
-                                anchored,
-                            };
-                            rule.find_near(index, bytes, near, lines, &self.global, &mut found)
-                        }
-                    };
-                    if record && !matched && rule.steady() {
-                        quiet.push(index);
-                    }
-                }
-                // A byte expression may end a span inside a character.
-                for f in &mut found {
-                    f.span =
-                        text.floor_char_boundary(f.span.start)..text.ceil_char_boundary(f.span.end);
-                }
-                if !wanted.blocks.is_empty() {
-                    found.retain_mut(|f| match self.forms.block_body(text, f.span.clone()) {
-                        Some(span) => {
-                            f.span = span;
-                            true
-                        }
-                        None => false,
-                    });
-                }
-                let from = found.len();
-                if let Some(first) = wanted.blocks.first() {
-                    // A block runs past the lines its `BEGIN` is on.
-                    self.forms.find_blocks(text, first.start, &mut found);
-                }
-                self.forms.find_pairs(text, &wanted.pairs, &mut found);
-                self.forms.find_userinfo(text, &wanted.userinfo, &mut found);
-                self.forms.find_schemes(text, &wanted.schemes, &mut found);
-                self.forms.find_clients(text, &wanted.clients, &mut found);
-                // gitleaks' global stopwords (an alphabet, a well-known
-                // example id) hold for what the forms find too; its global
-                // expressions do not: `(?i)^true|false|null$` allows any
-                // value that starts with "true".
-                let mut i = from;
-                while i < found.len() {
-                    let value = &bytes[found[i].span.clone()];
-                    if self.global.iter().any(|a| a.has_stopword(value)) {
-                        found.swap_remove(i);
-                    } else {
-                        i += 1;
-                    }
-                }
-            }
-            None if !self.always.is_empty() => {
-                let lines = Lines::new(bytes);
-                for &index in &self.always {
-                    if quiet.contains(&index) {
-                        continue;
-                    }
-                    let rule = &self.rules[index];
-                    if !rule.find(index, bytes, &lines, &self.global, &mut found)
-                        && record
-                        && rule.steady()
-                    {
-                        quiet.push(index);
-                    }
-                }
-            }
-            None => {}
-        }
-        for regex in &self.extra {
-            for c in regex.captures_iter(text) {
-                if let Some(m) = c.name("secret").or_else(|| c.get(0)) {
-                    if !m.is_empty() {
-                        found.push(Found::new(m.range(), By::Pattern));
-                    }
-                }
-            }
-        }
-        (!found.is_empty()).then_some(found)
-    }
-
-    /// Which finders `text` needs; `None` when its keywords call for none.
-    fn wanted(&self, text: &str, hits: &[Hit], quiet: &[usize]) -> Option<Wanted> {
-        if hits.is_empty() {
-            return None;
-        }
-        let index = Lines::new(text.as_bytes());
-        let mut wanted = Wanted {
-            ..Wanted::default()
-        };
-        for &index in &self.always {
-            wanted.rules.push((index, RuleRun::Text));
-        }
-        {
-            for hit in hits {
-                let at = hit.at.clone();
-                let lines = match self.triggers[hit.pattern] {
-                    // Known to find nothing: not worth a place in the list.
-                    Trigger::Rule(index) if quiet.contains(&index) => continue,
-                    Trigger::Rule(index) => {
-                        let run = match wanted.rules.iter().position(|(i, _)| *i == index) {
-                            Some(at) => &mut wanted.rules[at].1,
-                            None => {
-                                wanted.rules.push((index, RuleRun::No));
-                                &mut wanted.rules.last_mut().expect("just pushed").1
-                            }
-                        };
-                        if self.rules[index].crosses_lines {
-                            *run = RuleRun::Text;
-                        } else {
-                            match run {
-                                RuleRun::Text => {}
-                                RuleRun::Hits(hits) => hits.push(at),
-                                RuleRun::No => *run = RuleRun::Hits(vec![at]),
-                            }
-                        }
-                        continue;
-                    }
-                    Trigger::Pairs => {
-                        wanted.pairs.push(at);
-                        continue;
-                    }
-                    Trigger::Userinfo => &mut wanted.userinfo,
-                    Trigger::Blocks => &mut wanted.blocks,
-                    Trigger::Schemes => &mut wanted.schemes,
-                    Trigger::Clients => &mut wanted.clients,
-                };
-                add_line(lines, index.line(at.start));
-            }
-        }
-        wanted.pairs.sort_by_key(|r| (r.start, r.end));
-        wanted.rules.sort_by_key(|(index, _)| *index);
-        for (_, run) in &mut wanted.rules {
-            if let RuleRun::Hits(hits) = run {
-                hits.sort_by_key(|r| (r.start, r.end));
-            }
-        }
-        wanted.lines = Some(index);
-        Some(wanted)
     }
 
     /// A named value as events and log lines carry it: the whole value
