@@ -27,6 +27,7 @@ mod forms;
 mod keys;
 mod keywords;
 mod lines;
+mod recheck;
 mod rewrite;
 mod rules;
 mod spec;
@@ -41,9 +42,7 @@ pub use rules::{GITLEAKS_COMMIT, GITLEAKS_VERSION};
 
 use forms::Forms;
 use keys::Strength;
-use keywords::{Hit, Trigger};
-use lines::add_line;
-use rewrite::rewrite;
+use keywords::Trigger;
 use rules::{Allowlist, Rule};
 use spec::RuleFileSpec;
 
@@ -232,12 +231,6 @@ pub(crate) enum By {
     Pattern,
 }
 
-/// How far either side of a new `[REDACTED]` a long text is searched again.
-const RECHECK: usize = 256;
-
-/// Up to this length, a text is searched again whole after a redaction.
-const RECHECK_WHOLE: usize = 4096;
-
 /// A compiled set of rules. Most code uses the process-wide one through
 /// [`sanitize`]; build one to test a configuration.
 ///
@@ -336,89 +329,6 @@ impl Sanitizer {
     #[doc(hidden)]
     pub fn sanitize_in_full<'t>(&self, text: &'t str) -> Cow<'t, str> {
         self.sanitize_with(text, false)
-    }
-
-    fn sanitize_with<'t>(&self, text: &'t str, shortcuts: bool) -> Cow<'t, str> {
-        let mut hits = self.keyword_hits(text);
-        // Rules whose search matched nothing and that a marker cannot make
-        // match (`Rule::steady`): the searches after a redaction skip them.
-        let mut quiet = Vec::new();
-        let Some(found) = self.find(text, &hits, &mut quiet, shortcuts, shortcuts) else {
-            return Cow::Borrowed(text);
-        };
-        let (mut changed, mut runs) = rewrite(text, found);
-        if changed == text {
-            return Cow::Borrowed(text);
-        }
-        // A redaction can make a finder match that did not before (a
-        // random-looking run cut short by `[REDACTED]` may pass an entropy
-        // test): look again until nothing changes, so sanitizing sanitized
-        // text changes nothing. Only text near a new marker differs from
-        // what was searched, so only that is searched again: as far as a
-        // match can reach (gitleaks' longest single-line ones stay under
-        // 256 bytes either side of what they redact). The keywords are
-        // where they were, moved by the markers before them: only around a
-        // marker is the text scanned for them again. Each pass only turns
-        // text into `[REDACTED]`; the bound is a guard.
-        let mut previous = text;
-        let mut owned;
-        for _ in 0..8 {
-            hits = self.moved_hits(previous, &changed, &hits, &runs, shortcuts);
-            let mut windows: Vec<Range<usize>> = Vec::new();
-            let whole = changed.len() <= RECHECK_WHOLE;
-            let record = whole && shortcuts;
-            if whole {
-                // A short text is searched again whole: a rule that reaches
-                // far (gitleaks' `curl-auth-user` takes a whole command
-                // line) sees all of it.
-                windows.push(0..changed.len());
-            } else {
-                for run in &runs {
-                    let marker = run.new.clone();
-                    let start = changed.floor_char_boundary(marker.start.saturating_sub(RECHECK));
-                    let end = changed.ceil_char_boundary(marker.end + RECHECK);
-                    add_line(&mut windows, start..end);
-                }
-            }
-            let mut again = Vec::new();
-            for window in &windows {
-                let inside: Cow<'_, [Hit]> = if whole {
-                    Cow::Borrowed(&hits)
-                } else {
-                    hits.iter()
-                        .filter(|h| h.at.start >= window.start && h.at.end <= window.end)
-                        .map(|h| Hit {
-                            at: h.at.start - window.start..h.at.end - window.start,
-                            pattern: h.pattern,
-                        })
-                        .collect()
-                };
-                // Only a search of the whole text shows a rule quiet.
-                if let Some(found) = self.find(
-                    &changed[window.clone()],
-                    &inside,
-                    &mut quiet,
-                    record,
-                    shortcuts,
-                ) {
-                    again.extend(found.into_iter().map(|mut f| {
-                        f.span = f.span.start + window.start..f.span.end + window.start;
-                        f
-                    }));
-                }
-            }
-            if again.is_empty() {
-                break;
-            }
-            let (next, next_runs) = rewrite(&changed, again);
-            if next == changed {
-                break;
-            }
-            owned = std::mem::replace(&mut changed, next);
-            previous = &owned;
-            runs = next_runs;
-        }
-        Cow::Owned(changed)
     }
 
     /// A named value as events and log lines carry it: the whole value
