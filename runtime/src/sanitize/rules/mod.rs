@@ -6,23 +6,31 @@
 //! Expressions are compiled as byte expressions with Unicode off: Go's RE2
 //! reads `\w`, `\d`, `\s` and `\b` as ASCII, and so does this; it also keeps
 //! every rule on the regex crate's fast engines (a Unicode `\b` is not).
+//!
+//! A rule runs on a whole text ([`Rule::find`]) or around its keywords:
+//! `near` searches there with the rule's own expression, `leading` with an
+//! anchored search that reads no further than a match can reach.
+//! `allowlist` holds what lets a match through.
 
 use std::ops::Range;
 use std::sync::OnceLock;
 
-use aho_corasick::AhoCorasick;
-use regex_automata::hybrid::dfa::{Cache, DFA};
 use regex_automata::meta::{self, Regex};
-use regex_automata::nfa::thompson::{self, WhichCaptures};
 use regex_automata::util::captures::Captures;
-use regex_automata::util::pool::Pool;
 use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input};
 
 use super::lines::Lines;
 use super::spec::{AllowlistSpec, RuleFileSpec, RuleSpec, Target};
 use super::syntax::{from_go, shape, Shape};
 use super::{By, Found, SanitizeError};
+
+mod allowlist;
+mod leading;
+mod near;
+
+pub(crate) use allowlist::Allowlist;
+use leading::Leading;
+pub(crate) use near::Near;
 
 include!(concat!(env!("OUT_DIR"), "/gitleaks_rules.rs"));
 
@@ -39,8 +47,8 @@ pub(crate) struct Rule {
     /// that finds nothing is final (see [`reach`]); `None`: no bound.
     reach: Option<usize>,
     /// How far before a keyword it holds a match can start (see
-    /// [`Shape`]); `None`: not known, [`LOOK_BACK`] and [`LOOK_AHEAD`]
-    /// bound the search.
+    /// [`Shape`]); `None`: not known, [`LOOK_BACK`](near::LOOK_BACK) and
+    /// [`LOOK_AHEAD`](near::LOOK_AHEAD) bound the search.
     keyword_within: Option<usize>,
     /// Whether a match can run over line breaks by itself (`[\s\S]`,
     /// `(?s)`, `\n`): such a rule reads the whole text, the others the
@@ -64,115 +72,6 @@ pub(crate) struct Rule {
     steady: bool,
     /// Whether it matches a marker's letters (worked out when first asked).
     inside_marker: OnceLock<bool>,
-}
-
-/// A rule's expression behind `(?s-u:.){0,W}?`, `W` being how far before a
-/// keyword a match that holds it can start, searched anchored by a lazy
-/// DFA: from where a match near a keyword may first start, it tells where
-/// the leftmost one that starts within `W` bytes ends, reading only as far
-/// as such a match can reach.
-///
-/// The rule's own expression, searched unanchored from the same place,
-/// tells the same but reads to the end of its context: every later byte
-/// may start a match. gitleaks' generic rule, whose value has no longest
-/// form, then reads a whole 1 KiB line for one `password` in it (2 µs
-/// against 0.2 µs anchored). Its start and groups are then taken by the
-/// expression itself, over just the match.
-///
-/// Built when a rule first runs near a keyword, not with the sanitizer:
-/// compiling it costs about two thirds of compiling the rule (0.2 ms for
-/// the generic rule), which for every rule would take building past its
-/// budget, and most rules never see their keywords in a process's logs.
-struct Leading {
-    dfa: DFA,
-    /// How far before its keyword a match can start: the `W` above.
-    within: usize,
-    caches: Pool<
-        Cache,
-        Box<dyn Fn() -> Cache + Send + Sync + std::panic::RefUnwindSafe + std::panic::UnwindSafe>,
-    >,
-}
-
-impl std::fmt::Debug for Leading {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Leading")
-            .field("within", &self.within)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Above this, a rule is searched unanchored near its keywords: the
-/// prefix would cost more states than it saves.
-const LEADING_LIMIT: usize = 256;
-
-impl Leading {
-    /// The search for a rule whose matches start at most `within` bytes
-    /// before a keyword they hold; `None` when it cannot be compiled (the
-    /// rule is then searched unanchored, as before).
-    fn build(expression: &str, within: usize) -> Option<Leading> {
-        Leading::build_with(expression, within, DFA::config())
-    }
-
-    /// [`Leading::build`] with the lazy DFA configured by `config` (tests
-    /// give it a cache that keeps filling).
-    fn build_with(
-        expression: &str,
-        within: usize,
-        config: regex_automata::hybrid::dfa::Config,
-    ) -> Option<Leading> {
-        let dfa = DFA::builder()
-            .syntax(syntax::Config::new().unicode(false).utf8(false))
-            .thompson(
-                thompson::Config::new()
-                    .which_captures(WhichCaptures::None)
-                    .utf8(false)
-                    .nfa_size_limit(Some(32 << 20)),
-            )
-            // The lazy DFA never gives up (the default): a search reads at
-            // most `within` bytes and what a match may run past its keyword,
-            // so a cache that fills is cleared and the search goes on. A
-            // search that gave up could only go on unanchored, to the end
-            // of its line, once a keyword: quadratic on a hostile line.
-            .configure(config)
-            .build(&format!("(?s-u:.){{0,{within}}}?(?:{expression})"))
-            .ok()?;
-        let made = dfa.clone();
-        Some(Leading {
-            dfa,
-            within,
-            caches: Pool::new(Box::new(move || made.create_cache())),
-        })
-    }
-
-    /// Where the leftmost match that starts in `from..=from + within` of
-    /// `hay` ends, if one does; `Err` when the lazy DFA cannot search
-    /// (as built, never: it neither gives up nor quits on a byte).
-    fn end(&self, hay: &[u8], from: usize) -> Result<Option<usize>, ()> {
-        let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
-        let mut cache = self.caches.get();
-        match self.dfa.try_search_fwd(&mut cache, &input) {
-            Ok(m) => Ok(m.map(|m| m.offset())),
-            Err(_) => Err(()),
-        }
-    }
-}
-
-/// Where [`Rule::find_near`] searches: around `hits`, keywords in text
-/// order, each within `context(hit)` (its lines); with `anchored`, by the
-/// rule's [`Leading`] search if it has one.
-pub(crate) struct Near<'h, C> {
-    pub(crate) hits: &'h [Range<usize>],
-    pub(crate) context: C,
-    pub(crate) anchored: bool,
-}
-
-/// A compiled allowlist.
-#[derive(Debug)]
-pub(crate) struct Allowlist {
-    target: Target,
-    all: bool,
-    regexes: Vec<Regex>,
-    stopwords: Option<AhoCorasick>,
 }
 
 /// Compiles `expression` as gitleaks' rules are written (RE2, ASCII
@@ -204,67 +103,6 @@ pub(crate) fn compile(
             rule: rule.to_owned(),
             reason: e.to_string(),
         })
-}
-
-impl Allowlist {
-    /// Whether `secret` holds one of the stopwords.
-    pub(crate) fn has_stopword(&self, secret: &[u8]) -> bool {
-        self.stopwords.as_ref().is_some_and(|s| s.is_match(secret))
-    }
-
-    /// Whether one of the expressions matches `line`.
-    pub(crate) fn line_matches(&self, line: &[u8]) -> bool {
-        self.regexes.iter().any(|r| r.is_match(line))
-    }
-
-    pub(crate) fn compile(rule: &str, spec: &AllowlistSpec) -> Result<Allowlist, SanitizeError> {
-        let regexes = spec
-            .regexes
-            .iter()
-            .map(|r| compile(rule, r, false))
-            .collect::<Result<Vec<_>, _>>()?;
-        let stopwords = if spec.stopwords.is_empty() {
-            None
-        } else {
-            Some(
-                AhoCorasick::builder()
-                    .ascii_case_insensitive(true)
-                    .build(&spec.stopwords)
-                    .map_err(|e| SanitizeError::Rule {
-                        rule: rule.to_owned(),
-                        reason: format!("stopwords: {e}"),
-                    })?,
-            )
-        };
-        Ok(Allowlist {
-            target: spec.target,
-            all: spec.all,
-            regexes,
-            stopwords,
-        })
-    }
-
-    /// Whether this list lets the finding through, as gitleaks decides it;
-    /// `line_matches` tells whether one of its expressions matches the
-    /// finding's line (asked only of a list that reads lines).
-    pub(crate) fn allows(
-        &self,
-        secret: &[u8],
-        whole: &[u8],
-        line_matches: impl FnOnce() -> bool,
-    ) -> bool {
-        let regex = || match self.target {
-            Target::Secret => self.regexes.iter().any(|r| r.is_match(secret)),
-            Target::Match => self.regexes.iter().any(|r| r.is_match(whole)),
-            Target::Line => line_matches(),
-        };
-        let stopword = || self.stopwords.as_ref().is_some_and(|s| s.is_match(secret));
-        if self.all {
-            (self.regexes.is_empty() || regex()) && (self.stopwords.is_none() || stopword())
-        } else {
-            regex() || stopword()
-        }
-    }
 }
 
 impl Rule {
@@ -425,224 +263,6 @@ impl Rule {
     }
 }
 
-impl Rule {
-    /// Pushes the span of every secret this rule finds that starts near a
-    /// keyword of `near`: from as far before it as a match holding it can
-    /// start (or `LOOK_BACK` bytes) to the keyword (or `LOOK_AHEAD` bytes
-    /// after it). Searches start just before a keyword instead of at the
-    /// start of the text. `text` is the whole text. Whether its expression
-    /// matched: near a keyword, or (searched unanchored) anywhere after
-    /// one in its context; either way a rule that did not is sure to find
-    /// nothing near its keywords, which is what [`Rule::steady`] needs.
-    pub(crate) fn find_near<C: Fn(Range<usize>) -> Range<usize>>(
-        &self,
-        index: usize,
-        text: &[u8],
-        near: Near<'_, C>,
-        lines: &Lines,
-        global: &[Allowlist],
-        found: &mut Vec<Found>,
-    ) -> bool {
-        if near.anchored {
-            if let Some(leading) = self.leading() {
-                return self.find_leading(leading, index, text, near, lines, global, found);
-            }
-        }
-        let Near { hits, context, .. } = near;
-        let mut verdicts = LineVerdicts::default();
-        let mut caps = self.regex.create_captures();
-        let mut matched = false;
-        let mut searched = 0;
-        // What the last search in a context found past its keyword: the
-        // context, where the search started, and where the next match
-        // starts (`None`: nowhere). No match starts between the two, so
-        // keywords in that stretch need no search of their own: a run of
-        // 20,000 keywords must not cost 20,000 searches to the end of the
-        // line.
-        let mut ahead: Option<(Range<usize>, usize, Option<usize>)> = None;
-        for hit in hits {
-            let around = context(hit.clone());
-            // A match that holds its keyword starts by it; one that does
-            // not may start past it.
-            let (back, last) = match self.keyword_within {
-                Some(within) => (within, hit.start),
-                None => (LOOK_BACK, hit.end + LOOK_AHEAD),
-            };
-            let first = hit
-                .start
-                .saturating_sub(back)
-                .max(around.start)
-                .max(searched);
-            let last = last.min(around.end);
-            let mut at = first;
-            let mut took = false;
-            if let Some((context, from, next)) = &ahead {
-                if *context == around && first >= *from {
-                    match next {
-                        Some(next) if (first..=last).contains(next) => at = *next,
-                        // That match is behind this keyword's stretch (taken
-                        // since, or before it): what follows it is not
-                        // known, and is searched. Skipping to it found the
-                        // same match again, twice or more.
-                        Some(next) if *next < first => {}
-                        _ => continue,
-                    }
-                }
-            }
-            // A match that starts by `last` is found within `reach` of it
-            // (see `reach`). One that ends right at that cut may have been
-            // cut short (`$`, `\b` hold there and not in the whole text):
-            // it is searched again in the whole context.
-            let mut cut = match self.reach {
-                Some(reach) => (last + reach + 1).min(around.end),
-                None => around.end,
-            };
-            while at <= last {
-                let hay = &text[around.start..cut];
-                let input = Input::new(hay).range(at - around.start..);
-                self.regex.search_captures(&input, &mut caps);
-                let Some(whole) = caps.get_match() else {
-                    if cut == around.end {
-                        ahead = Some((around.clone(), at, None));
-                    }
-                    break;
-                };
-                matched = true;
-                let (start, end) = (around.start + whole.start(), around.start + whole.end());
-                if end == cut && cut < around.end {
-                    cut = around.end;
-                    continue;
-                }
-                if start > last {
-                    // This match belongs to a later keyword, if any.
-                    if cut == around.end {
-                        ahead = Some((around.clone(), at, Some(start)));
-                    }
-                    break;
-                }
-                self.accept(
-                    index,
-                    text,
-                    around.start,
-                    &caps,
-                    lines,
-                    &mut verdicts,
-                    global,
-                    found,
-                );
-                at = if end == start { end + 1 } else { end };
-                took = true;
-            }
-            // As gitleaks reads a line, matches do not overlap: the next
-            // search starts past the last match. Else it starts past the
-            // starts this search ruled out.
-            searched = searched.max(if took { at } else { at.min(last + 1) });
-        }
-        matched
-    }
-}
-
-impl Rule {
-    /// The rule's [`Leading`] search, built on first use; `None` for a rule
-    /// whose matches do not hold a keyword near their start (within
-    /// [`LEADING_LIMIT`] bytes), that crosses lines, or whose search does
-    /// not compile (no known rule; it would then be searched unanchored).
-    fn leading(&self) -> Option<&Leading> {
-        let within = self.keyword_within.filter(|w| *w <= LEADING_LIMIT)?;
-        if self.crosses_lines {
-            return None;
-        }
-        self.leading
-            .get_or_init(|| Leading::build(&self.expression, within))
-            .as_ref()
-    }
-
-    /// [`Rule::find_near`] for a rule with a [`Leading`] search: each
-    /// keyword's search is anchored where a match holding it may first
-    /// start, and reads no further than such a match reaches.
-    #[allow(clippy::too_many_arguments)]
-    fn find_leading<C: Fn(Range<usize>) -> Range<usize>>(
-        &self,
-        leading: &Leading,
-        index: usize,
-        text: &[u8],
-        near: Near<'_, C>,
-        lines: &Lines,
-        global: &[Allowlist],
-        found: &mut Vec<Found>,
-    ) -> bool {
-        let Near { hits, context, .. } = near;
-        let mut verdicts = LineVerdicts::default();
-        // Made on the first match: most searches near a keyword find none.
-        let mut caps: Option<Captures> = None;
-        let mut matched = false;
-        let mut searched = 0;
-        for hit in hits {
-            let around = context(hit.clone());
-            let hay = &text[around.clone()];
-            let first = hit
-                .start
-                .saturating_sub(leading.within)
-                .max(around.start)
-                .max(searched);
-            let last = hit.start.min(around.end);
-            let mut at = first;
-            while at <= last {
-                let from = at - around.start;
-                // Only where a match ends is known: the expression itself
-                // then finds it again, reading just that far, for its
-                // start and groups. It finds the same one: a search that
-                // stops at a match's end still sees the match, and no
-                // match it did not see before (look-arounds read the whole
-                // context either way).
-                let input = match leading.end(hay, from) {
-                    Ok(Some(end)) => Input::new(hay).range(from..end),
-                    Ok(None) => break,
-                    // Never, as built (see `Leading::end`); should it
-                    // happen, search unanchored, as a rule without a
-                    // `Leading` search does.
-                    Err(()) => Input::new(hay).range(from..),
-                };
-                let caps = caps.get_or_insert_with(|| self.regex.create_captures());
-                self.regex.search_captures(&input, caps);
-                let Some(whole) = caps.get_match() else {
-                    break;
-                };
-                matched = true;
-                let (start, end) = (around.start + whole.start(), around.start + whole.end());
-                if start > last {
-                    // This match belongs to a later keyword, if any.
-                    break;
-                }
-                self.accept(
-                    index,
-                    text,
-                    around.start,
-                    caps,
-                    lines,
-                    &mut verdicts,
-                    global,
-                    found,
-                );
-                at = if end == start { end + 1 } else { end };
-            }
-            // Matches do not overlap, as in gitleaks: the next search
-            // starts past the last match. And every start up to this
-            // keyword is ruled out: the loop ends past it, or on a search
-            // that found no match starting by it.
-            searched = searched.max(at.max(last + 1));
-        }
-        matched
-    }
-}
-
-/// How far before a keyword a match that holds it may start (gitleaks'
-/// generic rule allows 50 identifier characters before it).
-const LOOK_BACK: usize = 128;
-/// How far after a keyword a match may start (`facebook 1308742762612587|…`:
-/// the keyword names the service, the token follows).
-const LOOK_AHEAD: usize = 64;
-
 /// The verdicts of line-reading allowlists on one line, by the list's
 /// position among the global and the rule's lists.
 #[derive(Default)]
@@ -688,113 +308,4 @@ fn shannon(counts: impl Iterator<Item = u32>, n: usize) -> f64 {
             -p * p.log2()
         })
         .sum()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The vendored rule `id`, compiled.
-    fn vendored(id: &str) -> Rule {
-        let file = gitleaks();
-        let spec = file.rules.iter().find(|r| r.id == id).unwrap();
-        Rule::compile(spec).unwrap()
-    }
-
-    /// Keys and values, a third of the values random enough to be secrets,
-    /// on a few long lines.
-    fn keys_and_values() -> String {
-        let mut seed = 7u64;
-        let mut random = |n: usize| -> String {
-            (0..n)
-                .map(|_| {
-                    seed = seed
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    let alphabet =
-                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-                    char::from(alphabet[usize::try_from(seed >> 33).unwrap() % alphabet.len()])
-                })
-                .collect()
-        };
-        let mut text = String::new();
-        for i in 0..600 {
-            match i % 6 {
-                0 => text.push_str(&format!("api_key{i}={} ", random(24))),
-                1 => text.push_str("token: short "),
-                2 => text.push_str(&format!("\"password\": \"{}\", ", random(18))),
-                3 => text.push_str("access granted to secret_santa "),
-                4 => text.push_str(&format!("auth={}\n", random(40))),
-                _ => text.push_str("credential_id=1234 keykeykey "),
-            }
-        }
-        text
-    }
-
-    /// Where `rule`'s keywords are in `text`, in text order.
-    fn keyword_hits(rule: &Rule, text: &str) -> Vec<Range<usize>> {
-        let lower = text.to_ascii_lowercase();
-        let mut hits: Vec<Range<usize>> = rule
-            .keywords
-            .iter()
-            .flat_map(|k| {
-                lower
-                    .match_indices(k.as_str())
-                    .map(|(at, k)| at..at + k.len())
-            })
-            .collect();
-        hits.sort_by_key(|h| (h.start, h.end));
-        hits.dedup();
-        hits
-    }
-
-    /// What `rule` finds near its keywords in `text`, searched anchored
-    /// or not.
-    fn found_near(rule: &Rule, text: &str, anchored: bool) -> Vec<Range<usize>> {
-        let bytes = text.as_bytes();
-        let lines = Lines::new(bytes);
-        let hits = keyword_hits(rule, text);
-        let near = Near {
-            hits: &hits,
-            context: |hit| lines.around(hit, 8),
-            anchored,
-        };
-        let mut found = Vec::new();
-        rule.find_near(0, bytes, near, &lines, &[], &mut found);
-        let mut spans: Vec<_> = found.into_iter().map(|f| f.span).collect();
-        spans.sort_by_key(|s| (s.start, s.end));
-        spans
-    }
-
-    #[test]
-    fn anchored_searches_find_what_unanchored_ones_find() {
-        let text = keys_and_values();
-        for id in ["generic-api-key", "hashicorp-tf-password"] {
-            let rule = vendored(id);
-            assert!(rule.leading().is_some(), "{id}");
-            assert_eq!(
-                found_near(&rule, &text, true),
-                found_near(&rule, &text, false),
-                "{id}"
-            );
-        }
-        assert!(!found_near(&vendored("generic-api-key"), &text, true).is_empty());
-    }
-
-    #[test]
-    fn a_lazy_dfa_whose_cache_keeps_filling_still_finds_every_match() {
-        // The smallest cache the lazy DFA can work with: it is cleared
-        // again and again, and never gives up.
-        let rule = vendored("generic-api-key");
-        let within = rule.keyword_within.unwrap();
-        let config = DFA::config()
-            .cache_capacity(0)
-            .skip_cache_capacity_check(true);
-        let tiny = Leading::build_with(&rule.expression, within, config).unwrap();
-        rule.leading.set(Some(tiny)).unwrap();
-        let text = keys_and_values();
-        let anchored = found_near(&rule, &text, true);
-        assert_eq!(anchored, found_near(&rule, &text, false));
-        assert!(anchored.len() >= 200, "{}", anchored.len());
-    }
 }
