@@ -13,12 +13,6 @@
 //! text with no keyword at all comes back borrowed after that one pass. All
 //! expressions are the `regex` crate's, linear in the input: no input can
 //! make sanitizing slow.
-//!
-//! A text's way through it: `keywords` finds the keywords, `wanted` picks
-//! the finders they call for, `find` runs them (`rules`, `forms`, the
-//! configured patterns), `rewrite` puts in the markers and `recheck`
-//! searches again near them until nothing changes. `builder` compiles it
-//! all.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -27,6 +21,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 use aho_corasick::AhoCorasick;
 use regex::Regex;
 
+// A text's way through the modules: `keywords` finds the keywords,
+// `wanted` picks the finders they call for, `find` runs them (`rules`,
+// `forms`, the configured patterns), `rewrite` puts in the markers and
+// `recheck` searches again near them until nothing changes. `builder`
+// compiles it all.
 mod builder;
 mod find;
 mod forms;

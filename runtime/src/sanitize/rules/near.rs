@@ -14,10 +14,10 @@ use crate::sanitize::Found;
 
 /// How far before a keyword a match that holds it may start (gitleaks'
 /// generic rule allows 50 identifier characters before it).
-const LOOK_BACK: usize = 128;
+pub(super) const LOOK_BACK: usize = 128;
 /// How far after a keyword a match may start (`facebook 1308742762612587|…`:
 /// the keyword names the service, the token follows).
-const LOOK_AHEAD: usize = 64;
+pub(super) const LOOK_AHEAD: usize = 64;
 
 /// Where [`Rule::find_near`] searches: around `hits`, keywords in text
 /// order, each within `context(hit)` (its lines); with `anchored`, by the
