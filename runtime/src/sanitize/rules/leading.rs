@@ -96,6 +96,7 @@ impl Leading {
     /// Where the leftmost match that starts in `from..=from + within` of
     /// `hay` ends, if one does; `Err` when the lazy DFA cannot search
     /// (as built, never: it neither gives up nor quits on a byte).
+    #[inline]
     fn end(&self, hay: &[u8], from: usize) -> Result<Option<usize>, ()> {
         let input = Input::new(hay).range(from..).anchored(Anchored::Yes);
         let mut cache = self.caches.get();
