@@ -4,6 +4,11 @@
 //! command-line flags), URL userinfo, private-key blocks, authorization
 //! schemes. Each finder returns the byte range of the secret alone, so the
 //! key, quotes and separators stay for the reader.
+//!
+//! `pairs` reads the values under keys (and `values` a value wherever one
+//! starts), `blocks` private-key blocks, `placeholder` what only stands for
+//! a secret. URL userinfo, authorization schemes and database clients'
+//! command lines, each one expression over its keywords' lines, are here.
 
 use std::ops::Range;
 

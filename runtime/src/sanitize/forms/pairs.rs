@@ -81,7 +81,8 @@ impl Forms {
         }
     }
 
-    /// The key at `span` of `text`, if its words make a secret key.
+    /// The key at `span` of `text`, if its words make it one whose values
+    /// are, or may be, secrets.
     #[inline]
     fn key<'t>(&self, text: &'t str, span: Range<usize>) -> Option<Key<'t>> {
         let name = &text[span.clone()];
