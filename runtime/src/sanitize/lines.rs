@@ -42,6 +42,15 @@ impl Lines {
     }
 }
 
+/// Adds `line` to `lines`, which are in text order, merging it with the
+/// last if they are the same.
+pub(crate) fn add_line(lines: &mut Vec<Range<usize>>, line: Range<usize>) {
+    match lines.last_mut() {
+        Some(last) if last.end >= line.start => last.end = last.end.max(line.end),
+        _ => lines.push(line),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
