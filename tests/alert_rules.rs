@@ -16,7 +16,7 @@ use hyper::StatusCode;
 use poolscope::alerts::{watch, watch_with_clock, AlertEvaluator, AlertRule, Measure};
 use poolscope::clock::ManualClock;
 use poolscope::events::Event;
-use poolscope::http::{HealthConfig, Server};
+use poolscope::http::HealthConfig;
 use poolscope::{observe, Pool, WorkerState};
 
 const EVERY: Duration = Duration::from_millis(50);
@@ -90,13 +90,9 @@ fn queue_depth_fires_above_the_threshold_and_resolves_only_below_resolve_at() {
 async fn a_readiness_rule_fails_health_ready_while_it_fires() {
     // Readiness judged on the rule alone: the other tests' pools, short of
     // workers at times, do not take part.
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_health(HealthConfig::default().with_min_ready_workers(0))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(
+        |server| server.with_health(HealthConfig::default().with_min_ready_workers(0))
+    );
     let addr = server.local_addr();
     let pool = Pool::new("alert-ready");
     pool.set_size(1);

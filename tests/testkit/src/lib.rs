@@ -2,15 +2,20 @@
 //! events of one pool (tests in a binary run in parallel and events are
 //! process-wide, so each test uses its own pool name), waiting until
 //! something holds, Prometheus text, promtool; an HTTP client and raw
-//! socket ([`client`]), a Server-Sent Events reader ([`sse`]), and headless
-//! Chromium over WebDriver ([`webdriver`]).
+//! socket ([`client`]), a Server-Sent Events reader ([`sse`]), headless
+//! Chromium over WebDriver ([`webdriver`]), and the server under test
+//! started on a free port ([`start_server!`]).
 //!
 //! It depends on poolscope with no feature of its own, so the features are
 //! those of the package under test.
 
 pub mod client;
+mod server;
 pub mod sse;
 pub mod webdriver;
+
+#[doc(hidden)]
+pub use server::configured;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
