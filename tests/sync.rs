@@ -308,23 +308,15 @@ fn hot(i: u64) -> Result<u64, std::fmt::Error> {
 
 #[test]
 fn concurrent_calls_are_all_counted_exactly() {
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            std::thread::spawn(|| {
-                for i in 0..10_000 {
-                    let _ = hot(i);
-                }
-            })
-        })
-        .collect();
+    let threads = on_threads(8, 10_000, |i| {
+        let _ = hot(i);
+    });
     // Read while they run: never more completions than calls, never negative.
     for _ in 0..20 {
         let [ok, error, ..] = outcome_counts("sync-threads", "hot");
         assert!(ok + error <= 80_000);
     }
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    threads.join();
     let expected = if TIMING {
         [72_000, 8_000, 0, 0]
     } else {

@@ -1,10 +1,11 @@
 //! What the tests of poolscope and of its flagship share: capturing the
 //! events of one pool (tests in a binary run in parallel and events are
 //! process-wide, so each test uses its own pool name), waiting until
-//! something holds, Prometheus text, promtool; an HTTP client and raw
-//! socket ([`client`]), a Server-Sent Events reader ([`sse`]), headless
-//! Chromium over WebDriver ([`webdriver`]), and the server under test
-//! started on a free port ([`start_server!`]).
+//! something holds, the same calls from several threads at once,
+//! Prometheus text, promtool; an HTTP client and raw socket ([`client`]), a
+//! Server-Sent Events reader ([`sse`]), headless Chromium over WebDriver
+//! ([`webdriver`]), and the server under test started on a free port
+//! ([`start_server!`]).
 //!
 //! It depends on poolscope with no feature of its own, so the features are
 //! those of the package under test.
@@ -223,6 +224,40 @@ pub async fn until_async<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T
             "{what} did not happen within {PATIENCE:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Calls `call(i)` for every `i` in `0..calls` on each of `threads` threads
+/// at once: concurrent observed calls into the same series. Join them with
+/// [`Threads::join`]; the test can read the series while they run.
+pub fn on_threads(threads: usize, calls: u64, call: fn(u64)) -> Threads {
+    Threads(
+        (0..threads)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for i in 0..calls {
+                        call(i);
+                    }
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The threads of [`on_threads`].
+#[must_use = "join the threads to wait for their calls"]
+pub struct Threads(Vec<std::thread::JoinHandle<()>>);
+
+impl Threads {
+    /// Waits until every call has returned.
+    ///
+    /// # Panics
+    ///
+    /// When a call panicked.
+    pub fn join(self) {
+        for thread in self.0 {
+            thread.join().unwrap();
+        }
     }
 }
 
