@@ -20,7 +20,7 @@ pub use server::configured;
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use poolscope::events::{Event, Subscription};
@@ -225,6 +225,15 @@ pub async fn until_async<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// Makes the tests of one binary that would disturb each other through
+/// what is process-wide (the sample rate, the global subscriber, alert
+/// rules that judge every pool) take turns: each holds the guard for its
+/// whole run. A test that failed holding it does not stop the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Calls `call(i)` for every `i` in `0..calls` on each of `threads` threads

@@ -1,6 +1,7 @@
 //! With the global subscriber (`logging::init`, what applications use),
 //! every request line of every thread is written: nothing is lost when many
-//! threads log at once. Its own binary: the subscriber is global.
+//! threads log at once. The subscriber is global, and it counts every
+//! request line of the process: the test takes its turn (`common::serial`).
 
 use poolscope_testkit as common;
 
@@ -19,6 +20,7 @@ fn job(i: u64) -> Result<u64, std::fmt::Error> {
 
 #[test]
 fn every_thread_s_request_lines_are_written() {
+    let _serial = serial();
     let buffer = Buffer::default();
     // Dropping the guard waits for every line, however slow this machine.
     let guard = init(
