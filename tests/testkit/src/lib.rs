@@ -4,17 +4,21 @@
 //! something holds, the same calls from several threads at once,
 //! Prometheus text, promtool; an HTTP client and raw socket ([`client`]), a
 //! Server-Sent Events reader ([`sse`]), headless Chromium over WebDriver
-//! ([`webdriver`]), and the server under test started on a free port
-//! ([`start_server!`]).
+//! ([`webdriver`]), the server under test started on a free port
+//! ([`start_server!`]) and the process's Prometheus recorder
+//! ([`recorder!`]).
 //!
 //! It depends on poolscope with no feature of its own, so the features are
 //! those of the package under test.
 
 pub mod client;
+mod recorder;
 mod server;
 pub mod sse;
 pub mod webdriver;
 
+#[doc(hidden)]
+pub use recorder::recorder_turn;
 #[doc(hidden)]
 pub use server::configured;
 

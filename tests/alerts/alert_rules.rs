@@ -1,8 +1,9 @@
 //! Threshold rules beyond the error rate: queue depth with hysteresis
 //! (stepped through on an evaluator, so each value is judged exactly once),
 //! a readiness rule failing `/health/ready`, utilization, latency
-//! quantiles, and rules refused with the reason. Its own binary: readiness
-//! and the Prometheus recorder are process-wide.
+//! quantiles, and rules refused with the reason. Each rule is for a pool of
+//! its own, readiness is judged on the rule alone, and the Prometheus
+//! recorder is the binary's (`common::recorder!`).
 
 use poolscope_testkit as common;
 use poolscope_testkit::client;
@@ -48,7 +49,7 @@ fn transitions() -> (Seen, poolscope::events::Subscription) {
 
 #[test]
 fn queue_depth_fires_above_the_threshold_and_resolves_only_below_resolve_at() {
-    let metrics = poolscope::metrics::install().expect("recorder");
+    let metrics = common::recorder!();
     let (seen, _subscription) = transitions();
     let pool = Pool::new("alert-queue");
     let mut alerts = AlertEvaluator::new(vec![AlertRule::new(
