@@ -6,7 +6,7 @@
 /// picks (read it back with `local_addr()`), on the current tokio runtime.
 /// The optional argument configures the builder further:
 ///
-/// ```ignore
+/// ```text
 /// let server = common::start_server!();
 /// let server = common::start_server!(|server| server.with_max_connections(1));
 /// ```
