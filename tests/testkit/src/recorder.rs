@@ -8,6 +8,10 @@ use std::sync::{Mutex, MutexGuard};
 /// installed by whichever test of the binary asks first; the others get
 /// the same handle. Asking takes turns, so two tests cannot both find none
 /// installed and both install.
+///
+/// # Panics
+///
+/// When another `metrics` recorder was installed in the process.
 #[macro_export]
 macro_rules! recorder {
     () => {{

@@ -11,8 +11,10 @@
 /// let server = common::start_server!(|server| server.with_max_connections(1));
 /// ```
 ///
-/// Panics when the server cannot be built or started: a test has no use
-/// for one that did not start.
+/// # Panics
+///
+/// When the server cannot be built or started (outside a tokio runtime,
+/// say): a test has no use for one that did not start.
 #[macro_export]
 macro_rules! start_server {
     () => {
