@@ -12,7 +12,6 @@ use poolscope::alerts::{watch_with_clock, AlertRule, Measure};
 use poolscope::catalogue::{MetricKind, METRICS};
 use poolscope::clock::ManualClock;
 use poolscope::error::CrashContext;
-use poolscope::http::Server;
 use poolscope::memory::MemorySampler;
 use poolscope::{observe, Pool, WorkerState};
 
@@ -40,14 +39,11 @@ async fn a_process_using_every_part_exports_exactly_the_catalogue() {
     // The server's sampler and the alert watcher take their turn when the
     // test advances this clock.
     let clock = ManualClock::new();
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_metrics(metrics.clone())
-        .with_clock(clock.clone())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| {
+        server
+            .with_metrics(metrics.clone())
+            .with_clock(clock.clone())
+    });
     let _sampler = MemorySampler::start(Duration::from_millis(100)).unwrap();
     let _alerts = watch_with_clock(
         vec![AlertRule::new("cat_queue", Measure::QueueDepth, 1.0).unwrap()],

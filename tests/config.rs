@@ -16,7 +16,6 @@ use client::get;
 use hyper::StatusCode;
 use poolscope::config::{ConfigWatcher, Live};
 use poolscope::events::Event;
-use poolscope::http::Server;
 use poolscope::{observe, Pool, WorkerState};
 
 fn write(path: &Path, text: &str) {
@@ -45,13 +44,7 @@ async fn a_changed_file_applies_live_and_a_broken_one_is_rejected() {
             .with_writer(logs.clone()),
     )
     .expect("logger");
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_metrics(metrics.clone())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_metrics(metrics.clone()));
     let addr = server.local_addr();
     let alerts = poolscope::alerts::watch(Vec::new(), Duration::from_millis(50)).unwrap();
     let pool = Pool::new("config-pool");

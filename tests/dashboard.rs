@@ -38,7 +38,7 @@ fn builder() -> ServerBuilder {
 
 #[tokio::test]
 async fn the_page_is_self_contained_and_locked_down() {
-    let server = builder().build().unwrap().start().unwrap();
+    let server = common::start_server!();
     let page = get(server.local_addr(), "/dashboard").await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.header("content-type"), "text/html; charset=utf-8");
@@ -76,7 +76,7 @@ async fn the_page_is_self_contained_and_locked_down() {
 
 #[tokio::test]
 async fn switching_the_dashboard_off_ends_open_streams() {
-    let server = builder().build().unwrap().start().unwrap();
+    let server = common::start_server!();
     let mut events = Events::open(server.local_addr(), &[]).await.unwrap();
     events.next().await.unwrap();
     server.set_enabled(Endpoint::Dashboard, false);
@@ -100,12 +100,7 @@ async fn switching_the_dashboard_off_ends_open_streams() {
 
 #[tokio::test]
 async fn disabled_the_dashboard_answers_404_everywhere() {
-    let server = builder()
-        .with_endpoint(Endpoint::Dashboard, false)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_endpoint(Endpoint::Dashboard, false));
     let addr = server.local_addr();
     for path in [
         "/dashboard",
@@ -217,7 +212,7 @@ async fn within<T>(what: &str, work: impl std::future::Future<Output = T>) -> T 
 
 #[tokio::test]
 async fn snapshots_come_first_full_then_deltas() {
-    let server = builder().build().unwrap().start().unwrap();
+    let server = common::start_server!();
     let mut viewer = Checked::open(server.local_addr()).await;
     let first = viewer.next().await;
     assert_eq!(first["kind"], "full");
@@ -231,7 +226,7 @@ async fn snapshots_come_first_full_then_deltas() {
 
 #[tokio::test]
 async fn a_late_viewer_gets_a_full_snapshot_while_the_first_keeps_getting_deltas() {
-    let server = builder().build().unwrap().start().unwrap();
+    let server = common::start_server!();
     let addr = server.local_addr();
     let mut first = Checked::open(addr).await;
     assert_eq!(first.next().await["kind"], "full");
@@ -261,16 +256,11 @@ fn panics() {
 async fn a_failure_is_pushed_sanitized() {
     // Every server in this process hears every failure; a longer list keeps
     // the other tests' failures from pushing this one out.
-    let server = builder()
-        .with_dashboard(
-            DashboardConfig::default()
-                .with_interval(Duration::from_millis(500))
-                .with_recent_errors(500),
-        )
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_dashboard(
+        DashboardConfig::default()
+            .with_interval(Duration::from_millis(500))
+            .with_recent_errors(500),
+    ));
     let mut viewer = Checked::open(server.local_addr()).await;
     viewer.next().await;
     // Pushed at once (within 100 ms, not at the next tick): shown on a
@@ -305,17 +295,14 @@ async fn a_failure_is_pushed_sanitized() {
 
 #[tokio::test]
 async fn every_viewer_gets_the_same_snapshot_computed_once_per_tick() {
-    let server = builder()
-        .with_dashboard(
+    let server = common::start_server!(|server| {
+        server.with_dashboard(
             DashboardConfig::default()
                 .with_interval(Duration::from_millis(100))
                 // Viewers read one after another are not dropped meanwhile.
                 .with_viewer_buffer(1000),
         )
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    });
     let addr = server.local_addr();
     let opened = Instant::now();
     let mut viewers = Vec::new();
@@ -357,15 +344,12 @@ async fn custom_checks_run_on_every_probe_but_at_most_once_a_second_for_the_dash
     use std::sync::Arc;
     let runs = Arc::new(AtomicU64::new(0));
     let counted = runs.clone();
-    let server = builder()
-        .with_readiness_check("db", move || {
+    let server = common::start_server!(|server| {
+        server.with_readiness_check("db", move || {
             counted.fetch_add(1, Ordering::Relaxed);
             Err("connection refused".into())
         })
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    });
     let addr = server.local_addr();
     // With no viewer open nothing else computes a snapshot: the test makes
     // every one of them.
@@ -409,12 +393,9 @@ async fn custom_checks_run_on_every_probe_but_at_most_once_a_second_for_the_dash
 
 #[tokio::test]
 async fn viewers_beyond_the_limit_get_503_until_one_leaves() {
-    let server = builder()
-        .with_dashboard(DashboardConfig::default().with_max_viewers(2))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(
+        |server| server.with_dashboard(DashboardConfig::default().with_max_viewers(2))
+    );
     let addr = server.local_addr();
     let first = Events::open(addr, &[]).await.unwrap();
     let _second = Events::open(addr, &[]).await.unwrap();
@@ -464,12 +445,7 @@ async fn get_with(addr: SocketAddr, path: &str, header: (&str, &str)) -> Reply {
 
 #[tokio::test]
 async fn the_bearer_token_guards_dashboard_metrics_and_details_but_not_probes() {
-    let server = builder()
-        .with_bearer_token(TOKEN)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_bearer_token(TOKEN));
     let addr = server.local_addr();
     let bearer = format!("Bearer {TOKEN}");
     for path in [
@@ -519,13 +495,11 @@ async fn the_bearer_token_guards_dashboard_metrics_and_details_but_not_probes() 
     server.shutdown().await;
 
     // What is guarded is configurable.
-    let server = builder()
-        .with_bearer_token(TOKEN)
-        .with_protected(Endpoint::Metrics, false)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| {
+        server
+            .with_bearer_token(TOKEN)
+            .with_protected(Endpoint::Metrics, false)
+    });
     assert_eq!(
         get(server.local_addr(), "/metrics").await.status,
         StatusCode::OK
@@ -557,12 +531,8 @@ fn bad_settings_are_refused_with_the_reason() {
 async fn shutdown_closes_open_streams_instead_of_waiting_for_them() {
     // A grace period far beyond any test's patience: a shutdown that waited
     // for the stream could not end in time.
-    let server = builder()
-        .with_shutdown_grace(Duration::from_secs(3600))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server =
+        common::start_server!(|server| server.with_shutdown_grace(Duration::from_secs(3600)));
     let mut events = Events::open(server.local_addr(), &[]).await.unwrap();
     events.next().await.unwrap();
     tokio::time::timeout(PATIENCE, server.shutdown())
@@ -573,12 +543,9 @@ async fn shutdown_closes_open_streams_instead_of_waiting_for_them() {
 
 #[tokio::test]
 async fn the_verdict_matches_readiness_and_names_what_is_wrong() {
-    let server = builder()
-        .with_health(HealthConfig::default().with_min_ready_workers(1))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(
+        |server| server.with_health(HealthConfig::default().with_min_ready_workers(1))
+    );
     let addr = server.local_addr();
     let verdict = || async {
         let snapshot = get(addr, "/dashboard/snapshot").await.json();

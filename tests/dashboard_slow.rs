@@ -13,7 +13,7 @@ use poolscope_testkit as common;
 use poolscope_testkit::sse;
 
 use common::PATIENCE;
-use poolscope::http::{DashboardConfig, Server};
+use poolscope::http::DashboardConfig;
 use poolscope::observe;
 use serde_json::Value;
 use sse::Events;
@@ -41,13 +41,9 @@ fn fails_loudly(size: usize) -> Result<(), std::io::Error> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_viewer_that_stops_reading_is_dropped_and_the_others_keep_streaming() {
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_dashboard(DashboardConfig::default().with_viewer_buffer(BUFFER))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(
+        |server| server.with_dashboard(DashboardConfig::default().with_viewer_buffer(BUFFER))
+    );
     let addr = server.local_addr();
     let mut reader = Events::open(addr, &[]).await.unwrap();
     reader.next().await.unwrap();

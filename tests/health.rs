@@ -12,7 +12,7 @@ use std::time::Duration;
 use client::get;
 use hyper::StatusCode;
 use poolscope::clock::ManualClock;
-use poolscope::http::{Endpoint, HealthConfig, Server};
+use poolscope::http::{Endpoint, HealthConfig};
 use poolscope::{observe, WorkerState};
 use poolscope_testkit::TIMING;
 use serde_json::Value;
@@ -48,30 +48,27 @@ async fn readiness_follows_the_pool_and_detailed_reports_it() {
     let db = db_up.clone();
     // The window's time: it passes when the test says.
     let clock = ManualClock::new();
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_health(
-            HealthConfig::default()
-                .with_max_queue_depth(5)
-                .with_max_error_rate(0.5)
-                .with_max_p99(Duration::from_secs(1))
-                .with_min_requests(5)
-                // An hour, reaching back to the first sample, taken when
-                // the server starts.
-                .with_window(Duration::from_secs(3600)),
-        )
-        .with_clock(clock.clone())
-        .with_readiness_check("database", move || {
-            if db.load(Ordering::Relaxed) {
-                Ok(())
-            } else {
-                Err("connection refused".to_owned())
-            }
-        })
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| {
+        server
+            .with_health(
+                HealthConfig::default()
+                    .with_max_queue_depth(5)
+                    .with_max_error_rate(0.5)
+                    .with_max_p99(Duration::from_secs(1))
+                    .with_min_requests(5)
+                    // An hour, reaching back to the first sample, taken when
+                    // the server starts.
+                    .with_window(Duration::from_secs(3600)),
+            )
+            .with_clock(clock.clone())
+            .with_readiness_check("database", move || {
+                if db.load(Ordering::Relaxed) {
+                    Ok(())
+                } else {
+                    Err("connection refused".to_owned())
+                }
+            })
+    });
     let addr = server.local_addr();
 
     // No pool yet: live and ready.

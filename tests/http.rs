@@ -18,12 +18,7 @@ use poolscope_testkit::TIMING;
 /// A server with the default settings; the 5 s header read timeout is far
 /// longer than any of these clients takes to send its head.
 fn start() -> ServerHandle {
-    Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .build()
-        .expect("bind")
-        .start()
-        .expect("start")
+    common::start_server!()
 }
 
 #[tokio::test]
@@ -97,13 +92,7 @@ async fn other_methods_get_405_with_allow_and_unknown_paths_404() {
 
 #[tokio::test]
 async fn a_disabled_endpoint_answers_exactly_like_an_unknown_path() {
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_endpoint(Endpoint::Metrics, false)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_endpoint(Endpoint::Metrics, false));
     let addr = server.local_addr();
     let unknown = get(addr, "/no-such-path").await;
     let disabled = get(addr, "/metrics").await;
@@ -196,13 +185,7 @@ async fn malformed_and_hostile_requests_are_refused_and_the_server_keeps_serving
 #[tokio::test]
 async fn a_client_that_never_finishes_its_head_is_cut_off_at_the_header_read_timeout() {
     let timeout = Duration::from_millis(300);
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_header_read_timeout(timeout)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_header_read_timeout(timeout));
     let addr = server.local_addr();
     // Slowloris: half a request head, then silence.
     let started = std::time::Instant::now();
@@ -320,13 +303,7 @@ fn requests_total(text: &str) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_under_concurrent_scrapes_of_a_busy_pool_pass_promtool() {
     let handle = poolscope::metrics::install().unwrap();
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_metrics(handle)
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| server.with_metrics(handle));
     let addr = server.local_addr();
 
     start_pool();
@@ -438,14 +415,11 @@ async fn connections_are_kept_alive_across_requests() {
 
 #[tokio::test]
 async fn connections_beyond_the_limit_wait_for_a_free_slot() {
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_max_connections(1)
-        .with_header_read_timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| {
+        server
+            .with_max_connections(1)
+            .with_header_read_timeout(Duration::from_secs(30))
+    });
     let addr = server.local_addr();
     // The only slot: a connection that says nothing. Connections are
     // accepted in the order they came, so it holds the slot before the

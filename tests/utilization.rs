@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use client::get;
 use poolscope::clock::ManualClock;
-use poolscope::http::{HealthConfig, Server};
+use poolscope::http::HealthConfig;
 use poolscope::{Pool, WorkerState};
 
 /// The pool's entry in `/health/detailed`.
@@ -57,14 +57,11 @@ async fn utilization_is_the_workers_busy_time_over_wall_time() {
     // The default 60 s window: every sample from the first, taken when the
     // server starts, on is in it.
     let clock = ManualClock::new();
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_metrics(metrics.clone())
-        .with_clock(clock.clone())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| {
+        server
+            .with_metrics(metrics.clone())
+            .with_clock(clock.clone())
+    });
     let addr = server.local_addr();
 
     let working = Instant::now();
@@ -162,14 +159,11 @@ async fn utilization_is_the_workers_busy_time_over_wall_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn queue_wait_percentiles_cover_the_waits_of_the_window() {
     let clock = ManualClock::new();
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_health(HealthConfig::default().with_window(Duration::from_secs(60)))
-        .with_clock(clock.clone())
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(|server| {
+        server
+            .with_health(HealthConfig::default().with_window(Duration::from_secs(60)))
+            .with_clock(clock.clone())
+    });
     let pool = Pool::new("waits");
     // 100 waits: 90 of 1 ms, 10 of 80 ms.
     for i in 0..100 {

@@ -1,20 +1,30 @@
 //! What the tests of poolscope and of its flagship share: capturing the
 //! events of one pool (tests in a binary run in parallel and events are
 //! process-wide, so each test uses its own pool name), waiting until
-//! something holds, Prometheus text, promtool; an HTTP client and raw
-//! socket ([`client`]), a Server-Sent Events reader ([`sse`]), and headless
-//! Chromium over WebDriver ([`webdriver`]).
+//! something holds, the same calls from several threads at once,
+//! Prometheus text, promtool; an HTTP client and raw socket ([`client`]), a
+//! Server-Sent Events reader ([`sse`]), headless Chromium over WebDriver
+//! ([`webdriver`]), the server under test started on a free port
+//! ([`start_server!`]) and the process's Prometheus recorder
+//! ([`recorder!`]).
 //!
 //! It depends on poolscope with no feature of its own, so the features are
 //! those of the package under test.
 
 pub mod client;
+mod recorder;
+mod server;
 pub mod sse;
 pub mod webdriver;
 
+#[doc(hidden)]
+pub use recorder::recorder_turn;
+#[doc(hidden)]
+pub use server::configured;
+
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use poolscope::events::{Event, Subscription};
@@ -218,6 +228,49 @@ pub async fn until_async<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T
             "{what} did not happen within {PATIENCE:?}"
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Makes the tests of one binary that would disturb each other through
+/// what is process-wide (the sample rate, the global subscriber, alert
+/// rules that judge every pool) take turns: each holds the guard for its
+/// whole run. A test that failed holding it does not stop the others.
+pub fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Calls `call(i)` for every `i` in `0..calls` on each of `threads` threads
+/// at once: concurrent observed calls into the same series. Join them with
+/// [`Threads::join`]; the test can read the series while they run.
+pub fn on_threads(threads: usize, calls: u64, call: fn(u64)) -> Threads {
+    Threads(
+        (0..threads)
+            .map(|_| {
+                std::thread::spawn(move || {
+                    for i in 0..calls {
+                        call(i);
+                    }
+                })
+            })
+            .collect(),
+    )
+}
+
+/// The threads of [`on_threads`].
+#[must_use = "join the threads to wait for their calls"]
+pub struct Threads(Vec<std::thread::JoinHandle<()>>);
+
+impl Threads {
+    /// Waits until every call has returned.
+    ///
+    /// # Panics
+    ///
+    /// When a call panicked.
+    pub fn join(self) {
+        for thread in self.0 {
+            thread.join().unwrap();
+        }
     }
 }
 

@@ -75,14 +75,14 @@ fn ok_and_error_outcomes_are_counted_and_timed() {
         [Outcome::Ok, Outcome::Error, Outcome::Ok]
     );
     assert_eq!(done[1].command.as_str(), "run");
-    assert_eq!(done[1].name, "sync::run");
+    assert_eq!(done[1].name, "pool::sync::run");
     assert_eq!(done[0].duration.is_some(), TIMING);
     assert_eq!(done[0].correlation_id.is_some(), CORRELATION);
     assert_eq!(done[1].error.is_some(), ERRORS);
     if let Some(error) = &done[1].error {
         assert_eq!(error.message, "command failed");
         assert_eq!(error.chain, ["connection reset"]);
-        assert_eq!(error.type_name, "sync::Outer");
+        assert_eq!(error.type_name, "pool::sync::Outer");
     }
     assert!(done[0].error.is_none());
 }
@@ -146,7 +146,7 @@ fn arguments_are_recorded_except_skipped_ones() {
         "the command defaults to the function's name"
     );
     assert!(started[1].args.is_empty());
-    assert_eq!(started[2].args[0].1, "<sync::NotDebug>");
+    assert_eq!(started[2].args[0].1, "<pool::sync::NotDebug>");
 }
 
 struct Service {
@@ -227,7 +227,7 @@ fn a_panic_is_recorded_and_keeps_unwinding() {
         assert_eq!(error.kind, poolscope::error::ErrorKind::Panic);
         assert_eq!(error.message, "exploded with 3");
         let location = error.location.as_deref().unwrap_or_default();
-        assert!(location.starts_with("tests/sync.rs:"), "{location}");
+        assert!(location.starts_with("tests/pool/sync.rs:"), "{location}");
     }
 }
 
@@ -308,23 +308,15 @@ fn hot(i: u64) -> Result<u64, std::fmt::Error> {
 
 #[test]
 fn concurrent_calls_are_all_counted_exactly() {
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            std::thread::spawn(|| {
-                for i in 0..10_000 {
-                    let _ = hot(i);
-                }
-            })
-        })
-        .collect();
+    let threads = on_threads(8, 10_000, |i| {
+        let _ = hot(i);
+    });
     // Read while they run: never more completions than calls, never negative.
     for _ in 0..20 {
         let [ok, error, ..] = outcome_counts("sync-threads", "hot");
         assert!(ok + error <= 80_000);
     }
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    threads.join();
     let expected = if TIMING {
         [72_000, 8_000, 0, 0]
     } else {

@@ -1,8 +1,9 @@
 //! Threshold rules beyond the error rate: queue depth with hysteresis
 //! (stepped through on an evaluator, so each value is judged exactly once),
 //! a readiness rule failing `/health/ready`, utilization, latency
-//! quantiles, and rules refused with the reason. Its own binary: readiness
-//! and the Prometheus recorder are process-wide.
+//! quantiles, and rules refused with the reason. Each rule is for a pool of
+//! its own, readiness is judged on the rule alone, and the Prometheus
+//! recorder is the binary's (`common::recorder!`).
 
 use poolscope_testkit as common;
 use poolscope_testkit::client;
@@ -16,7 +17,7 @@ use hyper::StatusCode;
 use poolscope::alerts::{watch, watch_with_clock, AlertEvaluator, AlertRule, Measure};
 use poolscope::clock::ManualClock;
 use poolscope::events::Event;
-use poolscope::http::{HealthConfig, Server};
+use poolscope::http::HealthConfig;
 use poolscope::{observe, Pool, WorkerState};
 
 const EVERY: Duration = Duration::from_millis(50);
@@ -48,7 +49,7 @@ fn transitions() -> (Seen, poolscope::events::Subscription) {
 
 #[test]
 fn queue_depth_fires_above_the_threshold_and_resolves_only_below_resolve_at() {
-    let metrics = poolscope::metrics::install().expect("recorder");
+    let metrics = common::recorder!();
     let (seen, _subscription) = transitions();
     let pool = Pool::new("alert-queue");
     let mut alerts = AlertEvaluator::new(vec![AlertRule::new(
@@ -90,13 +91,9 @@ fn queue_depth_fires_above_the_threshold_and_resolves_only_below_resolve_at() {
 async fn a_readiness_rule_fails_health_ready_while_it_fires() {
     // Readiness judged on the rule alone: the other tests' pools, short of
     // workers at times, do not take part.
-    let server = Server::builder()
-        .with_address("127.0.0.1:0".parse().unwrap())
-        .with_health(HealthConfig::default().with_min_ready_workers(0))
-        .build()
-        .unwrap()
-        .start()
-        .unwrap();
+    let server = common::start_server!(
+        |server| server.with_health(HealthConfig::default().with_min_ready_workers(0))
+    );
     let addr = server.local_addr();
     let pool = Pool::new("alert-ready");
     pool.set_size(1);

@@ -1,23 +1,15 @@
 //! Structured logs: JSON structure, correlation ids on every line inside an
 //! observed call (nested, async, errors), sanitizing, level filtering,
 //! sampling, and dropped lines counted. Tests share the process-wide sample
-//! rate, so they take a lock.
+//! rate, so they take turns (`common::serial`).
 
 use poolscope_testkit as common;
-
-use std::sync::{Mutex, MutexGuard};
 
 use common::*;
 use poolscope::error::PythonError;
 use poolscope::logging::{dispatch, LogConfig};
 use poolscope::observe;
 use serde_json::Value;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Runs `f` with a JSON logger writing into a buffer, and returns the lines.
 fn logged(config: LogConfig, f: impl FnOnce()) -> Buffer {
@@ -317,7 +309,7 @@ fn the_human_format_is_one_readable_line() {
     .lines();
     let last = lines.last().unwrap();
     assert!(
-        last.contains(" WARN logging: token=[REDACTED] is odd user=ann"),
+        last.contains(" WARN logs::logging: token=[REDACTED] is odd user=ann"),
         "{last}"
     );
     if ANY {

@@ -1,6 +1,7 @@
 //! A failure keeps its context whether or not its start was sampled: the
-//! worker, pool, command, arguments (sanitized) and correlation id. In a
-//! binary of its own: the sampling rate is process-wide.
+//! worker, pool, command, arguments (sanitized) and correlation id. The
+//! sampling rate is process-wide, so the test takes its turn
+//! (`common::serial`).
 
 use poolscope_testkit as common;
 
@@ -29,6 +30,7 @@ fn exec(worker: u32, payload: &str, password: &str) -> Result<(), Refused> {
 
 #[test]
 fn a_failure_sampled_out_at_its_start_still_names_worker_and_arguments() {
+    let _serial = serial();
     let captured = capture("sampled");
     poolscope::events::set_sample_rate(0.0);
     for i in 0..20 {

@@ -1,6 +1,7 @@
 //! `events::set_worker`: a worker named in an observed call's body is on
-//! that call's `request.completed`, sampled or not, and on no other. Its own
-//! binary: it changes the process-wide sample rate.
+//! that call's `request.completed`, sampled or not, and on no other. It
+//! changes the process-wide sample rate, so it takes its turn
+//! (`common::serial`).
 
 use poolscope_testkit as common;
 
@@ -34,6 +35,7 @@ fn dispatch(worker: u32, fail: bool) -> Result<u32, Refused> {
 
 #[test]
 fn a_worker_named_in_the_body_is_on_the_completion_and_on_no_other() {
+    let _serial = serial();
     let captured = capture("sync-worker");
     dispatch(7, false).unwrap();
     poolscope::events::set_sample_rate(0.0);

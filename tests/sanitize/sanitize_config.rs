@@ -1,7 +1,8 @@
 //! The sanitizer from configuration: extra keys, patterns and a rule file
 //! in gitleaks' format apply on a reload; a bad pattern or a rule whose
 //! expression does not compile is rejected with its name, and the
-//! sanitizer in force stays. Its own binary: the sanitizer is process-wide.
+//! sanitizer in force stays. The sanitizer is process-wide: nothing else in
+//! this binary reads it.
 
 use poolscope::config::{Config, Live};
 use poolscope::sanitize::{sanitize, RuleSet, SanitizeError};

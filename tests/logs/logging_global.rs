@@ -1,6 +1,7 @@
 //! With the global subscriber (`logging::init`, what applications use),
 //! every request line of every thread is written: nothing is lost when many
-//! threads log at once. Its own binary: the subscriber is global.
+//! threads log at once. The subscriber is global, and it counts every
+//! request line of the process: the test takes its turn (`common::serial`).
 
 use poolscope_testkit as common;
 
@@ -10,7 +11,7 @@ use poolscope::observe;
 use poolscope_testkit::CORRELATION;
 
 #[observe(pool = "global-logs", command = "job")]
-fn job(i: u32) -> Result<u32, std::fmt::Error> {
+fn job(i: u64) -> Result<u64, std::fmt::Error> {
     if i % 50 == 49 {
         return Err(std::fmt::Error);
     }
@@ -19,6 +20,7 @@ fn job(i: u32) -> Result<u32, std::fmt::Error> {
 
 #[test]
 fn every_thread_s_request_lines_are_written() {
+    let _serial = serial();
     let buffer = Buffer::default();
     // Dropping the guard waits for every line, however slow this machine.
     let guard = init(
@@ -27,18 +29,10 @@ fn every_thread_s_request_lines_are_written() {
             .with_writer(buffer.clone()),
     )
     .unwrap();
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            std::thread::spawn(|| {
-                for i in 0..500 {
-                    let _ = job(i);
-                }
-            })
-        })
-        .collect();
-    for thread in threads {
-        thread.join().unwrap();
-    }
+    on_threads(4, 500, |i| {
+        let _ = job(i);
+    })
+    .join();
     drop(guard);
     // Nothing was dropped (the buffer holds 128,000 lines), so what was
     // emitted is what was written.

@@ -7,7 +7,6 @@ use poolscope_testkit as common;
 use std::time::Duration;
 
 use common::*;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use poolscope::events::Event;
 use poolscope::Pool;
 
@@ -97,9 +96,10 @@ fn a_saturation_within_the_hold_continues_the_episode() {
     assert!(ends[0].duration < Duration::from_millis(300), "{ends:?}");
 }
 
+#[cfg(feature = "metrics")]
 #[test]
 fn the_time_saturated_is_a_counter_in_seconds_that_passes_promtool() {
-    let recorder = PrometheusBuilder::new().build_recorder();
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let handle = poolscope::metrics::MetricsHandle::from_prometheus(recorder.handle());
     let pool = metrics::with_local_recorder(&recorder, || {
         Pool::builder("episodes-seconds")

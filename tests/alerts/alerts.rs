@@ -2,12 +2,11 @@
 //! one, with events and metrics. The hysteresis is checked step by step on
 //! an evaluator driven through time by the test, so the very evaluation
 //! that must fire or resolve is known whatever the machine's speed; the
-//! watcher thread is checked for its wiring. The recorder is global and
-//! error-rate rules judge every pool, so the tests take turns.
+//! watcher thread is checked for its wiring. Error-rate rules judge every
+//! pool, so these tests take turns (`common::serial`).
 
 use poolscope_testkit as common;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -15,12 +14,6 @@ use poolscope::alerts::{watch_error_rate, AlertEvaluator, AlertRule, ErrorRateRu
 use poolscope::events::Event;
 use poolscope::observe;
 use poolscope_testkit::TIMING;
-
-static SERIAL: Mutex<()> = Mutex::new(());
-
-fn serial() -> MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 #[observe(pool = "alerting", command = "call")]
 fn call(fail: bool) -> Result<(), std::fmt::Error> {
@@ -36,11 +29,6 @@ fn call_watched(fail: bool) -> Result<(), std::fmt::Error> {
         return Err(std::fmt::Error);
     }
     Ok(())
-}
-
-/// The process's recorder: installed by whichever test comes first.
-fn recorder() -> poolscope::metrics::MetricsHandle {
-    poolscope::metrics::installed().unwrap_or_else(|| poolscope::metrics::install().unwrap())
 }
 
 fn gauge(text: &str, pool: &str) -> Option<f64> {
@@ -66,7 +54,7 @@ fn an_error_rate_alert_fires_and_resolves_with_hysteresis() {
         watch_error_rate(ErrorRateRule::new(0.5).unwrap().with_window(Duration::ZERO)).is_err()
     );
 
-    let metrics = recorder();
+    let metrics = common::recorder!();
     let captured = capture("alerting");
     // Fires above 0.5, resolves at 0.4 (0.8 of it), judged over 1 s.
     let rule = ErrorRateRule::new(0.5)
@@ -149,7 +137,7 @@ fn the_watcher_thread_evaluates_on_its_own_and_resolves_when_dropped() {
     if !TIMING {
         return;
     }
-    let metrics = recorder();
+    let metrics = common::recorder!();
     let captured = capture("alerting-thread");
     let watcher = watch_error_rate(
         ErrorRateRule::new(0.5)
