@@ -173,6 +173,8 @@ fn check_usable(config: &Config) {
 
 /// An accepted configuration holds the overridden value of `key`.
 fn check_override(config: &Config, key: &str, value: &str) {
+    // The loader trims what the environment gives.
+    let value = value.trim();
     // A TOML array, or comma-separated items.
     let items = || -> Vec<String> {
         if value.trim_start().starts_with('[') {

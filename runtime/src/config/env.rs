@@ -45,6 +45,7 @@ pub(super) fn keys() -> &'static [Key] {
         // it (an address that does not parse) ends the walk: the field is
         // recorded by then, so the walk starts again without it, until one
         // goes through.
+        let mut whole = false;
         for _ in 0..MAX_WALKS {
             let walked = Config::deserialize(Probe {
                 path: String::new(),
@@ -52,9 +53,14 @@ pub(super) fn keys() -> &'static [Key] {
             });
             match seen.failed.take() {
                 Some(field) if walked.is_err() => seen.skip.borrow_mut().push(field),
-                _ => break,
+                _ => {
+                    whole = walked.is_ok();
+                    break;
+                }
             }
         }
+        // A walk that never went through would leave keys out unseen.
+        debug_assert!(whole, "the probe never walked all of Config");
         let mut keys = seen.found.into_inner();
         let mut paths = std::collections::HashSet::new();
         keys.retain(|k| paths.insert(k.path.clone()));
@@ -75,7 +81,7 @@ struct Seen {
     failed: RefCell<Option<String>>,
 }
 
-/// The keys, as `Config::env_keys` lists them.
+/// The keys, as [`super::env_keys`] lists them.
 pub(super) fn paths() -> Vec<&'static str> {
     keys().iter().map(|k| k.path.as_str()).collect()
 }
@@ -86,24 +92,57 @@ pub fn env_name(key: &str) -> String {
     format!("POOLSCOPE_{}", key.replace('.', "_").to_uppercase())
 }
 
-/// Sets every key whose variable `env` holds, in `table`.
+/// A key the environment set: what a later error about that key names.
+pub(super) struct Set {
+    key: &'static str,
+    variable: String,
+    value: String,
+}
+
+/// Sets every key whose variable `env` holds, in `table` (values trimmed);
+/// the keys it set.
 pub(super) fn apply(
     table: &mut toml::Table,
     env: impl Fn(&str) -> Option<String>,
-) -> Result<(), ConfigError> {
+) -> Result<Vec<Set>, ConfigError> {
+    let mut set_here = Vec::new();
     for key in keys() {
         let variable = env_name(&key.path);
         if let Some(value) = env(&variable) {
-            let value = key.value(&value).map_err(|expected| ConfigError::Env {
+            let parsed = key.value(&value).map_err(|expected| ConfigError::Env {
                 key: key.path.clone(),
+                variable: variable.clone(),
+                value: value.clone(),
+                problem: format!("expected {expected}"),
+            })?;
+            set(table, &key.path, parsed);
+            set_here.push(Set {
+                key: &key.path,
                 variable,
                 value,
-                expected,
-            })?;
-            set(table, &key.path, value);
+            });
         }
     }
-    Ok(())
+    Ok(set_here)
+}
+
+/// A parse error about a key the environment set names the variable, not
+/// the file, which may not hold the key at all.
+pub(super) fn blame(error: ConfigError, set: &[Set]) -> ConfigError {
+    match error {
+        ConfigError::Parse { key, source, .. } if set.iter().any(|s| s.key == key) => {
+            let Some(by) = set.iter().find(|s| s.key == key) else {
+                unreachable!("found just above")
+            };
+            ConfigError::Env {
+                key,
+                variable: by.variable.clone(),
+                value: by.value.clone(),
+                problem: source.message().trim_end().to_owned(),
+            }
+        }
+        other => other,
+    }
 }
 
 impl Key {
@@ -112,16 +151,17 @@ impl Key {
         if !self.list {
             return scalar(self.kind, text.trim());
         }
-        // A TOML array for items that hold a comma (`["a{2,5}", "b"]`).
+        // A TOML array for items that hold a comma (`["a{2,5}", "b"]`); a
+        // value that only starts like one (`[0-9]{16}`) is one item.
         if text.trim_start().starts_with('[') {
-            let array = format!("v = {text}");
-            let parsed: toml::Table = toml::from_str(&array).map_err(|_| "a TOML array")?;
-            return match parsed.get("v") {
-                Some(v @ toml::Value::Array(items)) if items.iter().all(|i| self.holds(i)) => {
-                    Ok(v.clone())
-                }
-                _ => Err(self.list_of()),
-            };
+            if let Ok(parsed) = toml::from_str::<toml::Table>(&format!("v = {text}")) {
+                return match parsed.get("v") {
+                    Some(v @ toml::Value::Array(items)) if items.iter().all(|i| self.holds(i)) => {
+                        Ok(v.clone())
+                    }
+                    _ => Err(self.list_of()),
+                };
+            }
         }
         text.split(',')
             .map(str::trim)

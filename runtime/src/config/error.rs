@@ -31,8 +31,10 @@ pub enum ConfigError {
         /// The file, when there is one.
         path: Option<PathBuf>,
     },
-    /// An environment variable's value is not of its key's type.
-    #[error("invalid configuration: `{key}` from {variable}={value:?}: expected {expected}")]
+    /// An environment variable's value is not one its key takes: of the
+    /// wrong type, or refused by the key's own type (an address that does
+    /// not parse, a policy that does not exist, negative seconds).
+    #[error("invalid configuration: `{key}` from {variable}={value:?}: {problem}")]
     Env {
         /// The key it sets (`sampling.requests`).
         key: String,
@@ -40,8 +42,8 @@ pub enum ConfigError {
         variable: String,
         /// Its value.
         value: String,
-        /// What it should be (`a number`).
-        expected: &'static str,
+        /// What is wrong (`expected a number`).
+        problem: String,
     },
     /// A value out of range.
     #[error("invalid configuration: `{field}`: {problem}")]
@@ -84,8 +86,8 @@ pub enum ConfigError {
     /// An extra sanitizer key, pattern or rule file that cannot be used.
     #[error("invalid configuration: `{field}`: {source}")]
     Sanitizer {
-        /// `sanitizer.extra_keys`, `sanitizer.extra_patterns` or
-        /// `sanitizer.rules_file`.
+        /// `sanitizer.extra_keys`, `sanitizer.extra_patterns`,
+        /// `sanitizer.rules_file`, or `sanitizer` for the rules together.
         field: &'static str,
         /// Why.
         #[source]
@@ -108,11 +110,12 @@ pub enum ConfigError {
     },
 }
 
-/// Two errors are the same when they say the same: an I/O error has no
-/// equality of its own.
+/// Two errors are the same when they are the same variant and say the
+/// same: an I/O error has no equality of its own.
 impl PartialEq for ConfigError {
     fn eq(&self, other: &ConfigError) -> bool {
-        self.to_string() == other.to_string()
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
     }
 }
 

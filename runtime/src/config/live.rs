@@ -55,11 +55,15 @@ impl Live {
     }
 
     /// Applies what can change live. Everything is checked before anything
-    /// changes, so an invalid configuration changes nothing.
+    /// changes, so an invalid configuration changes nothing; the changes
+    /// that can still be refused (the log filter, the server's settings)
+    /// come first.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Field`] for a value out of range.
+    /// As [`Config::validate`]; [`ConfigError::Logging`] when the log
+    /// subscriber refuses the filter, [`ConfigError::Health`] when the
+    /// thresholds do not suit the server's buckets.
     pub fn apply(&self, config: &Config) -> Result<(), ConfigError> {
         let sanitizer = config.checked()?;
         // Built whole (every rule compiled) before anything changes.
@@ -73,10 +77,8 @@ impl Live {
         if self.server.is_some() {
             config.health.validate()?;
         }
-        // Checked above; everything below only takes effect.
-        crate::sanitize::install(sanitizer);
-        crate::set_enabled(config.enabled);
-        crate::events::set_sample_rate(config.sampling.requests);
+        // Checked above. The two that can still be refused go first, so a
+        // refusal leaves the rest as it was.
         #[cfg(feature = "logging")]
         if let Some(logs) = &self.logs {
             logs.set_level(&config.logging.level)
@@ -88,6 +90,9 @@ impl Live {
         if let Some(server) = &self.server {
             apply_to_server(server, config)?;
         }
+        crate::sanitize::install(sanitizer);
+        crate::set_enabled(config.enabled);
+        crate::events::set_sample_rate(config.sampling.requests);
         if let Some(alerts) = &self.alerts {
             alerts
                 .set_rules(config.alerts.rules.clone())
@@ -111,11 +116,6 @@ fn apply_to_server(
     config: &Config,
 ) -> Result<(), ConfigError> {
     use crate::http::{Endpoint, HttpError};
-    let e = &config.http.endpoints;
-    server.set_enabled(Endpoint::Health, e.health);
-    server.set_enabled(Endpoint::Ready, e.ready);
-    server.set_enabled(Endpoint::Detailed, e.detailed);
-    server.set_enabled(Endpoint::Metrics, e.metrics);
     let refused = |error: HttpError| match error {
         HttpError::Health(source) => ConfigError::Health { source },
         #[cfg(feature = "dashboard")]
@@ -125,12 +125,19 @@ fn apply_to_server(
             problem: other.to_string(),
         },
     };
+    // The settings the server may refuse before the switches, which it
+    // cannot.
+    server.set_health(config.health.clone()).map_err(refused)?;
     #[cfg(feature = "dashboard")]
-    {
-        server.set_enabled(Endpoint::Dashboard, e.dashboard);
-        server
-            .set_dashboard_metrics(config.dashboard.metrics.clone())
-            .map_err(refused)?;
-    }
-    server.set_health(config.health.clone()).map_err(refused)
+    server
+        .set_dashboard_metrics(config.dashboard.metrics.clone())
+        .map_err(refused)?;
+    let e = &config.http.endpoints;
+    server.set_enabled(Endpoint::Health, e.health);
+    server.set_enabled(Endpoint::Ready, e.ready);
+    server.set_enabled(Endpoint::Detailed, e.detailed);
+    server.set_enabled(Endpoint::Metrics, e.metrics);
+    #[cfg(feature = "dashboard")]
+    server.set_enabled(Endpoint::Dashboard, e.dashboard);
+    Ok(())
 }

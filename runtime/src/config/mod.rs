@@ -2,8 +2,9 @@
 //! file, overridden by `POOLSCOPE_...` environment variables, validated
 //! whole (an error names the field), and applied live — the runtime switch,
 //! sampling, the log level, endpoint switches, readiness thresholds, alert
-//! rules and extra sanitizer keys change without a restart; the bind
-//! address, the log format and histogram buckets are read at start.
+//! rules, extra sanitizer keys and the dashboard's metrics change without a
+//! restart; the bind address, the log format, histogram buckets, the alert
+//! period and the dashboard's other settings are read at start.
 //!
 //! ```
 //! use poolscope_runtime::config::Config;
@@ -19,8 +20,8 @@
 //!
 //! The sections are the types the runtime itself takes ([`HealthConfig`],
 //! [`DashboardConfig`], [`AlertRule`], [`Format`]), read with serde: each
-//! value is checked once, by its own type, and the keys the environment can
-//! set are read from the types too ([`env_keys`]).
+//! range is written once, in its own type's check, and the keys the
+//! environment can set are read from the types too ([`env_keys`]).
 //!
 //! Every key, its default and whether it reloads live: `docs/configuration.md`.
 
@@ -313,6 +314,11 @@ impl Alerts {
                 format!("{} is not between 0.05 and 3600", self.every.as_secs_f64()),
             ));
         }
+        self.validate_rules()
+    }
+
+    /// Each rule, by its own check, named by its place in the file.
+    fn validate_rules(&self) -> Result<(), ConfigError> {
         for (i, rule) in self.rules.iter().enumerate() {
             rule.validate().map_err(|source| ConfigError::Alert {
                 field: format!("alerts.rules[{i}]"),
@@ -325,7 +331,13 @@ impl Alerts {
 
 /// The keys an environment variable can override, read from the types;
 /// the variable is [`env_name`] of the key (lists: comma-separated, or a
-/// TOML array).
+/// TOML array). Values are trimmed.
+///
+/// ```
+/// use poolscope_runtime::config::{env_keys, env_name};
+/// assert!(env_keys().contains(&"health.window_seconds"));
+/// assert_eq!(env_name("health.window_seconds"), "POOLSCOPE_HEALTH_WINDOW_SECONDS");
+/// ```
 pub fn env_keys() -> Vec<&'static str> {
     env::paths()
 }
@@ -393,8 +405,8 @@ impl Config {
         let path = path.as_ref();
         let text = watch::read_limited(path)?;
         let mut table = parse(&text, Some(path))?;
-        env::apply(&mut table, env)?;
-        Config::from_table(table, Some(path.to_owned()))
+        let set = env::apply(&mut table, env)?;
+        Config::from_table(table, Some(path.to_owned())).map_err(|e| env::blame(e, &set))
     }
 
     fn from_table(table: toml::Table, path: Option<PathBuf>) -> Result<Config, ConfigError> {
@@ -446,7 +458,7 @@ impl Config {
     /// [`ConfigError::Alert`] naming the first rule out of range.
     #[deprecated(note = "the rules are `config.alerts.rules`, checked by `validate`")]
     pub fn alert_rules(&self) -> Result<Vec<AlertRule>, ConfigError> {
-        self.alerts.validate()?;
+        self.alerts.validate_rules()?;
         Ok(self.alerts.rules.clone())
     }
 
@@ -616,6 +628,24 @@ mod tests {
         }
         assert!(keys.contains(&"sanitizer.extra_patterns"));
         assert!(keys.contains(&"dashboard.interval_seconds"));
+        // The keys the types' errors name are keys.
+        let errors = [
+            HealthError::ErrorRate(2.0).key(),
+            HealthError::P99Zero.key(),
+            HealthError::Window(Duration::ZERO).key(),
+            HealthError::QueueWait(Duration::MAX).key(),
+            DashboardError::Interval(Duration::ZERO).key(),
+            DashboardError::ChartSpan(Duration::ZERO).key(),
+            DashboardError::Metric(String::new()).key(),
+        ];
+        for key in errors {
+            assert!(keys.contains(&key), "{key}");
+        }
+        let limits = DashboardConfig::default()
+            .with_max_viewers(0)
+            .validate()
+            .unwrap_err();
+        assert!(keys.contains(&limits.key()), "{limits}");
     }
 
     #[test]
@@ -635,9 +665,33 @@ mod tests {
             |name: &str| (name == "POOLSCOPE_HEALTH_MIN_REQUESTS").then(|| "many".to_owned());
         let err = Config::load_with_env(&path, wrong).unwrap_err();
         assert!(
-            matches!(&err, ConfigError::Env { key, expected: "a whole number", .. } if key == "health.min_requests"),
+            matches!(&err, ConfigError::Env { key, problem, .. } if key == "health.min_requests" && problem == "expected a whole number"),
             "{err}"
         );
+        // Refused by the key's own type: still the variable that is named.
+        for (variable, value, key) in [
+            ("POOLSCOPE_HTTP_ADDRESS", "nowhere", "http.address"),
+            ("POOLSCOPE_HEALTH_READINESS", "lenient", "health.readiness"),
+            (
+                "POOLSCOPE_HEALTH_WINDOW_SECONDS",
+                "-1",
+                "health.window_seconds",
+            ),
+        ] {
+            let err =
+                Config::load_with_env(&path, |name| (name == variable).then(|| value.to_owned()))
+                    .unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Env { key: k, variable: v, .. } if k == key && v == variable),
+                "{err}"
+            );
+        }
+        // Starts like an array, is one pattern.
+        let one = |name: &str| {
+            (name == "POOLSCOPE_SANITIZER_EXTRA_PATTERNS").then(|| "[0-9]{16}".to_owned())
+        };
+        let config = Config::load_with_env(&path, one).unwrap();
+        assert_eq!(config.sanitizer.extra_patterns, ["[0-9]{16}"]);
         let _ = std::fs::remove_dir_all(dir);
     }
 }

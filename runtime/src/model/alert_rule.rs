@@ -169,7 +169,8 @@ pub struct AlertRule {
     pub threshold: f64,
     /// Resolve at or below this. Default 80% of the threshold.
     pub resolve_at: f64,
-    /// The sliding window of rates and percentiles. Default 60 s.
+    /// The sliding window of rates and percentiles, 1 s to 1 h. Default
+    /// 60 s.
     pub window: Duration,
     /// Error-rate and latency rules judge only windows with at least this
     /// many requests (and a firing alert resolves when there are fewer).

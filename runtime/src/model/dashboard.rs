@@ -8,12 +8,14 @@ use std::time::Duration;
 /// [`ServerBuilder::with_dashboard`]: crate::http::ServerBuilder::with_dashboard
 ///
 /// ```
+/// # #[cfg(feature = "dashboard")] {
 /// use std::time::Duration;
 /// use poolscope_runtime::http::DashboardConfig;
 /// let dashboard = DashboardConfig::default()
 ///     .with_interval(Duration::from_millis(250))
 ///     .with_max_viewers(16);
 /// assert_eq!(dashboard.recent_errors, 50);
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
@@ -135,14 +137,39 @@ impl DashboardConfig {
             return Err(DashboardError::ChartSpan(self.chart_span));
         }
         check_metrics(&self.metrics)?;
-        for (name, value, max) in [
-            ("max_viewers", self.max_viewers, 10_000),
-            ("viewer_buffer", self.viewer_buffer, 1_000),
-            ("recent_errors", self.recent_errors, 10_000),
-            ("recent_alerts", self.recent_alerts, 10_000),
+        for (name, key, value, max) in [
+            (
+                "max_viewers",
+                "dashboard.max_viewers",
+                self.max_viewers,
+                10_000,
+            ),
+            (
+                "viewer_buffer",
+                "dashboard.viewer_buffer",
+                self.viewer_buffer,
+                1_000,
+            ),
+            (
+                "recent_errors",
+                "dashboard.recent_errors",
+                self.recent_errors,
+                10_000,
+            ),
+            (
+                "recent_alerts",
+                "dashboard.recent_alerts",
+                self.recent_alerts,
+                10_000,
+            ),
         ] {
             if value == 0 || value > max {
-                return Err(DashboardError::Limit { name, value, max });
+                return Err(DashboardError::Limit {
+                    name,
+                    key,
+                    value,
+                    max,
+                });
             }
         }
         Ok(())
@@ -170,6 +197,8 @@ pub enum DashboardError {
     Limit {
         /// The setting.
         name: &'static str,
+        /// Its configuration key (`dashboard.max_viewers`).
+        key: &'static str,
         /// Its value.
         value: usize,
         /// The most it may be.
@@ -184,12 +213,7 @@ impl DashboardError {
             DashboardError::Interval(_) => "dashboard.interval_seconds",
             DashboardError::ChartSpan(_) => "dashboard.chart_span_seconds",
             DashboardError::Metric(_) => "dashboard.metrics",
-            DashboardError::Limit { name, .. } => match *name {
-                "max_viewers" => "dashboard.max_viewers",
-                "viewer_buffer" => "dashboard.viewer_buffer",
-                "recent_errors" => "dashboard.recent_errors",
-                _ => "dashboard.recent_alerts",
-            },
+            DashboardError::Limit { key, .. } => key,
         }
     }
 }

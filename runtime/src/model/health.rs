@@ -6,6 +6,7 @@ use std::time::Duration;
 /// Thresholds of the readiness checks behind `/health/ready`.
 ///
 /// ```
+/// # #[cfg(feature = "http")] {
 /// use std::time::Duration;
 /// use poolscope_runtime::http::HealthConfig;
 /// let health = HealthConfig::default()
@@ -13,6 +14,7 @@ use std::time::Duration;
 ///     .with_max_error_rate(0.05)
 ///     .with_max_p99(Duration::from_millis(500));
 /// assert_eq!(health.min_ready_workers, 1);
+/// # }
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 #[must_use]
@@ -37,7 +39,8 @@ pub struct HealthConfig {
         )
     )]
     pub max_p99: Option<Duration>,
-    /// The recent window for rates and percentiles. Default 60 s.
+    /// The recent window for rates and percentiles, 1 s to 1 h. Default
+    /// 60 s.
     #[cfg_attr(
         feature = "config",
         serde(
@@ -54,7 +57,8 @@ pub struct HealthConfig {
     /// check). Default [`ReadinessPolicy::Capacity`].
     pub readiness: ReadinessPolicy,
     /// Under [`ReadinessPolicy::Capacity`], how long a new request may have
-    /// to wait for a worker before the pool is not ready. Default 5 s.
+    /// to wait for a worker before the pool is not ready, at most a day.
+    /// Default 5 s.
     #[cfg_attr(
         feature = "config",
         serde(
