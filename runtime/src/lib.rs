@@ -41,6 +41,9 @@ pub use model::{compiled_in, Kind, Outcome, WorkerState, COMPILED_IN, DEFAULT_SA
 pub mod correlation {
     pub use crate::imp::correlation::{bind, current, with_id, Bound};
     pub use crate::model::correlation::{CorrelationId, IntoCorrelation, ParseCorrelationError};
+    pub use crate::model::trace_context::{
+        SpanId, TraceContextError, TraceFlags, TraceParent, TraceState, MAX_TRACESTATE_MEMBERS,
+    };
 }
 
 /// Threshold alerts: `alert.fired` / `alert.resolved` events, a warn log

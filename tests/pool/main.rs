@@ -1,5 +1,6 @@
 //! The observed call and the pool API: sync and async calls, the kinds,
-//! error context, correlation, the building blocks, saturation episodes.
+//! error context, correlation and its W3C trace context, the building
+//! blocks, saturation episodes.
 //!
 //! One binary, its tests in parallel: each captures its own pool's events
 //! and reads its own series or a local recorder. None changes what is
@@ -16,3 +17,4 @@ mod grpc;
 mod kinds;
 mod saturation;
 mod sync;
+mod trace_context;

@@ -15,6 +15,7 @@ pub(crate) mod health;
 #[cfg(feature = "config")]
 pub(crate) mod seconds;
 pub(crate) mod stats;
+pub(crate) mod trace_context;
 #[cfg(any(feature = "aspects", feature = "http"))]
 pub(crate) mod window;
 
