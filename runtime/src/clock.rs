@@ -4,8 +4,10 @@
 //! observed calls, which time themselves on the TSC and never read this.
 
 use std::cell::Cell;
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
+
+use crate::sync::lock;
 
 /// Where the window history's drivers read the time, and what makes them
 /// tick: the HTTP server's sampler (`ServerBuilder::with_clock`) and the
@@ -202,10 +204,6 @@ impl std::fmt::Debug for ManualClock {
 #[cfg(any(feature = "aspects", feature = "http"))]
 pub(crate) struct Ticking {
     _tick: Arc<Tick>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(all(test, any(feature = "aspects", feature = "http")))]

@@ -14,6 +14,7 @@ pub mod clock;
 mod describe;
 mod interner;
 mod model;
+mod sync;
 mod task;
 mod traceback;
 

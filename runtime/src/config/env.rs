@@ -129,19 +129,17 @@ pub(super) fn apply(
 /// A parse error about a key the environment set names the variable, not
 /// the file, which may not hold the key at all.
 pub(super) fn blame(error: ConfigError, set: &[Set]) -> ConfigError {
-    match error {
-        ConfigError::Parse { key, source, .. } if set.iter().any(|s| s.key == key) => {
-            let Some(by) = set.iter().find(|s| s.key == key) else {
-                unreachable!("found just above")
-            };
-            ConfigError::Env {
-                key,
-                variable: by.variable.clone(),
-                value: by.value.clone(),
-                problem: source.message().trim_end().to_owned(),
-            }
-        }
-        other => other,
+    let ConfigError::Parse { key, source, .. } = &error else {
+        return error;
+    };
+    let Some(by) = set.iter().find(|s| s.key == key) else {
+        return error;
+    };
+    ConfigError::Env {
+        key: key.clone(),
+        variable: by.variable.clone(),
+        value: by.value.clone(),
+        problem: source.message().trim_end().to_owned(),
     }
 }
 

@@ -18,6 +18,7 @@ pub use crate::model::alert_rule::{
 use crate::model::events::{Alert, Event};
 use crate::model::stats::PoolSnapshot;
 use crate::model::window::{History, WindowStats};
+use crate::sync::lock;
 
 /// Evaluates rules until dropped; dropping it resolves what still fires.
 pub struct AlertWatcher {
@@ -315,10 +316,6 @@ impl Drop for AlertEvaluator {
     fn drop(&mut self) {
         self.rules.resolve_all();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A firing readiness rule: `(rule, pool)` to `(value, threshold)`.

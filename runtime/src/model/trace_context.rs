@@ -323,8 +323,7 @@ impl FromStr for TraceState {
         for member in s.split(',') {
             // Whitespace around a member is optional whitespace; spaces at
             // the start of a value belong to it.
-            let member = member.trim_start_matches([' ', '\t']);
-            let member = member.trim_end_matches([' ', '\t']);
+            let member = trim_ows(member);
             if member.is_empty() {
                 continue;
             }

@@ -16,7 +16,7 @@ mod snapshot;
 mod sse;
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -31,6 +31,7 @@ use super::response::{self, full, text, Body};
 use super::routes::{evaluate, metrics_text, Endpoint};
 use super::server::State;
 use crate::model::stats::PoolSnapshot;
+use crate::sync::lock;
 pub(crate) use hub::Hub;
 use snapshot::View;
 pub(crate) use sse::SseBody;
@@ -153,7 +154,7 @@ fn view(state: &State) -> View {
     let (pools, checks) = evaluate(state, state.dashboard.recent_checks(&state.checks));
     let now = state.clock.now();
     let rates: Vec<f64> = {
-        let history = state.history.lock().unwrap_or_else(|e| e.into_inner());
+        let history = lock(&state.history);
         pools
             .iter()
             .map(|(pool, _)| history.window(now, RATE_NOW_WINDOW, pool).request_rate)
@@ -182,10 +183,6 @@ fn view(state: &State) -> View {
         pool_states: snapshots,
         checks,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn unix_ms(at: SystemTime) -> u64 {
